@@ -1,0 +1,3 @@
+from emoscope.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,237 @@
+"""`emoscope train | evaluate | predict | analyze | report | compare | baseline | data`: a thin shell.
+
+Every user error is one line on stderr and exit code 2; nothing is written when the input is bad.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from emoscope.errors import UserError
+
+
+def _train(args: argparse.Namespace) -> None:
+    from emoscope.train import resolve_config, train
+
+    overrides = {k: v for k, v in vars(args).items() if k not in {"command", "preset", "func"}}
+    config = resolve_config(args.preset, overrides)
+    observer = None
+    if config.visualize:
+        from emoscope.analysis import TrackerObserver
+
+        observer = TrackerObserver(probe_size=config.probe_size, pooling=config.capture_pooling, seed=config.seed)
+    run_dir = train(config, observer)
+    if not _is_main_process():
+        return
+    if config.head == "linear":
+        from emoscope.predict import export_hf
+
+        print(f"transformers export: {export_hf(run_dir)}")
+    if config.visualize:
+        from emoscope.analysis import run_analysis
+        from emoscope.report import write_report
+
+        run_analysis(run_dir)
+        print(f"report: {write_report(run_dir)}")
+
+
+def _is_main_process() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from emoscope.evaluate.split import score_split
+    from emoscope.predict import Predictor
+    from emoscope.train.loop import load_data
+
+    predictor = Predictor(args.run_dir)
+    config = predictor.config
+    if args.data_dir:
+        config.data_dir = args.data_dir
+    if args.file:
+        from emoscope.data import load_examples, load_taxonomy
+
+        examples = load_examples(args.file, load_taxonomy(config.taxonomy, config.data_dir),
+                                 skip_bad_rows=args.skip_bad_rows)
+        name = Path(args.file).stem
+    else:
+        data = load_data(config)
+        examples, name = getattr(data, args.split), args.split
+    probs = predictor.predict_proba([e.text for e in examples])
+    print(score_split(predictor.run_dir / "eval", name, examples, probs, predictor.thresholds, predictor.labels,
+                      title=f"{name} (thresholds from {predictor.run_dir / 'thresholds.json'})"))
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from emoscope.predict import Predictor, predict_file
+
+    if not args.texts and not args.file:
+        raise UserError("give texts to score, or --file with one text per line / a CSV, TSV or JSONL")
+    if args.file and not args.out:
+        raise UserError("--file needs --out (a .jsonl or .csv path)")
+    predictor = Predictor(args.run_dir)
+    if args.file:
+        n = predict_file(predictor, Path(args.file), Path(args.out), top_k=args.top_k)
+        print(f"scored {n} texts -> {args.out}")
+        return
+    for result in predictor.predict(args.texts, top_k=args.top_k):
+        print(result["text"])
+        for label, prob in result["top"]:
+            mark = "*" if label in result["predicted"] else " "
+            print(f"  {mark} {label:<15} {prob * 100:6.2f}%")
+    print("(* = above the emotion's threshold chosen on dev)")
+
+
+def _analyze(args: argparse.Namespace) -> None:
+    from emoscope.analysis import capture_checkpoint, run_analysis
+
+    run_dir = Path(args.run_dir)
+    if args.capture:
+        capture_checkpoint(run_dir, probe_size=args.probe_size, pooling=args.pooling)
+    points = args.points.split(",") if args.points else None
+    out = run_analysis(run_dir, points=points, tsne=not args.no_tsne)
+    print(f"analysis: {out}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from emoscope.predict import export_hf
+
+    print(f"transformers export: {export_hf(args.run_dir, args.out)}")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from emoscope.report import write_report
+
+    print(f"report: {write_report(Path(args.run_dir))}")
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from emoscope.report import write_comparison
+
+    print(f"comparison: {write_comparison([Path(r) for r in args.run_dirs], Path(args.out))}")
+
+
+def _baseline(args: argparse.Namespace) -> None:
+    from emoscope.data import load_goemotions
+    from emoscope.evaluate.baseline import run_baseline
+    from emoscope.evaluate.split import label_matrix
+
+    data = load_goemotions(args.data_dir, taxonomy=args.taxonomy, skip_bad_rows=args.skip_bad_rows)
+    n = len(data.taxonomy.labels)
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise UserError(f"{out} already exists; pass --overwrite to replace it")
+    result = run_baseline(*(x for split in (data.train, data.dev, data.test)
+                            for x in ([e.text for e in split], label_matrix([e.labels for e in split], n))),
+                          list(data.taxonomy.labels), out, threshold_strategy=args.threshold_strategy,
+                          seed=args.seed, test_ids=[e.id for e in data.test])
+    print(result.format_table(title=f"TF-IDF + logistic regression, test ({args.threshold_strategy} thresholds "
+                                    "chosen on dev)"))
+    print(f"baseline folder: {out}")
+
+
+def _data(args: argparse.Namespace) -> None:
+    from emoscope.data import load_goemotions, resolve_data_dir, verify_data_dir
+
+    data_dir = resolve_data_dir(args.data_dir)
+    report = verify_data_dir(data_dir)
+    data = load_goemotions(data_dir, taxonomy=args.taxonomy)
+    print(json.dumps({"data_dir": str(data_dir), "verified": report, "taxonomy": data.taxonomy.name,
+                      "labels": len(data.taxonomy.labels),
+                      "examples": {"train": len(data.train), "dev": len(data.dev), "test": len(data.test)}},
+                     indent=1, default=str))
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line too, like every other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from emoscope.train import add_config_arguments, preset_names
+
+    parser = _Parser(prog="emoscope", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="fine-tune a model; any config field can be set as --field value",
+                       epilog=f"presets: {', '.join(preset_names())}. Fields: see emoscope/train/config.py.")
+    p.add_argument("--preset", default="cpu-default", help="a packaged preset or a YAML file")
+    add_config_arguments(p)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", help="score a run folder on a split or a labelled file")
+    p.add_argument("run_dir")
+    p.add_argument("--split", choices=("dev", "test"), default="test")
+    p.add_argument("--file", help="a labelled file in any supported layout")
+    p.add_argument("--data-dir", "--data_dir", dest="data_dir")
+    p.add_argument("--skip-bad-rows", "--skip_bad_rows", dest="skip_bad_rows", action="store_true")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("predict", help="top-k emotions for texts, or a file in batch")
+    p.add_argument("run_dir")
+    p.add_argument("texts", nargs="*")
+    p.add_argument("--file", help=".txt, .csv, .tsv or .jsonl of texts")
+    p.add_argument("--out", help=".jsonl or .csv output for --file")
+    p.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=5)
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("analyze", help="representation analysis of a run folder's captures")
+    p.add_argument("run_dir")
+    p.add_argument("--points", help="comma-separated hook points (default: all captured)")
+    p.add_argument("--capture", action="store_true", help="capture the run's best weights first")
+    p.add_argument("--probe-size", "--probe_size", dest="probe_size", type=int, default=2000)
+    p.add_argument("--pooling", choices=("mean", "cls"), default="mean")
+    p.add_argument("--no-tsne", dest="no_tsne", action="store_true")
+    p.set_defaults(func=_analyze)
+
+    p = sub.add_parser("export", help="a transformers folder (linear head) that pipeline() loads")
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="default: RUN_DIR/hf")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("report", help="write RUN_DIR/report.html")
+    p.add_argument("run_dir")
+    p.set_defaults(func=_report)
+
+    p = sub.add_parser("compare", help="one page with several runs side by side")
+    p.add_argument("run_dirs", nargs="+")
+    p.add_argument("--out", default="comparison.html")
+    p.set_defaults(func=_compare)
+
+    p = sub.add_parser("baseline", help="TF-IDF + logistic regression, scored like a model")
+    p.add_argument("--data-dir", "--data_dir", dest="data_dir")
+    p.add_argument("--taxonomy", default="original", choices=("original", "ekman", "sentiment"))
+    p.add_argument("--threshold-strategy", dest="threshold_strategy", default="per_emotion",
+                   choices=("fixed", "global", "per_emotion"))
+    p.add_argument("--out", default="runs/baseline-tfidf")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip-bad-rows", "--skip_bad_rows", dest="skip_bad_rows", action="store_true")
+    p.set_defaults(func=_baseline)
+
+    p = sub.add_parser("data", help="locate (download if needed), verify and summarise GoEmotions")
+    p.add_argument("--data-dir", "--data_dir", dest="data_dir")
+    p.add_argument("--taxonomy", default="original", choices=("original", "ekman", "sentiment"))
+    p.set_defaults(func=_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except UserError as exc:
+        print(f"emoscope: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("emoscope: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,476 @@
+"""Readers for every layout GoEmotions comes in, all returning `Example`s with original label ids (0..27).
+
+Layouts: the official TSV (`text<TAB>ids<TAB>comment id`, no header), a CSV with a header (`text` plus
+`labels`/`label`/`emotions` holding ids or names, or one 0/1 column per emotion as in the raw
+`goemotions_*.csv`), JSON Lines or a JSON array, and Parquet, both as in the Hugging Face "simplified"
+config (`text`, `labels` list of ints, `id`).
+
+Every problem is a `DataError` "path:line: problem" with the 1-based physical line (for Parquet, the
+1-based row). By default the first bad row raises; with `skip_bad_rows=True` bad rows are skipped and
+their messages returned in `ReadResult.skipped` (and logged), so nothing is ever dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emoscope.data.labels import ORIGINAL_LABELS, Taxonomy
+from emoscope.errors import DataError, UserError
+
+# Reddit's own limit on a comment: anything longer is not a comment, most likely a broken quote in a CSV.
+MAX_TEXT_CHARS = 10_000
+FORMATS = ("tsv", "csv", "jsonl", "parquet")
+EXTENSIONS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+TEXT_FIELD, ID_FIELD, UNCLEAR_FIELD = "text", "id", "example_very_unclear"
+LABEL_FIELDS = ("labels", "label", "emotions")
+
+log = logging.getLogger("emoscope.data")
+_SEPARATORS = re.compile(r"[\s,;|]+")
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_ASCII_INT = re.compile(r"[+-]?[0-9]+")
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    labels: tuple[int, ...]  # indices into Taxonomy.labels, sorted, non-empty
+    id: str  # comment id, or "<file>:<line>" when the file has none
+
+
+class ReadResult(list):
+    """The examples read (it is the list itself) plus one message per skipped bad row."""
+
+    def __init__(self, examples: Sequence[Example] = (), skipped: Sequence[str] = ()):
+        super().__init__(examples)
+        self.skipped = list(skipped)
+
+    def summary(self) -> str:
+        """The one line a CLI prints after reading, or "" when no row was skipped."""
+        if not self.skipped:
+            return ""
+        return f"skipped {len(self.skipped)} bad rows (first: {self.skipped[0]})"
+
+
+class _BadRow(Exception):
+    """A row's problem, before the collector adds where it is."""
+
+
+def _show(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class _Rows:
+    """Validates rows into examples; a bad row raises, or is recorded when skipping."""
+
+    def __init__(self, path: Path, labels: Sequence[str], skip: bool):
+        self.path, self.skip = path, skip
+        self.examples: list[Example] = []
+        self.skipped: list[str] = []
+        self.label_names = tuple(labels)
+        self.n_labels = len(labels)
+        self.ids: dict[Any, int] = {}
+        self.cells: dict[str, tuple[int, ...]] = {}
+        for i, name in enumerate(labels):
+            self.ids.update({i: i, str(i): i, name: i, name.lower(): i})
+
+    def bad(self, line: int | None, problem: str) -> None:
+        error = DataError(self.path, line, problem)
+        if not self.skip:
+            raise error
+        self.skipped.append(str(error))
+
+    def label_ids(self, value: Any) -> tuple[int, ...]:
+        """Ids or names as a string ("2,5", "[2, 5]", "joy|love"), a list of them, or one int."""
+        if isinstance(value, str):
+            # A file repeats a few hundred distinct label cells: parsing each once keeps big files fast.
+            ids = self.cells.get(value)
+            if ids is None:
+                ids = self.cells[value] = self._parse_labels(value)
+            return ids
+        return self._parse_labels(value)
+
+    def _parse_labels(self, value: Any) -> tuple[int, ...]:
+        if isinstance(value, str):
+            value = value.strip()
+            if value[:1] == "[" and value[-1:] == "]":
+                value = value[1:-1]
+            items: Any = [t for t in (t.strip("'\"") for t in _SEPARATORS.split(value)) if t]
+        elif isinstance(value, (list, tuple)):
+            items = value
+        elif isinstance(value, int) and not isinstance(value, bool):
+            items = [value]
+        else:
+            raise _BadRow(f"labels must be label ids or names, found {type(value).__name__}")
+        found = set()
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, (int, str)):
+                raise _BadRow(f"label {_show(item)} is neither a label id nor a name")
+            i = self.ids.get(item)
+            if i is None:
+                token = item.strip() if isinstance(item, str) else item
+                if isinstance(token, str) and not _ASCII_INT.fullmatch(token):
+                    i = self.ids.get(token.lower())
+                    if i is None:
+                        raise _BadRow(f"unknown label name {_show(item)}")
+                else:  # an id in another spelling ("007", "+3") or out of range
+                    number = int(token) if isinstance(token, int) or len(token) <= 18 else -1
+                    if not 0 <= number < self.n_labels:
+                        shown = token if isinstance(token, int) or len(token) <= 18 else token[:18] + "..."
+                        raise _BadRow(f"label id {shown} out of range 0..{self.n_labels - 1}")
+                    i = number
+            found.add(i)
+        if not found:
+            raise _BadRow("no labels")
+        return tuple(sorted(found))
+
+    def add(self, line: int, text: Any, labels: Any, example_id: Any = None) -> None:
+        try:
+            if not isinstance(text, str):
+                raise _BadRow(f"text must be a string, found {type(text).__name__}")
+            if not text or text.isspace():
+                raise _BadRow("empty or whitespace-only text")
+            if len(text) > MAX_TEXT_CHARS:
+                raise _BadRow(f"text is {len(text)} characters, longer than the maximum {MAX_TEXT_CHARS}")
+            ids = self.label_ids(labels)
+        except _BadRow as e:
+            self.bad(line, str(e))
+            return
+        example_id = "" if example_id is None else str(example_id).strip()
+        self.examples.append(Example(text, ids, example_id or f"{self.path.name}:{line}"))
+
+    def add_record(self, line: int, record: Any) -> None:
+        """A JSON object in the simplified layout: `text`, `labels` (or `label`/`emotions`), optional `id`."""
+        if not isinstance(record, dict):
+            self.bad(line, f"expected a JSON object with {TEXT_FIELD!r} and 'labels', "
+                           f"found {type(record).__name__}")
+            return
+        label_key = next((k for k in LABEL_FIELDS if k in record), None)
+        if TEXT_FIELD not in record or label_key is None:
+            missing = TEXT_FIELD if TEXT_FIELD not in record else "labels"
+            fields = ", ".join(map(str, record)) or "none"
+            self.bad(line, f"missing field {missing!r} (fields found: {fields})")
+            return
+        self.add(line, record[TEXT_FIELD], record[label_key], record.get(ID_FIELD))
+
+    def result(self) -> ReadResult:
+        if not self.examples:
+            if self.skipped:
+                raise DataError(self.path, None, f"no valid rows: all {len(self.skipped)} rows are bad "
+                                                 f"(first: {self.skipped[0]})")
+            raise DataError(self.path, None, "no examples: the file has no data rows")
+        result = ReadResult(self.examples, self.skipped)
+        if self.skipped:
+            log.warning("%s: %s", self.path, result.summary())
+        return result
+
+
+def detect_format(path: str | Path, fmt: str | None = None) -> str:
+    """`fmt` when given, else the format its extension names."""
+    if fmt is not None:
+        name = fmt.lower().lstrip(".")
+        name = "jsonl" if name == "json" else name
+        if name not in FORMATS:
+            raise UserError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+        return name
+    suffix = Path(path).suffix.lower()
+    if suffix not in EXTENSIONS:
+        raise UserError(f"{path}: cannot tell the format from the extension {suffix or '(none)'!r}; use one "
+                        f"of {', '.join(EXTENSIONS)} or pass the format explicitly ({', '.join(FORMATS)})")
+    return EXTENSIONS[suffix]
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a directory, not a data file") from None
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def _check_text_file(path: Path, data: bytes, fmt: str) -> None:
+    """Refuse binary content at once rather than report a thousand garbled rows."""
+    if data.startswith(b"PAR1"):
+        raise DataError(path, None, f"this is a Parquet file, not {fmt.upper()}: rename it to .parquet "
+                                    "or pass the format 'parquet'")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(path, None, "the file is UTF-16 encoded; save it as UTF-8")
+    head = data[:8192]
+    if b"\x00" in head:
+        line = head.count(b"\n", 0, head.index(b"\x00")) + 1
+        raise DataError(path, line, f"binary content (a NUL byte), not a {fmt.upper()} text file")
+
+
+def _decode(data: bytes) -> tuple[str, dict[int, str]]:
+    """The text, and the problem of each line that is not UTF-8 (decoded with U+FFFD so the rest reads)."""
+    try:
+        text, bad = data.decode("utf-8"), {}
+    except UnicodeDecodeError:
+        bad = {}
+        for line, raw in enumerate(data.split(b"\n"), 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                bad[line] = f"invalid UTF-8: byte 0x{raw[e.start]:02x} at byte {e.start + 1} of the line"
+        text = data.decode("utf-8", "replace")
+    return text.removeprefix("\ufeff"), bad
+
+
+def _first_bad(bad: dict[int, str], first: int, last: int) -> int | None:
+    return next((n for n in range(first, last + 1) if n in bad), None) if bad else None
+
+
+def _read_tsv(path: Path, text: str, bad: dict[int, str], rows: _Rows) -> None:
+    for line_no, line in enumerate(text.split("\n"), 1):
+        if line_no in bad:
+            rows.bad(line_no, bad[line_no])
+            continue
+        if line.endswith("\r"):
+            line = line[:-1]
+        if not line.strip():  # a blank line holds no row
+            continue
+        fields = line.split("\t")
+        if len(fields) not in (2, 3):
+            csv_like = len(fields) == 1 and "," in line
+            hint = "; is it a CSV? rename it to .csv or pass the format 'csv'" if csv_like else ""
+            rows.bad(line_no, f"expected 3 tab-separated columns (text, label ids, comment id; the id may be "
+                              f"left out), found {len(fields)}{hint}")
+            continue
+        rows.add(line_no, fields[0], fields[1], fields[2] if len(fields) == 3 else None)
+
+
+def _lines(text: str) -> Iterator[str]:
+    """Physical lines (split on \\n only, as the line numbers count them) with their ends, for csv."""
+    lines = text.split("\n")
+    for line in lines[:-1]:
+        yield line + "\n"
+    if lines[-1]:
+        yield lines[-1]
+
+
+def _csv_columns(path: Path, line: int, header: list[str], labels: Sequence[str]) -> dict[str, Any]:
+    """Where the text, labels (a labels column or one 0/1 column per emotion), id and unclear flag are."""
+    names = [h.strip().lower() for h in header]
+    found = ", ".join(_show(h) for h in header)
+    hint = " (the header has tabs: a TSV file? rename it to .tsv)" if any("\t" in h for h in header) else ""
+    if TEXT_FIELD not in names:
+        raise DataError(path, line, f"no {TEXT_FIELD!r} column in the header; found columns: {found}{hint}")
+    where = {"text": names.index(TEXT_FIELD), "id": names.index(ID_FIELD) if ID_FIELD in names else None,
+             "unclear": names.index(UNCLEAR_FIELD) if UNCLEAR_FIELD in names else None,
+             "labels": next((names.index(k) for k in LABEL_FIELDS if k in names), None), "one_hot": None,
+             "n": len(header)}
+    if where["labels"] is None:
+        present = [n for n in labels if n.lower() in names]
+        if len(present) < len(labels):
+            missing = [n for n in labels if n not in present]
+            wanted = "a labels column ('labels', 'label' or 'emotions')"
+            if present:
+                wanted += f" or a 0/1 column for every emotion (missing: {', '.join(missing)})"
+            raise DataError(path, line, f"no labels: expected {wanted}; found columns: {found}{hint}")
+        where["one_hot"] = [(i, names.index(n.lower())) for i, n in enumerate(labels)]
+    return where
+
+
+def _read_csv(path: Path, text: str, bad: dict[int, str], rows: _Rows, labels: Sequence[str]) -> None:
+    reader = csv.reader(_lines(text), strict=True)
+    where: dict[str, Any] | None = None
+    end = 0
+    while True:
+        start = end + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            end = reader.line_num
+            problem = str(e)
+            if "field larger than field limit" in problem:
+                problem = (f"a field is longer than {csv.field_size_limit()} characters "
+                           f"(texts may have at most {MAX_TEXT_CHARS})")
+            elif "unexpected end of data" in problem:
+                problem = "a quoted field is never closed (reached the end of the file)"
+            if where is None:
+                raise DataError(path, start, f"malformed CSV header: {problem}") from None
+            rows.bad(start, f"malformed CSV: {problem}")
+            continue
+        end = reader.line_num
+        bad_line = _first_bad(bad, start, end)
+        if where is None:
+            if bad_line is not None:
+                raise DataError(path, bad_line, bad[bad_line])
+            if any(f.strip() for f in fields):
+                where = _csv_columns(path, start, fields, labels)
+            continue
+        if bad_line is not None:
+            rows.bad(bad_line, bad[bad_line])
+            continue
+        if not any(f.strip() for f in fields):  # a blank line holds no row
+            continue
+        if len(fields) != where["n"]:
+            rows.bad(start, f"expected {where['n']} columns as in the header, found {len(fields)}")
+            continue
+        _csv_row(start, fields, where, rows)
+
+
+def _csv_row(line: int, fields: list[str], where: dict[str, Any], rows: _Rows) -> None:
+    if where["unclear"] is not None:
+        flag = fields[where["unclear"]].strip().lower()
+        if flag in ("true", "1"):
+            rows.bad(line, f"marked {UNCLEAR_FIELD} (the raters could not label it)")
+            return
+        if flag not in ("false", "0", ""):
+            rows.bad(line, f"{UNCLEAR_FIELD} must be true or false, found {_show(fields[where['unclear']])}")
+            return
+    if where["one_hot"] is None:
+        labels: Any = fields[where["labels"]]
+    else:
+        labels = []
+        for label, column in where["one_hot"]:
+            value = fields[column].strip()
+            if value == "1":
+                labels.append(label)
+            elif value != "0":
+                rows.bad(line, f"column {rows.label_names[label]!r} must be 0 or 1, found {_show(value)}")
+                return
+    rows.add(line, fields[where["text"]], labels, fields[where["id"]] if where["id"] is not None else None)
+
+
+def _read_jsonl(path: Path, text: str, bad: dict[int, str], rows: _Rows) -> None:
+    if text.lstrip().startswith("["):
+        _read_json_array(path, text, bad, rows)
+        return
+    for line_no, line in enumerate(text.split("\n"), 1):
+        if line_no in bad:
+            rows.bad(line_no, bad[line_no])
+            continue
+        if not line.strip():  # a blank line holds no row
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            rows.bad(line_no, f"invalid JSON: {e.msg} (column {e.colno})")
+            continue
+        except (ValueError, RecursionError) as e:  # a number over 4300 digits, or nesting too deep
+            rows.bad(line_no, f"invalid JSON: {e}")
+            continue
+        rows.add_record(line_no, record)
+
+
+def _read_json_array(path: Path, text: str, bad: dict[int, str], rows: _Rows) -> None:
+    """A JSON array of records, each numbered by the line it starts on; a syntax error ends the read."""
+    decoder = json.JSONDecoder()
+    pos = _JSON_SPACE.match(text, text.index("[") + 1).end()
+    line = text.count("\n", 0, pos) + 1
+    closed = text.startswith("]", pos)
+    while not closed:
+        try:
+            record, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as e:
+            raise DataError(path, e.lineno, f"invalid JSON: {e.msg} (column {e.colno}); "
+                                            "a broken JSON array cannot be read past this point") from None
+        except (ValueError, RecursionError) as e:
+            raise DataError(path, line, f"invalid JSON: {e}") from None
+        end_line = line + text.count("\n", pos, end)
+        bad_line = _first_bad(bad, line, end_line)
+        if bad_line is None:
+            rows.add_record(line, record)
+        else:
+            rows.bad(bad_line, bad[bad_line])
+        pos = _JSON_SPACE.match(text, end).end()
+        line = end_line + text.count("\n", end, pos)
+        closed = text.startswith("]", pos)
+        if not closed and not text.startswith(",", pos):
+            raise DataError(path, line, "invalid JSON: expected ',' or ']' after a record")
+        if not closed:
+            nxt = _JSON_SPACE.match(text, pos + 1).end()
+            line += text.count("\n", pos, nxt)
+            pos = nxt
+    rest = _JSON_SPACE.match(text, pos + 1).end()
+    if rest < len(text):
+        line += text.count("\n", pos, rest)
+        raise DataError(path, line, "invalid JSON: extra data after the closing ']'")
+
+
+def _read_parquet(path: Path, data: bytes, rows: _Rows) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not data.startswith(b"PAR1"):
+        raise DataError(path, None, "not a Parquet file (no PAR1 magic bytes); if it is text, name it "
+                                    ".csv, .tsv or .jsonl or pass that format")
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(data))
+        names = parquet.schema_arrow.names
+        label_key = next((k for k in LABEL_FIELDS if k in names), None)
+        if TEXT_FIELD not in names or label_key is None:
+            missing = TEXT_FIELD if TEXT_FIELD not in names else "labels"
+            raise DataError(path, None, f"no {missing!r} column; found columns: {', '.join(names) or 'none'}")
+        wanted = [TEXT_FIELD, label_key] + ([ID_FIELD] if ID_FIELD in names else [])
+        table = parquet.read(columns=wanted)
+        columns = [_values(table.column(name)) for name in wanted]
+    # KeyError: a column name used twice; UnicodeDecodeError: metadata (column names) not UTF-8
+    except (pa.ArrowException, OSError, KeyError, UnicodeDecodeError) as e:
+        reason = " ".join(str(e).split())  # pyarrow's messages span lines; a UserError is one line
+        raise DataError(path, None, f"not a readable Parquet file: {reason}") from None
+    ids = columns[2] if len(columns) == 3 else [None] * table.num_rows
+    for row, values in enumerate(zip(columns[0], columns[1], ids, strict=True), 1):
+        broken = next((n for n, v in zip(wanted, values, strict=False)
+                       if isinstance(v, UnicodeDecodeError)), None)
+        if broken is not None:
+            rows.bad(row, f"invalid UTF-8 in column {broken!r}")
+        else:
+            rows.add(row, *values)
+
+
+def _values(column: Any) -> list[Any]:
+    """A Parquet column as Python values; a value that is not UTF-8 becomes its error, reported on its row."""
+    try:
+        return column.to_pylist()
+    except UnicodeDecodeError:
+        values: list[Any] = []
+        for i in range(len(column)):
+            try:
+                values.append(column[i].as_py())
+            except UnicodeDecodeError as e:
+                values.append(e)
+        return values
+
+
+def read_examples(path: str | Path, fmt: str | None = None, *, skip_bad_rows: bool = False,
+                  labels: Sequence[str] = ORIGINAL_LABELS) -> ReadResult:
+    """Examples of a file in any supported layout, with ids into `labels` (the original 28 by default)."""
+    path = Path(path)
+    fmt = detect_format(path, fmt)
+    data = _read_bytes(path)
+    if not data.strip():
+        raise DataError(path, None, "empty file")
+    rows = _Rows(path, labels, skip_bad_rows)
+    if fmt == "parquet":
+        _read_parquet(path, data, rows)
+    else:
+        _check_text_file(path, data, fmt)
+        text, bad = _decode(data)
+        if fmt == "tsv":
+            _read_tsv(path, text, bad, rows)
+        elif fmt == "csv":
+            _read_csv(path, text, bad, rows, labels)
+        else:
+            _read_jsonl(path, text, bad, rows)
+    return rows.result()
+
+
+def apply_taxonomy(examples: Sequence[Example], taxonomy: Taxonomy) -> list[Example]:
+    """Examples with original label ids re-expressed in `taxonomy` (the union of their groups)."""
+    if taxonomy.name == "original":
+        return list(examples)
+    return [Example(e.text, taxonomy.map_labels(e.labels), e.id) for e in examples]

@@ -1,0 +1,143 @@
+"""Decision thresholds: fixed, one global value tuned on dev, or one per emotion tuned on dev.
+
+The tuning functions take only development-set arrays, named ``y_dev`` / ``p_dev``: thresholds chosen on
+the test set would inflate test scores, so every caller has to spell out that it passes dev data.
+Tuning searches the grid 0.01, 0.02, ..., 0.99 with the rule ``prob >= threshold`` used by
+`compute_metrics`, so a tuned threshold scores on dev exactly what the search saw.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from emoscope.errors import DataError, UserError
+from emoscope.evaluate.metrics import as_indicator_matrix, as_label_names, as_prob_matrix, as_threshold_vector
+
+GRID = np.round(np.arange(1, 100) / 100, 2)
+STRATEGIES = ("fixed", "global", "per_emotion")
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """Thresholds [L] with how they were chosen (``chosen_on`` is "dev" or None for fixed) and notes."""
+
+    strategy: str
+    chosen_on: str | None
+    values: np.ndarray
+    notes: tuple[str, ...] = ()
+
+
+def fixed(value: float, n_labels: int) -> np.ndarray:
+    """The same untuned threshold for every label."""
+    if n_labels < 1:
+        raise UserError(f"n_labels must be at least 1, got {n_labels}")
+    return as_threshold_vector(value, n_labels)
+
+
+def _dev_f1_grid(y_dev, p_dev) -> tuple[np.ndarray, np.ndarray]:
+    """Dev F1 of every label at every grid threshold, [L, len(GRID)], plus the positives per label.
+
+    Each probability is binned by how many grid thresholds it reaches; per-label histograms of those bins
+    summed from the top give TP and FP at every threshold at once, in O(N * L), with no loop over labels.
+    """
+    y = as_indicator_matrix(y_dev, "y_dev")
+    p = as_prob_matrix(p_dev, "p_dev", y.shape)
+    n_labels, n_bins = y.shape[1], len(GRID) + 1
+    reached = np.searchsorted(GRID, p, side="right") + n_bins * np.arange(n_labels)  # predicted iff bin > g
+    pos = np.bincount(reached[y == 1], minlength=n_labels * n_bins).reshape(n_labels, n_bins)
+    neg = np.bincount(reached[y == 0], minlength=n_labels * n_bins).reshape(n_labels, n_bins)
+    tp = np.cumsum(pos[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    fp = np.cumsum(neg[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    n_pos = pos.sum(axis=1, keepdims=True)
+    denom = tp + fp + n_pos  # 2TP + FP + FN
+    f1 = np.divide(2 * tp, denom, out=np.zeros(tp.shape), where=denom > 0)  # zero_division=0
+    return f1, n_pos[:, 0]
+
+
+def tune_global(y_dev, p_dev) -> np.ndarray:
+    """One threshold for all labels, the grid value with the best dev macro-F1 (the lowest on ties)."""
+    f1, _ = _dev_f1_grid(y_dev, p_dev)
+    return np.full(f1.shape[0], GRID[int(np.argmax(f1.mean(axis=0)))])
+
+
+def tune_per_label(y_dev, p_dev, label_names: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Each label's grid threshold with the best dev F1 for that label (the lowest on ties).
+
+    A label without dev positives has F1 0 at every threshold, so it gets the global tuned value instead;
+    the returned notes name those labels. Per-label F1 is at least the global one on dev, label by label.
+    """
+    f1, n_pos = _dev_f1_grid(y_dev, p_dev)
+    names = [str(j) for j in range(len(f1))] if label_names is None else as_label_names(label_names, len(f1))
+    global_t = GRID[int(np.argmax(f1.mean(axis=0)))]
+    values = GRID[np.argmax(f1, axis=1)]
+    empty = n_pos == 0
+    values[empty] = global_t
+    notes = []
+    if empty.any():
+        notes.append(f"no dev positives for {', '.join(n for n, e in zip(names, empty, strict=True) if e)}: "
+                     f"they get the global tuned threshold {global_t:.2f}")
+    return values, notes
+
+
+def choose_thresholds(strategy: str, y_dev=None, p_dev=None, fixed_value: float = 0.5,
+                      label_names: Sequence[str] | None = None) -> ThresholdChoice:
+    """Thresholds by strategy name: "fixed" (``fixed_value``; needs ``p_dev`` or ``label_names`` only for
+    the label count), "global" or "per_emotion" (tuned on ``y_dev`` / ``p_dev``, the dev split)."""
+    if strategy not in STRATEGIES:
+        raise UserError(f"unknown threshold strategy {strategy!r} (choose one of {', '.join(STRATEGIES)})")
+    if strategy == "fixed":
+        if label_names is None and p_dev is None:
+            raise UserError("the fixed strategy needs label_names or p_dev to know the number of labels")
+        n_labels = len(label_names) if label_names is not None else np.shape(p_dev)[-1]
+        return ThresholdChoice("fixed", None, fixed(fixed_value, n_labels))
+    if y_dev is None or p_dev is None:
+        raise UserError(f"the {strategy} strategy tunes on dev: pass y_dev and p_dev")
+    if strategy == "global":
+        return ThresholdChoice("global", "dev", tune_global(y_dev, p_dev))
+    values, notes = tune_per_label(y_dev, p_dev, label_names)
+    return ThresholdChoice("per_emotion", "dev", values, tuple(notes))
+
+
+def save_thresholds(path: str | Path, choice: ThresholdChoice, label_names: Sequence[str]) -> Path:
+    """Write ``thresholds.json``: ``{"strategy", "chosen_on", "thresholds": {label: t}}``."""
+    names = as_label_names(label_names, len(choice.values))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"strategy": choice.strategy, "chosen_on": choice.chosen_on,
+            "thresholds": {n: float(t) for n, t in zip(names, choice.values, strict=True)}}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def load_thresholds(path: str | Path, label_names: Sequence[str] | None = None) -> ThresholdChoice:
+    """Read ``thresholds.json``; with ``label_names`` the values come back in that order and every label
+    must be present, so thresholds cannot be applied to the wrong columns."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such thresholds file") from None
+    except json.JSONDecodeError as e:
+        raise DataError(path, e.lineno, f"not valid JSON: {e.msg}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("thresholds"), dict) or not data["thresholds"]:
+        raise DataError(path, None, 'expected {"strategy", "chosen_on", "thresholds": {label: t}}')
+    if data.get("strategy") not in STRATEGIES:
+        raise DataError(path, None, f"unknown strategy {data.get('strategy')!r}")
+    if data.get("chosen_on") not in ("dev", None):
+        raise DataError(path, None, f"chosen_on must be \"dev\" or null, got {data.get('chosen_on')!r}")
+    table = data["thresholds"]
+    names = list(table) if label_names is None else list(label_names)
+    missing = [n for n in names if n not in table]
+    if missing or len(table) != len(names):
+        problem = f"thresholds do not match the labels ({len(table)} in file, {len(names)} expected"
+        raise DataError(path, None, problem + (f"; missing: {', '.join(missing)})" if missing else ")"))
+    try:
+        values = as_threshold_vector([table[n] for n in names], len(names))
+    except (UserError, TypeError, ValueError) as e:
+        raise DataError(path, None, str(e)) from None
+    return ThresholdChoice(data["strategy"], data["chosen_on"], values)

@@ -1,0 +1,58 @@
+"""Batched probabilities for already-tokenised texts: shared by evaluation during training and by predict."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from emoscope.data.batching import sorted_batches
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_has_native_bf16() -> bool:
+    """AMX or AVX512-BF16: without them (e.g. AVX2-only CPUs) bf16 is emulated and several times slower."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = next((line for line in handle if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto`: bf16 where the hardware runs it natively, fp16 on older GPUs, else fp32."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def autocast(device: torch.device, precision: str):
+    """Mixed precision in plain sight: bf16 works on CPU and recent GPUs, fp16 needs CUDA."""
+    return torch.autocast(device_type=device.type, dtype=AMP_DTYPES.get(precision, torch.float32),
+                          enabled=precision in AMP_DTYPES)
+
+
+@torch.no_grad()
+def predict_probs(model: nn.Module, ids: Sequence[np.ndarray], pad_id: int, batch_size: int,
+                  device: torch.device, precision: str = "fp32") -> np.ndarray:
+    """Sigmoid probabilities [N, labels] in the input order."""
+    was_training = model.training
+    model.eval()
+    out: np.ndarray | None = None
+    try:
+        for rows, batch in sorted_batches(ids, batch_size, pad_id):
+            with autocast(device, precision):
+                logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+            probs = torch.sigmoid(logits.float()).cpu().numpy()
+            if out is None:
+                out = np.empty((len(ids), probs.shape[1]), dtype=np.float32)
+            out[rows] = probs
+    finally:
+        model.train(was_training)
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)

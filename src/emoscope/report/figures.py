@@ -1,0 +1,188 @@
+"""Plotly figure specs as plain dicts (data + layout); report.js draws them with the embedded plotly.js.
+
+Every string taken from data that Plotly renders (names, ticks, hover) goes through `ptext`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from emoscope.report._html import EMOTION_COLOURS, NEUTRAL_COLOUR, SENTIMENT_COLOURS, ptext
+from emoscope.report.rundata import Matrix, to_number
+
+MAX_CURVE_POINTS = 4000
+
+
+def downsample(rows: list[dict], limit: int = MAX_CURVE_POINTS) -> list[dict]:
+    """Keep at most ~limit rows, evenly spaced, always keeping the last one."""
+    if len(rows) <= limit:
+        return rows
+    step = -(-len(rows) // limit)
+    kept = rows[::step]
+    if kept[-1] is not rows[-1]:
+        kept.append(rows[-1])
+    return kept
+
+
+def line_chart(
+    title: str,
+    x: Sequence[Any],
+    series: dict[str, Sequence[Any]],
+    *,
+    x_title: str,
+    y_title: str = "",
+    y_log: bool = False,
+    mode: str = "lines",
+    hover_x: str = "",
+) -> dict:
+    data = [
+        {
+            "type": "scatter",
+            "mode": mode,
+            "name": ptext(name),
+            "x": list(x),
+            "y": [to_number(v) for v in ys],
+            "hovertemplate": f"{ptext(name)}<br>{hover_x or ptext(x_title)} %{{x}}: "
+            "%{y:.4g}<extra></extra>",
+        }
+        for name, ys in series.items()
+    ]
+    layout = {
+        "title": {"text": ptext(title)},
+        "xaxis": {"title": {"text": ptext(x_title)}},
+        "yaxis": {"title": {"text": ptext(y_title)}, **({"type": "log"} if y_log else {})},
+        "showlegend": len(series) > 1,
+    }
+    return {"data": data, "layout": layout}
+
+
+def emotion_colour(label: str, index: int) -> str:
+    return NEUTRAL_COLOUR if label == "neutral" else EMOTION_COLOURS[index % len(EMOTION_COLOURS)]
+
+
+def heatmap(
+    title: str,
+    m: Matrix,
+    *,
+    colorscale: str = "Viridis",
+    zmid: float | None = None,
+    zmin: float | None = None,
+    zmax: float | None = None,
+    height: int = 560,
+) -> dict:
+    trace: dict[str, Any] = {
+        "type": "heatmap",
+        "x": [ptext(c) for c in m.cols],
+        "y": [ptext(r) for r in m.rows],
+        "z": m.z,
+        "colorscale": colorscale,
+        "hovertemplate": "%{y} \u00d7 %{x}: %{z:.3f}<extra></extra>",
+    }
+    if zmid is not None:
+        trace["zmid"] = zmid
+    if zmin is not None:
+        trace["zmin"] = zmin
+    if zmax is not None:
+        trace["zmax"] = zmax
+    many = max(len(m.rows), len(m.cols)) > 12
+    tick = {"dtick": 1, "tickfont": {"size": 9}} if many else {}
+    layout = {
+        "title": {"text": ptext(title)},
+        "xaxis": {"tickangle": -60, "automargin": True, "type": "category", **tick},
+        "yaxis": {"autorange": "reversed", "automargin": True, "type": "category", **tick},
+        "height": height,
+        "margin": {"l": 40, "r": 20, "t": 40, "b": 40},
+    }
+    return {"data": [trace], "layout": layout}
+
+
+def per_emotion_f1_bar(rows: list[dict], group_of) -> dict:
+    rows = sorted(rows, key=lambda r: -(r.get("f1") or 0))
+    colours = [SENTIMENT_COLOURS.get(group_of(r["label"]), SENTIMENT_COLOURS["other"]) for r in rows]
+    hover = [
+        f"<b>{ptext(r['label'])}</b><br>F1 {_f(r.get('f1'))}<br>precision {_f(r.get('precision'))}"
+        f"<br>recall {_f(r.get('recall'))}<br>support {_f(r.get('support'))}<br>"
+        f"group {ptext(group_of(r['label']))}"
+        for r in rows
+    ]
+    data = [
+        {
+            "type": "bar",
+            "x": [ptext(r["label"]) for r in rows],
+            "y": [r.get("f1") for r in rows],
+            "marker": {"color": colours},
+            "hovertext": hover,
+            "hoverinfo": "text",
+            "name": "F1",
+        }
+    ]
+    layout = {
+        "title": {"text": "F1 per emotion (bars coloured by sentiment group)"},
+        "xaxis": {"tickangle": -50, "automargin": True, "type": "category"},
+        "yaxis": {"title": {"text": "F1"}, "range": [0, 1]},
+        "showlegend": False,
+    }
+    return {"data": data, "layout": layout}
+
+
+def _f(v: Any) -> str:
+    if v is None:
+        return "\u2013"
+    if isinstance(v, int):
+        return str(v)
+    return f"{v:.3f}" if isinstance(v, float) else ptext(v)
+
+
+def layer_metric_figures(
+    rows: list[dict], metrics: list[str], *, by: str = "epoch", title_prefix: str = ""
+) -> dict[str, dict]:
+    """{metric: figure}: the metric against depth, one line per `by` value (epoch, or run name)."""
+    figs = {}
+    keys: list[Any] = []
+    for r in rows:
+        if r[by] not in keys:
+            keys.append(r[by])
+    ticks: dict[float, str] = {}
+    consistent = True  # every row agrees on which point sits at which depth: label the axis with names
+    for r in rows:
+        if r.get("depth") is not None:
+            consistent &= ticks.setdefault(r["depth"], str(r.get("point"))) == str(r.get("point"))
+    for metric in metrics:
+        data = []
+        for k in keys:
+            sub = sorted(
+                (r for r in rows if r[by] == k and r.get("depth") is not None), key=lambda r: r["depth"]
+            )
+            name = f"epoch {k}" if by == "epoch" else str(k)
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": ptext(name),
+                    "x": [r["depth"] for r in sub],
+                    "y": [r.get(metric) for r in sub],
+                    "text": [ptext(r.get("point")) for r in sub],
+                    "hovertemplate": f"{ptext(name)}<br>%{{text}} (depth %{{x}})<br>{ptext(metric)}: "
+                    "%{y:.4f}<extra></extra>",
+                }
+            )
+        layout = {
+            "title": {"text": ptext(f"{title_prefix}{metric} by depth")},
+            "xaxis": {"title": {"text": "depth (hook point)"}, "automargin": True},
+            "yaxis": {"title": {"text": ptext(metric)}},
+            "hovermode": "closest",
+            "showlegend": True,
+        }
+        if consistent and ticks:
+            depths = sorted(ticks)
+            layout["xaxis"].update(
+                {
+                    "tickmode": "array",
+                    "tickvals": depths,
+                    "ticktext": [ptext(ticks[d]) for d in depths],
+                    "tickangle": -40,
+                }
+            )
+        figs[metric] = {"data": data, "layout": layout}
+    return figs

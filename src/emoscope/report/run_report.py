@@ -1,0 +1,777 @@
+"""`write_report(run_dir)`: one self-contained HTML page for a run folder."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import statistics
+from pathlib import Path
+from typing import Any
+
+from emoscope.errors import DataError
+from emoscope.report import _html as h
+from emoscope.report import figures as F
+from emoscope.report.rundata import (
+    RunData,
+    flatten,
+    read_csv,
+    read_matrix,
+    require_columns,
+    split_labels,
+    to_number,
+)
+
+# Section ids, in page order (tests and links rely on them).
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("overview", "Overview"),
+    ("training", "Training"),
+    ("metrics", "Test metrics"),
+    ("per-emotion", "Per emotion"),
+    ("confusion", "Confusion"),
+    ("misclassification", "Misclassification"),
+    ("correlation", "Model vs human"),
+    ("dendrograms", "Dendrograms"),
+    ("layers", "Layers"),
+    ("tsne", "t-SNE"),
+    ("mistakes", "Confident mistakes"),
+)
+SECTION_IDS = tuple(s for s, _ in SECTIONS)
+
+_PREFERRED_METRICS = ("macro_f1", "micro_f1", "weighted_f1", "samples_f1")
+
+
+class _Page:
+    """Collects the embedded data while sections are built."""
+
+    def __init__(self) -> None:
+        self.figures: dict[str, dict] = {}
+        self.figure_sets: dict[str, dict[str, dict]] = {}
+        self.tsne: dict | None = None
+
+    def figure(self, div_id: str, fig: dict, *, height: int = 420) -> str:
+        self.figures[div_id] = fig
+        return h.figure_div(div_id, height=height)
+
+    def figure_set(
+        self,
+        div_id: str,
+        figs: dict[str, dict],
+        *,
+        label: str,
+        selected: str | None = None,
+        height: int = 460,
+    ) -> str:
+        """A figure with a <select> that swaps between prepared figures."""
+        self.figure_sets[div_id] = figs
+        selected = selected if selected in figs else next(iter(figs))
+        ctl = h.select(
+            f"{div_id}-select",
+            [(k, k) for k in figs],
+            label=label,
+            selected=selected,
+            extra_attrs=f' data-switch="{h.esc(div_id)}"',
+        )
+        return f'<div class="controls">{ctl}</div>' + h.figure_div(div_id, height=height)
+
+    def data(self) -> dict:
+        return {"figures": self.figures, "figureSets": self.figure_sets, "tsne": self.tsne}
+
+
+def write_report(run_dir: str | Path, out_path: str | Path | None = None) -> Path:
+    """Write RUN_DIR/report.html (or `out_path`) and return its path.
+
+    Reads only the run folder. Sections whose inputs are missing say so instead of failing; malformed
+    inputs raise `DataError` (one line naming the file and line).
+    """
+    rd = RunData.open(run_dir)
+    out = Path(out_path) if out_path is not None else rd.path / "report.html"
+    pg = _Page()
+    builders = {
+        "overview": _overview,
+        "training": _training,
+        "metrics": _metrics,
+        "per-emotion": _per_emotion,
+        "confusion": _confusion,
+        "misclassification": _misclassification,
+        "correlation": _correlation,
+        "dendrograms": _dendrograms,
+        "layers": _layers,
+        "tsne": _tsne,
+        "mistakes": _mistakes,
+    }
+    body = "".join(h.section(sid, title, builders[sid](rd, pg)) for sid, title in SECTIONS)
+    info = rd.run_info or {}
+    sub = [f"run folder <code>{h.esc(rd.path)}</code>"]
+    if info.get("started"):
+        sub.append(f"started {h.esc(info['started'])}")
+    if info.get("emoscope"):
+        sub.append(f"emoscope {h.esc(info['emoscope'])}")
+    sub.append(f"report written {h.esc(_dt.datetime.now().astimezone().isoformat(timespec='seconds'))}")
+    html = h.page(
+        title=f"emoscope report \u2013 {rd.name}",
+        subtitle_html=" \u00b7 ".join(sub),
+        nav=SECTIONS,
+        body_html=body,
+        data=pg.data(),
+    )
+    h.write_atomic(out, html)
+    return out
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+
+def _analysis_note(rd: RunData, what: str) -> str:
+    if not rd.analysis_dir.is_dir():
+        why = "this run has no <code>analysis/</code> folder (trained without <code>--visualize</code>?)"
+    else:
+        why = f"<code>analysis/{h.esc(what)}</code> not found"
+    return h.note(f"Not available: {why}. Run <code>emoscope analyze {h.esc(rd.path)}</code> to create it.")
+
+
+def _png_block(
+    rd: RunData, stem: str, alt: str, *, open_: bool = False, summary: str = "static figure"
+) -> str:
+    p = rd.analysis_file(f"{stem}.png")
+    if p is None:
+        return ""
+    return (
+        f"<details{' open' if open_ else ''}><summary>{h.esc(summary)}</summary>{h.image(p, alt)}</details>"
+    )
+
+
+def _duration(seconds: Any) -> str:
+    s = to_number(seconds)
+    if s is None:
+        return h.fmt(seconds)
+    s = float(s)
+    hours, rem = divmod(int(round(s)), 3600)
+    minutes, secs = divmod(rem, 60)
+    text = f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+    return f"{text} ({s:.0f} s)"
+
+
+def _metric_value(rd: RunData, split: str | None, name: str) -> Any:
+    if not split:
+        return None
+    want = name.replace("-", "_").lower()
+    for k, v in rd.flat_metrics(split) or []:
+        if k.replace(".", "_").replace("-", "_").lower() in (want, f"{want}_value", f"{want}_mean"):
+            return v
+    return None
+
+
+def _card(k: str, v: str) -> str:
+    return f'<div class="card"><div class="v">{h.esc(v)}</div><div class="k">{h.esc(k)}</div></div>'
+
+
+def _best_epoch(rd: RunData) -> tuple[Any, Any] | None:
+    best = None
+    for e in rd.epochs or []:
+        v = to_number(e.get("dev_macro_f1"))
+        if v is not None and (best is None or v > best[1]):
+            best = (e.get("epoch"), v)
+    return best
+
+
+# --- sections ------------------------------------------------------------------------------------------
+
+
+def _overview(rd: RunData, pg: _Page) -> str:
+    info = rd.run_info
+    split = rd.main_split
+    cards = []
+    if rd.labels:
+        cards.append(_card("labels", f"{len(rd.labels)} ({rd.taxonomy or 'unknown taxonomy'})"))
+    for name in ("macro_f1", "micro_f1"):
+        v = _metric_value(rd, split, name)
+        if isinstance(v, (int, float)):
+            cards.append(_card(f"{split} {name.replace('_', ' ')}", f"{v:.4f}"))
+    if (best := _best_epoch(rd)) is not None:
+        cards.append(_card("best epoch (dev macro F1)", f"{best[0]} ({best[1]:.4f})"))
+    if info and info.get("wall_seconds") is not None:
+        cards.append(_card("wall time", _duration(info["wall_seconds"]).split(" (")[0]))
+    if info and info.get("world_size") is not None:
+        cards.append(_card("world size", str(info["world_size"])))
+    out = [f'<div class="cards">{"".join(cards)}</div>'] if cards else []
+
+    left = ["<h3>Configuration (config.yaml)</h3>"]
+    if rd.config is None:
+        left.append(h.note("Not available: <code>config.yaml</code> not found (a baseline has none)."))
+    elif not rd.config:
+        left.append(h.note("config.yaml is empty."))
+    else:
+        left.append(h.kv_table(flatten(rd.config), table_id="config-table"))
+    right = ["<h3>Environment (run.json)</h3>"]
+    if info is None:
+        right.append(h.note("Not available: <code>run.json</code> not found (a baseline has none)."))
+    else:
+        pairs = []
+        for k, v in flatten(info):
+            if k == "wall_seconds":
+                v = _duration(v)
+            pairs.append((k.replace("_", " "), v))
+        right.append(h.kv_table(pairs, table_id="environment-table"))
+    out.append(f'<div class="cols"><div>{"".join(left)}</div><div>{"".join(right)}</div></div>')
+    return "".join(out)
+
+
+def _training(rd: RunData, pg: _Page) -> str:
+    if rd.steps is None and rd.epochs is None:
+        return h.note("Not available: <code>metrics.jsonl</code> not found (a baseline has no training log).")
+    out = []
+    steps = F.downsample(rd.steps or [])
+    if steps:
+        x = [s.get("step") for s in steps]
+        charts = []
+        for key, title, ylabel, log in (
+            ("loss", "training loss", "loss", False),
+            ("lr", "learning rate", "lr", False),
+            ("examples_per_s", "throughput", "examples / s", False),
+        ):
+            if any(to_number(s.get(key)) is not None for s in steps):
+                fig = F.line_chart(
+                    title, x, {key: [s.get(key) for s in steps]}, x_title="step", y_title=ylabel, y_log=log
+                )
+                charts.append(pg.figure(f"fig-step-{key.replace('_', '-')}", fig, height=320))
+        note = ""
+        if len(steps) < len(rd.steps or []):
+            every = -(-len(rd.steps) // len(steps))
+            note = f'<p class="muted">{len(rd.steps)} steps logged; every {every}th shown.</p>'
+        out.append("<h3>Per step</h3>" + note + f'<div class="grid3">{"".join(charts)}</div>')
+    else:
+        out.append(h.note("No step lines in <code>metrics.jsonl</code>."))
+
+    epochs = rd.epochs or []
+    if epochs:
+        x = [e.get("epoch") for e in epochs]
+        keys: list[str] = []
+        for e in epochs:
+            for k, v in e.items():
+                if k not in ("kind", "epoch", "step") and k not in keys and to_number(v) is not None:
+                    keys.append(k)
+        losses = [k for k in keys if k.endswith("loss")]
+        scores = [k for k in keys if k not in losses and not k.endswith(("_s", "_seconds", "seconds"))]
+        charts = []
+        if losses:
+            charts.append(
+                pg.figure(
+                    "fig-epoch-loss",
+                    F.line_chart(
+                        "loss per epoch",
+                        x,
+                        {k: [e.get(k) for e in epochs] for k in losses},
+                        x_title="epoch",
+                        y_title="loss",
+                        mode="lines+markers",
+                    ),
+                    height=340,
+                )
+            )
+        if scores:
+            charts.append(
+                pg.figure(
+                    "fig-epoch-dev",
+                    F.line_chart(
+                        "dev metrics per epoch",
+                        x,
+                        {k: [e.get(k) for e in epochs] for k in scores},
+                        x_title="epoch",
+                        y_title="score",
+                        mode="lines+markers",
+                    ),
+                    height=340,
+                )
+            )
+        best = _best_epoch(rd)
+        best_txt = f" Best epoch by dev macro F1: <b>{h.esc(best[0])}</b> ({best[1]:.4f})." if best else ""
+        rows = [[e.get("epoch")] + [to_number(e.get(k)) for k in keys] for e in epochs]
+        out.append(
+            f"<h3>Per epoch</h3><p>{len(epochs)} epoch(s).{best_txt}</p>"
+            f'<div class="grid2">{"".join(charts)}</div>'
+            + h.table(["epoch", *keys], rows, table_id="epoch-table", sortable=True)
+        )
+    else:
+        out.append(h.note("No epoch lines in <code>metrics.jsonl</code>."))
+    return "".join(out)
+
+
+def _metrics(rd: RunData, pg: _Page) -> str:
+    out = []
+    splits = [s for s in rd.splits if rd.eval_metrics(s) is not None]
+    if not splits:
+        out.append(
+            h.note("Not available: no <code>eval/&lt;split&gt;_metrics.json</code> in this run folder.")
+        )
+    else:
+        keys: list[str] = []
+        values: dict[str, dict[str, Any]] = {}
+        for s in splits:
+            values[s] = dict(rd.flat_metrics(s) or [])
+            for k in values[s]:
+                if k not in keys:
+                    keys.append(k)
+        keys.sort(key=lambda k: _PREFERRED_METRICS.index(k) if k in _PREFERRED_METRICS else 99)
+        rows = [[k] + [values[s].get(k) for s in splits] for k in keys]
+        out.append(
+            f"<p>Summary metrics on {', '.join(h.esc(s) for s in splits)} "
+            f"(<code>eval/&lt;split&gt;_metrics.json</code>).</p>"
+        )
+        out.append(h.table(["metric", *splits], rows, table_id="metrics-table"))
+    out.append("<h3>Thresholds</h3>" + _thresholds_html(rd))
+    return "".join(out)
+
+
+def _thresholds_html(rd: RunData) -> str:
+    th = rd.thresholds
+    if th is None:
+        return h.note("Not available: <code>thresholds.json</code> not found; 0.5 assumed for predictions.")
+    strategy = th.get("strategy")
+    chosen = th.get("chosen_on")
+    where = f"chosen on the <b>{h.esc(chosen)}</b> split" if chosen else "fixed (not tuned on any split)"
+    parts = [f'<p id="thresholds-info">Strategy <b>{h.esc(strategy)}</b>, {where}.']
+    values = th.get("thresholds")
+    nums = [float(v) for v in values.values() if to_number(v) is not None] if isinstance(values, dict) else []
+    if isinstance(values, (int, float)):
+        nums = [float(values)]
+    if nums:
+        if len(set(nums)) == 1:
+            parts.append(f" Every label uses {nums[0]:.3f}.")
+        else:
+            parts.append(
+                f" {len(nums)} thresholds: min {min(nums):.3f}, median {statistics.median(nums):.3f}, "
+                f"max {max(nums):.3f} (per label in the table below)."
+            )
+    parts.append("</p>")
+    if chosen and chosen == rd.main_split:
+        parts.append(
+            h.note(
+                f"Warning: thresholds were tuned on {h.esc(chosen)}, the split the metrics are "
+                "reported on; those scores are optimistic."
+            )
+        )
+    return "".join(parts)
+
+
+def _per_emotion(rd: RunData, pg: _Page) -> str:
+    split = next((s for s in rd.splits if rd.per_emotion(s) is not None), None)
+    if split is None:
+        return h.note("Not available: no <code>eval/&lt;split&gt;_per_emotion.csv</code> in this run folder.")
+    rows = rd.per_emotion(split) or []
+    cols = [c for c in rows[0] if c != "label"] if rows else []
+    order = ["precision", "recall", "f1", "support", "threshold", "auc"]
+    cols.sort(key=lambda c: order.index(c) if c in order else len(order))
+    table_rows = [[r["label"], rd.sentiment_group(r["label"])] + [r.get(c) for c in cols] for r in rows]
+    out = [
+        f"<p>On <b>{h.esc(split)}</b> (<code>eval/{h.esc(split)}_per_emotion.csv</code>); "
+        "click a column header to sort.</p>",
+        '<div class="cols"><div class="scroll">',
+        h.table(["label", "group", *cols], table_rows, table_id="per-emotion-table", sortable=True),
+        "</div></div>",
+    ]
+    out.append('<h3 id="per-emotion-f1">F1 per emotion</h3>')
+    out.append(pg.figure("fig-per-emotion-f1", F.per_emotion_f1_bar(rows, rd.sentiment_group), height=460))
+    out.append(_png_block(rd, "per_emotion_f1", "F1 per emotion (static)"))
+    return "".join(out)
+
+
+def _confusion(rd: RunData, pg: _Page) -> str:
+    p = rd.analysis_file("confusion_2x2.csv")
+    png = rd.analysis_file("confusion_2x2.png")
+    if p is None and png is None:
+        return _analysis_note(rd, "confusion_2x2.csv")
+    out = []
+    if p is not None:
+        rows = read_csv(p) or []
+        require_columns(p, rows, ("label", "tn", "fp", "fn", "tp"))
+        table_rows = []
+        for r in rows:
+            tn, fp, fn, tp = (to_number(r[k]) for k in ("tn", "fp", "fn", "tp"))
+            prec = tp / (tp + fp) if tp is not None and fp is not None and tp + fp else None
+            rec = tp / (tp + fn) if tp is not None and fn is not None and tp + fn else None
+            table_rows.append([r["label"], tn, fp, fn, tp, prec, rec])
+        out.append("<p>Per-emotion 2\u00d72 confusion counts on test (one-vs-rest).</p>")
+        out.append(
+            '<div class="scroll">'
+            + h.table(
+                ["label", "tn", "fp", "fn", "tp", "precision", "recall"],
+                table_rows,
+                table_id="confusion-table",
+                sortable=True,
+                digits=3,
+            )
+            + "</div>"
+        )
+    if png is not None:
+        out.append(
+            _png_block(
+                rd,
+                "confusion_2x2",
+                "2x2 confusion grid",
+                open_=p is None,
+                summary="2\u00d72 grid (static figure)",
+            )
+        )
+    return "".join(out)
+
+
+def _misclassification(rd: RunData, pg: _Page) -> str:
+    p = rd.analysis_file("misclassification.csv")
+    png = rd.analysis_file("misclassification.png")
+    if p is None and png is None:
+        return _analysis_note(rd, "misclassification.csv")
+    out = []
+    if p is not None:
+        mats = read_matrix(p) or {}
+        m = next(iter(mats.values()))
+        out.append("<p>Rows: true emotion; columns: predicted emotion; each row normalised (test).</p>")
+        out.append(
+            pg.figure(
+                "fig-misclassification",
+                F.heatmap("true \u2192 predicted (row-normalised)", m, colorscale="Viridis", zmin=0),
+                height=640,
+            )
+        )
+    if png is not None:
+        out.append(_png_block(rd, "misclassification", "misclassification matrix", open_=p is None))
+    return "".join(out)
+
+
+def _correlation(rd: RunData, pg: _Page) -> str:
+    p = rd.analysis_file("correlation.csv")
+    png = rd.analysis_file("correlation.png")
+    lp = rd.analysis_file("label_prob_correlation.csv")
+    if p is None and png is None and lp is None:
+        return _analysis_note(rd, "correlation.csv")
+    out = []
+    if p is not None:
+        mats = read_matrix(p) or {}
+        order = {"human": 0, "model": 1, "difference": 2, "diff": 2}
+        names = sorted(mats, key=lambda s: (order.get(s.lower(), 3), s))
+        divs = []
+        for i, src in enumerate(names):
+            label = src or "correlation"
+            divs.append(
+                pg.figure(
+                    f"fig-correlation-{i}",
+                    F.heatmap(label, mats[src], colorscale="RdBu", zmid=0, height=600),
+                    height=600,
+                )
+            )
+        out.append(
+            "<p>Emotion \u00d7 emotion correlation from human labels and from model probabilities, "
+            "and their difference.</p>"
+        )
+        out.append(f'<div class="grid2">{"".join(divs)}</div>')
+    if lp is not None:
+        rows = read_csv(lp) or []
+        if rows:
+            label_col = "label" if "label" in rows[0] else next(iter(rows[0]))
+            value_col = next(
+                (c for c in rows[0] if c != label_col and to_number(rows[0][c]) is not None), None
+            )
+            if value_col:
+                rows = sorted(rows, key=lambda r: -(to_number(r[value_col]) or 0))
+                fig = {
+                    "data": [
+                        {
+                            "type": "bar",
+                            "x": [h.ptext(r[label_col]) for r in rows],
+                            "y": [to_number(r[value_col]) for r in rows],
+                            "name": h.ptext(value_col),
+                        }
+                    ],
+                    "layout": {
+                        "title": {"text": "correlation of predicted probability with the human label"},
+                        "xaxis": {"tickangle": -50, "type": "category", "automargin": True},
+                        "yaxis": {"title": {"text": h.ptext(value_col)}},
+                    },
+                }
+                out.append(pg.figure("fig-label-prob-correlation", fig, height=400))
+    if png is not None:
+        out.append(_png_block(rd, "correlation", "correlation heatmaps", open_=p is None))
+    return "".join(out)
+
+
+def _dendrograms(rd: RunData, pg: _Page) -> str:
+    png = rd.analysis_file("dendrograms.png")
+    if png is None:
+        return _analysis_note(rd, "dendrograms.png")
+    extra = ""
+    if rd.analysis_file("dendrograms.csv"):
+        extra = " The linkage rows are in <code>analysis/dendrograms.csv</code>."
+    return (
+        f"<p>Emotion-centroid dendrograms per hook point and epoch; leaves coloured by sentiment group."
+        f"{extra}</p>" + h.image(png, "emotion-centroid dendrograms")
+    )
+
+
+def _layers(rd: RunData, pg: _Page) -> str:
+    out = []
+    rows = rd.layer_metrics
+    if rows is None:
+        out.append(_analysis_note(rd, "layer_metrics.csv"))
+    elif not rows:
+        out.append(h.note("<code>analysis/layer_metrics.csv</code> has no rows."))
+    else:
+        metrics = rd.layer_metric_names()
+        figs = F.layer_metric_figures(rows, metrics)
+        if figs:
+            default = "probe_macro_f1" if "probe_macro_f1" in figs else metrics[0]
+            out.append(
+                "<p>Representation metrics at every hook point (shallow \u2192 deep), one line per epoch.</p>"
+            )
+            out.append(pg.figure_set("fig-layer-metrics", figs, label="metric", selected=default, height=460))
+        last = max((r["epoch"] for r in rows if r.get("epoch") is not None), default=None)
+        table_rows = [
+            [r.get("epoch"), r.get("point"), r.get("depth")] + [r.get(m) for m in metrics] for r in rows
+        ]
+        out.append(
+            f"<details><summary>all numbers ({len(rows)} rows; last epoch {h.esc(last)})</summary>"
+            '<div class="scroll">'
+            + h.table(
+                ["epoch", "point", "depth", *metrics],
+                table_rows,
+                table_id="layer-table",
+                sortable=True,
+                digits=3,
+            )
+            + "</div></details>"
+        )
+        out.append(_png_block(rd, "layer_metrics", "layer metrics (static)"))
+
+    out.append('<h3 id="cka">CKA between hook points</h3>')
+    cka_files = sorted(rd.analysis_dir.glob("cka_*.csv")) if rd.analysis_dir.is_dir() else []
+    if not cka_files and rd.analysis_file("cka_layers.png") is None:
+        out.append(_analysis_note(rd, "cka_layers.csv"))
+    for i, p in enumerate(cka_files):
+        for src, m in (read_matrix(p) or {}).items():
+            title = f"linear CKA ({p.stem}{' ' + src if src else ''})"
+            out.append(
+                pg.figure(
+                    f"fig-cka-{i}{'-' + re.sub(r'[^a-z0-9]+', '-', src.lower()) if src else ''}",
+                    F.heatmap(title, m, colorscale="Viridis", zmin=0, zmax=1, height=520),
+                    height=520,
+                )
+            )
+    out.append(_png_block(rd, "cka_layers", "CKA between hook points (static)", open_=not cka_files))
+
+    out.append('<h3 id="summary">Summary (analysis/summary.md)</h3>')
+    if rd.summary_md is None:
+        out.append(_analysis_note(rd, "summary.md"))
+    else:
+        out.append(f'<div class="md">{h.markdown(rd.summary_md)}</div>')
+    return "".join(out)
+
+
+def _tsne(rd: RunData, pg: _Page) -> str:
+    p = rd.analysis_file("tsne_coords.csv")
+    statics = _png_block(
+        rd, "tsne_emotion", "t-SNE grid coloured by emotion", summary="static grid by emotion"
+    )
+    statics += _png_block(
+        rd, "tsne_sentiment", "t-SNE grid coloured by sentiment", summary="static grid by sentiment"
+    )
+    if p is None:
+        return _analysis_note(rd, "tsne_coords.csv") + statics
+    rows = read_csv(p) or []
+    require_columns(p, rows, ("epoch", "point", "probe_index", "x", "y"))
+    if not rows:
+        return h.note("<code>analysis/tsne_coords.csv</code> has no rows.") + statics
+
+    probe = rd.probe
+    n_probe = len(probe) if probe is not None else None
+    labels = rd.labels
+    points: list[str] = []
+    epochs: list[Any] = []
+    coords: dict[str, dict[str, list]] = {}
+    max_index = -1
+    for n, r in enumerate(rows, start=2):
+        idx, x, y, ep = (
+            to_number(r["probe_index"]),
+            to_number(r["x"]),
+            to_number(r["y"]),
+            to_number(r["epoch"]),
+        )
+        if not isinstance(idx, int) or idx < 0 or (n_probe is not None and idx >= n_probe):
+            raise DataError(
+                p, n, f"probe_index {r['probe_index']!r} is not an index into captures/probe.jsonl"
+            )
+        if x is None or y is None:
+            continue
+        ep = ep if ep is not None else r["epoch"]
+        if r["point"] not in points:
+            points.append(r["point"])
+        if ep not in epochs:
+            epochs.append(ep)
+        c = coords.setdefault(f"{ep}|{r['point']}", {"i": [], "x": [], "y": []})
+        c["i"].append(idx)
+        c["x"].append(round(float(x), 3))
+        c["y"].append(round(float(y), 3))
+        max_index = max(max_index, idx)
+    depth_of = {r["point"]: r.get("depth") for r in rd.layer_metrics or [] if r.get("depth") is not None}
+    first_seen = {pt: i for i, pt in enumerate(points)}
+    points.sort(key=lambda pt: (depth_of.get(pt, float("inf")), first_seen[pt]))
+    epochs.sort(key=lambda e: (0, e) if isinstance(e, (int, float)) else (1, str(e)))
+    n = n_probe if n_probe is not None else max_index + 1
+
+    groups = ["positive", "negative", "ambiguous", "neutral", "mixed", "other"]
+    texts: list[str | None] = [None] * n
+    ids: list[str | None] = [None] * n
+    human: list[list[int]] = [[] for _ in range(n)]
+    group_idx = [groups.index("other")] * n
+    first = [-1] * n
+    notes = []
+    if probe is not None:
+        for i, o in enumerate(probe):
+            texts[i] = str(o.get("text", ""))
+            ids[i] = str(o.get("id", ""))
+            li = [int(v) for v in o.get("labels") or [] if isinstance(v, int) and 0 <= v < len(labels)]
+            human[i] = li
+            first[i] = li[0] if li else -1
+            gs = {rd.sentiment_group(labels[v]) for v in li}
+            non_neutral = gs - {"neutral"}
+            if len(non_neutral) > 1:
+                g = "mixed"
+            elif non_neutral:
+                g = next(iter(non_neutral))
+            else:
+                g = "neutral" if gs else "other"
+            group_idx[i] = groups.index(g) if g in groups else groups.index("other")
+    else:
+        notes.append(h.note("<code>captures/probe.jsonl</code> not found: points have no text or labels."))
+
+    pred = None
+    if probe is not None:
+        found = rd.predictions_for({i for i in ids if i})
+        if found:
+            name_to_i = {name: k for k, name in enumerate(labels)}
+            pred = [[name_to_i[x] for x in found[i] if x in name_to_i] if i in found else None for i in ids]
+            missing = sum(1 for v in pred if v is None)
+            if missing:
+                notes.append(
+                    f'<p class="muted">{missing} of {n} probe comments have no prediction '
+                    "in <code>eval/*_predictions.jsonl</code>.</p>"
+                )
+        else:
+            notes.append(
+                '<p class="muted">The probe ids do not appear in <code>eval/*_predictions.jsonl</code>: '
+                "hover shows human labels only.</p>"
+            )
+
+    emotion_names = [h.ptext(x) for x in labels] + ["(no label)"]
+    emotion_colours = [F.emotion_colour(x, i) for i, x in enumerate(labels)] + ["#000000"]
+    pg.tsne = {
+        "points": points,
+        "epochs": epochs,
+        "coords": coords,
+        "labels": labels,
+        "emotionNames": emotion_names,
+        "emotionColours": emotion_colours,
+        "groups": groups,
+        "groupColours": [h.SENTIMENT_COLOURS[g] for g in groups],
+        "text": texts,
+        "ids": ids,
+        "human": human,
+        "pred": pred,
+        "first": first,
+        "group": group_idx,
+        "gl": max(len(c["i"]) for c in coords.values()) > 6000,
+    }
+    default_point = points[-1]
+    controls = "".join(
+        [
+            h.select(
+                "tsne-point", [(pt, pt) for pt in points], label="hook point (layer)", selected=default_point
+            ),
+            h.select(
+                "tsne-epoch",
+                [(str(e), f"epoch {e}") for e in epochs],
+                label="epoch",
+                selected=str(epochs[-1]),
+            ),
+            h.select(
+                "tsne-colour",
+                [("emotion", "emotion (first human label)"), ("sentiment", "sentiment group")],
+                label="colour by",
+                selected="emotion",
+            ),
+        ]
+    )
+    return (
+        "<p>t-SNE of the probe set's pooled representations at each hook point and epoch "
+        f"({n} comments). Hover a point to read the comment, its human labels and the final model's "
+        "predictions; click legend entries to hide groups.</p>"
+        + "".join(notes)
+        + f'<div class="controls">{controls}</div>'
+        + '<div class="plot" id="tsne-plot" style="height:680px"></div>'
+        + statics
+    )
+
+
+def _mistakes(rd: RunData, pg: _Page) -> str:
+    p = rd.analysis_file("confident_mistakes.csv")
+    if p is None:
+        return _analysis_note(rd, "confident_mistakes.csv")
+    rows = read_csv(p) or []
+    require_columns(p, rows, ("label", "kind", "prob", "text"))
+    labels_present = []
+    for r in rows:
+        if r["label"] not in labels_present:
+            labels_present.append(r["label"])
+    order = {lab: i for i, lab in enumerate(rd.labels)}
+    labels_present.sort(key=lambda x: (order.get(x, len(order)), x))
+    kinds = sorted({r["kind"] for r in rows})
+    extra = [c for c in ("id", "true_labels", "predicted_labels") if rows and c in rows[0]]
+    headers = [
+        "label",
+        "kind",
+        "prob",
+        *(["id"] if "id" in extra else []),
+        "text",
+        *(["true labels"] if "true_labels" in extra else []),
+        *(["predicted labels"] if "predicted_labels" in extra else []),
+    ]
+    table_rows, attrs = [], []
+    for r in rows:
+        row = [r["label"], r["kind"], to_number(r["prob"])]
+        if "id" in extra:
+            row.append(r["id"])
+        row.append(r["text"])
+        for c in ("true_labels", "predicted_labels"):
+            if c in extra:
+                row.append(", ".join(split_labels(r[c])))
+        table_rows.append(row)
+        attrs.append({"data-label": r["label"], "data-kind": r["kind"]})
+    col_classes = ["text" if c == "text" else "" for c in headers]
+    table = h.table(
+        headers,
+        table_rows,
+        table_id="mistakes-table",
+        sortable=True,
+        row_attrs=attrs,
+        digits=3,
+        col_classes=col_classes,
+    )
+    ctl = "".join(
+        [
+            h.select(
+                "mistakes-label",
+                [("", "all emotions")] + [(x, x) for x in labels_present],
+                label="emotion",
+                extra_attrs=' data-filter-table="mistakes-table" data-filter-attr="data-label"',
+            ),
+            h.select(
+                "mistakes-kind",
+                [("", "both kinds")] + [(k, k.replace("_", " ")) for k in kinds],
+                label="kind",
+                extra_attrs=' data-filter-table="mistakes-table" data-filter-attr="data-kind"',
+            ),
+        ]
+    )
+    return (
+        f"<p>The test comments the model got wrong with the most confidence "
+        f"(<code>analysis/confident_mistakes.csv</code>, {len(rows)} rows).</p>"
+        f'<div class="controls">{ctl} <span class="muted" data-count-for="mistakes-table"></span></div>'
+        f'<div class="scroll">{table}</div>'
+    )

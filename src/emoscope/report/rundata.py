@@ -1,0 +1,428 @@
+"""Read a run folder (or a baseline folder) for the report: every input optional, every problem one line.
+
+Only the files described in DEVELOPERS.md are read; nothing from training or analysis is imported.
+A missing file gives `None` (the page then says the section is not available); a malformed one raises
+`DataError` naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from emoscope.errors import DataError, UserError
+
+SENTIMENT_GROUPS = ("positive", "negative", "ambiguous", "neutral")
+_RUN_MARKERS = (
+    "labels.json",
+    "run.json",
+    "config.yaml",
+    "thresholds.json",
+    "metrics.jsonl",
+    "eval",
+    "analysis",
+)
+
+
+def to_number(text: Any) -> float | int | None:
+    """A CSV cell as a number: ints stay ints; empty, 'nan' and non-numbers give None."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return text if not isinstance(text, float) or math.isfinite(text) else None
+    if not isinstance(text, str):
+        return None
+    s = text.strip()
+    if not s:
+        return None
+    try:
+        return int(s)
+    except ValueError:
+        pass
+    try:
+        v = float(s)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def read_json(path: Path) -> Any | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(path, e.lineno, f"not valid JSON ({e.msg})") from None
+    except UnicodeDecodeError:
+        raise DataError(path, None, "not UTF-8 text") from None
+
+
+def read_jsonl(path: Path, *, keep=None) -> list[dict] | None:
+    """One object a line. A last line without its newline that does not parse is a write in progress:
+    it is skipped rather than failing the report of a run that is still training."""
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = text.split("\n")
+    out = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            if n == len(lines) and not text.endswith("\n"):
+                break
+            raise DataError(path, n, f"not valid JSON ({e.msg})") from None
+        if not isinstance(obj, dict):
+            raise DataError(path, n, "expected a JSON object")
+        if keep is None or keep(obj):
+            out.append(obj)
+    return out
+
+
+def read_csv(path: Path) -> list[dict[str, str]] | None:
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames:
+            return []
+        rows = []
+        for row in reader:
+            if None in row:
+                raise DataError(path, reader.line_num, "more cells than header columns")
+            rows.append({k.strip(): (v if v is not None else "") for k, v in row.items()})
+        return rows
+
+
+def read_csv_rows(path: Path) -> list[list[str]] | None:
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8", newline="") as f:
+        return [r for r in csv.reader(f) if r]
+
+
+def require_columns(path: Path, rows: list[dict], columns: tuple[str, ...]) -> None:
+    if rows and (missing := [c for c in columns if c not in rows[0]]):
+        raise DataError(path, 1, f"missing column(s) {', '.join(missing)}")
+
+
+def flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested mappings as dotted keys (lists kept as values)."""
+    if isinstance(obj, dict):
+        out = []
+        for k, v in obj.items():
+            out.extend(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return [(prefix, obj)]
+
+
+@dataclass
+class Matrix:
+    rows: list[str]
+    cols: list[str]
+    z: list[list[float | None]]
+
+
+def read_matrix(path: Path) -> dict[str, Matrix] | None:
+    """A square-ish numeric CSV in either layout: wide (first column = row names, header = column names)
+    or long (`[source,]row,col,value`). Returns {source: Matrix}; the source is "" for a single matrix."""
+    rows = read_csv_rows(path)
+    if rows is None:
+        return None
+    if len(rows) < 2:
+        raise DataError(path, 1, "no data rows")
+    header, body = [h.strip() for h in rows[0]], rows[1:]
+    low = [h.lower() for h in header]
+    long_form = len(header) <= 4 and len(body) > len(header) or "value" in low
+    if not long_form:
+        cols = header[1:]
+        names, z = [], []
+        for n, r in enumerate(body, start=2):
+            if len(r) != len(header):
+                raise DataError(path, n, f"expected {len(header)} cells, found {len(r)}")
+            names.append(r[0])
+            z.append([_float_or_none(c) for c in r[1:]])
+        return {"": Matrix(names, cols, z)}
+    value_i = low.index("value") if "value" in low else len(header) - 1
+    source_i = low.index("source") if "source" in low else (0 if len(header) == 4 else None)
+    rest = [i for i in range(len(header)) if i not in (value_i, source_i)]
+    if len(rest) != 2:
+        raise DataError(path, 1, "expected columns [source,]row,col,value or a wide matrix")
+    row_i, col_i = rest
+    cells: dict[str, dict[tuple[str, str], float | None]] = {}
+    order: dict[str, tuple[dict[str, None], dict[str, None]]] = {}
+    for n, r in enumerate(body, start=2):
+        if len(r) != len(header):
+            raise DataError(path, n, f"expected {len(header)} cells, found {len(r)}")
+        src = r[source_i] if source_i is not None else ""
+        cells.setdefault(src, {})[(r[row_i], r[col_i])] = _float_or_none(r[value_i])
+        ro, co = order.setdefault(src, ({}, {}))
+        ro.setdefault(r[row_i], None)
+        co.setdefault(r[col_i], None)
+    out = {}
+    for src, vals in cells.items():
+        rnames, cnames = list(order[src][0]), list(order[src][1])
+        out[src] = Matrix(rnames, cnames, [[vals.get((a, b)) for b in cnames] for a in rnames])
+    return out
+
+
+def _float_or_none(text: str) -> float | None:
+    v = to_number(text)
+    return None if v is None else float(v)
+
+
+def split_labels(value: str) -> list[str]:
+    """A list of label names as a CSV cell: JSON list, or separated by ; | , or spaces."""
+    s = (value or "").strip()
+    if not s:
+        return []
+    if s.startswith("["):
+        try:
+            parsed = json.loads(s)
+            if isinstance(parsed, list):
+                return [str(x) for x in parsed]
+        except json.JSONDecodeError:
+            pass
+        s = s.strip("[]")
+    return [p.strip().strip("'\"") for p in re.split(r"[;|,\s]+", s) if p.strip().strip("'\"")]
+
+
+@dataclass
+class RunData:
+    """Lazy view of one run folder."""
+
+    path: Path
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def open(cls, run_dir: str | Path) -> RunData:
+        path = Path(run_dir).expanduser()
+        if not path.exists():
+            raise UserError(f"run folder not found: {path}")
+        if not path.is_dir():
+            raise UserError(f"not a folder: {path} (give the run folder, not a file in it)")
+        if not any((path / m).exists() for m in _RUN_MARKERS):
+            raise UserError(
+                f"{path} is not an emoscope run folder (no labels.json, run.json, eval/ or analysis/)"
+            )
+        return cls(path.resolve())
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    # --- small files ---------------------------------------------------------------------------------
+
+    @cached_property
+    def config(self) -> dict | None:
+        p = self.path / "config.yaml"
+        if not p.is_file():
+            return None
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            raise DataError(p, mark.line + 1 if mark else None, "not valid YAML") from None
+        if data is not None and not isinstance(data, dict):
+            raise DataError(p, None, "expected a mapping of settings")
+        return data or {}
+
+    @cached_property
+    def run_info(self) -> dict | None:
+        data = read_json(self.path / "run.json")
+        if data is not None and not isinstance(data, dict):
+            raise DataError(self.path / "run.json", None, "expected a JSON object")
+        return data
+
+    @cached_property
+    def labels_info(self) -> dict | None:
+        p = self.path / "labels.json"
+        data = read_json(p)
+        if data is None:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
+            raise DataError(p, None, 'expected {"taxonomy": ..., "labels": [...], ...}')
+        return data
+
+    @cached_property
+    def labels(self) -> list[str]:
+        """Label names in output order; without labels.json, taken from the per-emotion table."""
+        if self.labels_info:
+            return [str(x) for x in self.labels_info["labels"]]
+        for split in self.splits:
+            rows = self.per_emotion(split)
+            if rows:
+                return [r["label"] for r in rows]
+        return []
+
+    @property
+    def taxonomy(self) -> str | None:
+        return (self.labels_info or {}).get("taxonomy")
+
+    def sentiment_group(self, label: str) -> str:
+        if label in SENTIMENT_GROUPS and self.taxonomy == "sentiment":
+            return label
+        group = ((self.labels_info or {}).get("sentiment_of") or {}).get(label)
+        if group is None and label == "neutral":
+            group = "neutral"
+        return str(group) if group else "other"
+
+    @cached_property
+    def thresholds(self) -> dict | None:
+        p = self.path / "thresholds.json"
+        data = read_json(p)
+        if data is not None and not isinstance(data, dict):
+            raise DataError(p, None, "expected a JSON object")
+        return data
+
+    def threshold_of(self, label: str) -> float | None:
+        t = (self.thresholds or {}).get("thresholds")
+        if isinstance(t, dict):
+            return to_number(t.get(label))
+        if isinstance(t, (int, float)):
+            return float(t)
+        return None
+
+    # --- training log ----------------------------------------------------------------------------------
+
+    @cached_property
+    def _metrics_lines(self) -> list[dict] | None:
+        return read_jsonl(self.path / "metrics.jsonl")
+
+    @cached_property
+    def steps(self) -> list[dict] | None:
+        if self._metrics_lines is None:
+            return None
+        by_step: dict[Any, dict] = {}
+        for obj in self._metrics_lines:
+            if obj.get("kind") == "step":
+                by_step[obj.get("step")] = obj  # a resumed run repeats steps: the last one wins
+        return sorted(by_step.values(), key=lambda o: to_number(o.get("step")) or 0)
+
+    @cached_property
+    def epochs(self) -> list[dict] | None:
+        if self._metrics_lines is None:
+            return None
+        by_epoch: dict[Any, dict] = {}
+        for obj in self._metrics_lines:
+            if obj.get("kind") == "epoch":
+                by_epoch[obj.get("epoch")] = obj
+        return sorted(by_epoch.values(), key=lambda o: to_number(o.get("epoch")) or 0)
+
+    # --- evaluation --------------------------------------------------------------------------------------
+
+    @cached_property
+    def splits(self) -> list[str]:
+        """Splits with evaluation files, test first."""
+        ev = self.path / "eval"
+        found = set()
+        if ev.is_dir():
+            for p in ev.iterdir():
+                m = re.match(r"(.+?)_(metrics\.json|per_emotion\.csv|predictions\.jsonl)$", p.name)
+                if m:
+                    found.add(m.group(1))
+        order = {"test": 0, "dev": 1, "validation": 1, "train": 2}
+        return sorted(found, key=lambda s: (order.get(s, 3), s))
+
+    @property
+    def main_split(self) -> str | None:
+        return self.splits[0] if self.splits else None
+
+    def eval_metrics(self, split: str) -> dict | None:
+        key = f"metrics:{split}"
+        if key not in self._cache:
+            p = self.path / "eval" / f"{split}_metrics.json"
+            data = read_json(p)
+            if data is not None and not isinstance(data, dict):
+                raise DataError(p, None, "expected a JSON object of metrics")
+            self._cache[key] = data
+        return self._cache[key]
+
+    def flat_metrics(self, split: str) -> list[tuple[str, Any]] | None:
+        data = self.eval_metrics(split)
+        return None if data is None else flatten(data)
+
+    def per_emotion(self, split: str) -> list[dict] | None:
+        key = f"per_emotion:{split}"
+        if key not in self._cache:
+            p = self.path / "eval" / f"{split}_per_emotion.csv"
+            rows = read_csv(p)
+            if rows is not None:
+                require_columns(p, rows, ("label", "f1"))
+                rows = [{k: (v if k == "label" else to_number(v)) for k, v in r.items()} for r in rows]
+                for r in rows:
+                    if r.get("threshold") is None and (t := self.threshold_of(r["label"])) is not None:
+                        r["threshold"] = t
+            self._cache[key] = rows
+        return self._cache[key]
+
+    def predictions_for(self, ids: set[str]) -> dict[str, list[str]]:
+        """Predicted label names (probability >= threshold) for the given ids, from any split."""
+        labels = self.labels
+        out: dict[str, list[str]] = {}
+        ev = self.path / "eval"
+        if not ids or not labels or not ev.is_dir():
+            return out
+        th = [self.threshold_of(lab) for lab in labels]
+        th = [0.5 if t is None else t for t in th]
+        for p in sorted(ev.glob("*_predictions.jsonl")):
+            rows = read_jsonl(p, keep=lambda o: str(o.get("id")) in ids) or []
+            for o in rows:
+                probs = o.get("probs")
+                if not isinstance(probs, list) or len(probs) != len(labels):
+                    continue
+                out.setdefault(
+                    str(o["id"]),
+                    [
+                        lab
+                        for lab, pr, t in zip(labels, probs, th, strict=True)
+                        if isinstance(pr, (int, float)) and pr >= t
+                    ],
+                )
+        return out
+
+    # --- captures and analysis ---------------------------------------------------------------------------
+
+    @cached_property
+    def probe(self) -> list[dict] | None:
+        return read_jsonl(self.path / "captures" / "probe.jsonl")
+
+    @property
+    def analysis_dir(self) -> Path:
+        return self.path / "analysis"
+
+    def analysis_file(self, name: str) -> Path | None:
+        p = self.analysis_dir / name
+        return p if p.is_file() else None
+
+    @cached_property
+    def layer_metrics(self) -> list[dict] | None:
+        p = self.analysis_dir / "layer_metrics.csv"
+        rows = read_csv(p)
+        if rows is None:
+            return None
+        require_columns(p, rows, ("epoch", "point", "depth"))
+        return [{k: (v if k == "point" else to_number(v)) for k, v in r.items()} for r in rows]
+
+    def layer_metric_names(self) -> list[str]:
+        rows = self.layer_metrics or []
+        if not rows:
+            return []
+        return [
+            k
+            for k in rows[0]
+            if k not in ("epoch", "point", "depth") and any(r.get(k) is not None for r in rows)
+        ]
+
+    @cached_property
+    def summary_md(self) -> str | None:
+        p = self.analysis_dir / "summary.md"
+        return p.read_text(encoding="utf-8", errors="replace") if p.is_file() else None

@@ -1,0 +1,483 @@
+"""The one training loop: DDP, mixed precision, accumulation, early stopping and resume, in plain sight.
+
+Launch with `emoscope train` (one process) or `torchrun --nproc_per_node=N -m emoscope train` (DDP: nccl on
+CUDA, gloo on CPU). Every rank walks the same global batch plan and takes its share of each batch; the loss
+is normalised by the global batch size, so N ranks compute the same update as one process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+import emoscope
+from emoscope.data import Example, Taxonomy, load_examples, load_goemotions, load_taxonomy
+from emoscope.data.batching import batch_plan, collate, encode_texts
+from emoscope.errors import UserError
+from emoscope.evaluate import choose_thresholds, compute_metrics, save_thresholds
+from emoscope.evaluate.split import label_matrix, score_split
+from emoscope.models import build_classifier, encoder_layers
+from emoscope.models.backbone import load_tokenizer, max_positions, resolve_backbone
+from emoscope.models.inference import autocast, predict_probs, resolve_precision
+from emoscope.train.checkpoint import load_latest_checkpoint, save_checkpoint, save_weights
+from emoscope.train.config import TrainConfig, save_config
+
+
+class TrainingObserver(Protocol):
+    """Called on rank 0 only; e.g. the representation tracker. Must not change training."""
+
+    def setup(self, run_dir: Path, model: nn.Module, tokenizer, data: SplitData) -> None: ...
+    def on_epoch(self, model: nn.Module, epoch: int) -> None: ...
+
+
+@dataclass
+class SplitData:
+    taxonomy: Taxonomy
+    train: list[Example]
+    dev: list[Example]
+    test: list[Example]
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+# ---------------------------------------------------------------- set-up
+
+
+def setup_distributed() -> tuple[Dist, torch.device]:
+    if "RANK" not in os.environ:
+        return Dist(), torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    d = Dist(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(d.local_rank)
+        device, backend = torch.device("cuda", d.local_rank), "nccl"
+    else:
+        device, backend = torch.device("cpu"), "gloo"
+    timeout = datetime.timedelta(seconds=int(os.environ.get("EMOSCOPE_DIST_TIMEOUT", "600")))
+    dist.init_process_group(backend, timeout=timeout)
+    return d, device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_data(config: TrainConfig) -> SplitData:
+    """GoEmotions by default; the user's own files when --train_file is given (dev carved off if absent)."""
+    if config.train_file is None:
+        ge = load_goemotions(config.data_dir, taxonomy=config.taxonomy, skip_bad_rows=config.skip_bad_rows)
+        data = SplitData(ge.taxonomy, ge.train, ge.dev, ge.test)
+        if ge.skipped:
+            print(f"data: skipped {len(ge.skipped)} bad rows (first: {ge.skipped[0]})", flush=True)
+    else:
+        taxonomy = load_taxonomy(config.taxonomy, config.data_dir)
+
+        def read(path):
+            examples = load_examples(path, taxonomy, skip_bad_rows=config.skip_bad_rows)
+            if examples.skipped:
+                print(f"data: {path}: {examples.summary()}", flush=True)
+            return list(examples)
+
+        train = read(config.train_file)
+        if config.dev_file:
+            dev = read(config.dev_file)
+        else:
+            order = np.random.default_rng(config.seed).permutation(len(train))
+            cut = max(1, int(round(len(train) * config.dev_fraction)))
+            dev, train = [train[i] for i in order[:cut]], [train[i] for i in order[cut:]]
+        test = read(config.test_file) if config.test_file else []
+        data = SplitData(taxonomy, train, dev, test)
+    rng = np.random.default_rng(config.seed)
+    if config.max_train_examples and len(data.train) > config.max_train_examples:
+        data.train = [data.train[i] for i in sorted(rng.choice(len(data.train), config.max_train_examples, False))]
+    if config.max_eval_examples:
+        data.dev, data.test = data.dev[: config.max_eval_examples], data.test[: config.max_eval_examples]
+    if not data.train or not data.dev:
+        raise UserError("training needs at least one train and one dev example")
+    return data
+
+
+def prepare_run_dir(config: TrainConfig, model_bytes: int) -> Path:
+    """Fail before training, not after an epoch: existing folder, unwritable folder, or too little disk."""
+    run_dir = Path(config.run_dir or f"runs/{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if run_dir.exists() and any(run_dir.iterdir()) and not config.resume:
+        if not config.overwrite:
+            raise UserError(f"run folder {run_dir} already exists; pass --overwrite to replace it or --resume")
+        shutil.rmtree(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"x")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"run folder {run_dir} is not writable: {exc.strerror or exc}") from exc
+    needed = model_bytes * (2 * config.keep_checkpoints + 2) + (64 << 20)
+    free = shutil.disk_usage(run_dir).free
+    if free < needed:
+        raise UserError(f"not enough disk space in {run_dir}: {free >> 20} MiB free, about {needed >> 20} MiB "
+                        "needed for checkpoints and weights")
+    return run_dir
+
+
+# ---------------------------------------------------------------- optimisation
+
+
+def param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
+    """AdamW groups: no decay on biases and norms; head at head_lr; layer-wise lr decay down the encoder."""
+    layers = encoder_layers(model.backbone)
+    depth = {id(p): i + 1 for i, layer in enumerate(layers) for p in layer.parameters()}
+    n = len(layers)
+    groups: dict[tuple[float, float], list] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if name.startswith("head."):
+            lr = config.head_lr or config.lr
+        else:
+            lr = config.lr * config.layer_lr_decay ** (n - depth.get(id(param), 0 if "embeddings" in name else n))
+        decay = 0.0 if param.ndim < 2 else config.weight_decay
+        groups.setdefault((lr, decay), []).append(param)
+    return [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
+
+
+def lr_lambda(config: TrainConfig, total_steps: int):
+    warmup = int(config.warmup_ratio * total_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        if config.schedule == "linear":
+            return max(0.0, 1.0 - progress)
+        if config.schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+        return 1.0
+
+    return factor
+
+
+def positive_weights(y: np.ndarray, mode: str) -> torch.Tensor | None:
+    """BCE pos_weight from train label counts: rare emotions weigh more (capped to keep training stable)."""
+    if mode == "none":
+        return None
+    pos = y.sum(0).clip(min=1)
+    ratio = (len(y) - pos) / pos
+    ratio = np.sqrt(ratio) if mode == "sqrt" else ratio
+    return torch.tensor(ratio.clip(max=50.0), dtype=torch.float32)
+
+
+def multilabel_loss(logits: torch.Tensor, targets: torch.Tensor, config: TrainConfig,
+                    pos_weight: torch.Tensor | None) -> torch.Tensor:
+    """Per-example BCE (mean over labels), with label smoothing towards 0.5 and optional focal weighting."""
+    if config.label_smoothing:
+        targets = targets * (1 - config.label_smoothing) + 0.5 * config.label_smoothing
+    logits = logits.float()
+    loss = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight, reduction="none")
+    if config.focal_gamma:
+        p = torch.sigmoid(logits)
+        p_true = p * targets + (1 - p) * (1 - targets)
+        loss = loss * (1 - p_true) ** config.focal_gamma
+    return loss.mean(dim=1)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def evaluate_split(model: nn.Module, ids: list[np.ndarray], pad_id: int, d: Dist, device: torch.device,
+                   config: TrainConfig) -> np.ndarray:
+    """Each rank scores every world-th text; all ranks receive all probabilities (same order as `ids`)."""
+    mine = list(range(d.rank, len(ids), d.world))
+    probs = predict_probs(model, [ids[i] for i in mine], pad_id, config.eval_batch_size, device, config.precision)
+    if d.world == 1:
+        return probs
+    gathered: list = [None] * d.world
+    dist.all_gather_object(gathered, (mine, probs))
+    full = np.zeros((len(ids), max(p.shape[1] for _, p in gathered if len(p))), dtype=np.float32)
+    for rows, part in gathered:
+        if len(rows):
+            full[rows] = part
+    return full
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def train(config: TrainConfig, observer: TrainingObserver | None = None) -> Path:
+    """Train, select the best epoch on dev, choose thresholds on dev, evaluate on test; returns the run folder."""
+    d, device = setup_distributed()
+    try:
+        return _train(config, d, device, observer)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(config: TrainConfig, d: Dist, device: torch.device, observer: TrainingObserver | None) -> Path:
+    config.precision = resolve_precision(config.precision, device)
+    if config.precision == "fp16" and device.type != "cuda":
+        raise UserError("--precision fp16 needs a CUDA GPU; use bf16 (fast on recent CPUs) or fp32 on CPU")
+    if config.batch_size % d.world:
+        raise UserError(f"--batch_size {config.batch_size} must be divisible by the {d.world} processes")
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    started = time.time()
+    seed_everything(config.seed)
+
+    data = load_data(config)
+    labels = data.taxonomy.labels
+    backbone_source = resolve_backbone(config.backbone)
+    tokenizer = load_tokenizer(backbone_source)
+    model = build_classifier(backbone_source, config.head, len(labels), head_dropout=config.head_dropout,
+                             pooling=config.pooling, backbone_dropout=config.backbone_dropout)
+    limit = max_positions(model.backbone.config)
+    if config.max_len > limit:
+        raise UserError(f"--max_len {config.max_len} is beyond the backbone's limit of {limit} tokens")
+    model.freeze(config.train_last_layers, config.freeze_embeddings)
+    model_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    run_dir = prepare_run_dir(config, model_bytes) if d.main else Path(config.run_dir or "")
+    if d.world > 1:  # every rank must know rank 0's folder (it may carry a timestamp)
+        holder = [str(run_dir)]
+        dist.broadcast_object_list(holder, src=0)
+        run_dir = Path(holder[0])
+    model.to(device)
+
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    train_ids = encode_texts(tokenizer, [e.text for e in data.train], config.max_len)
+    dev_ids = encode_texts(tokenizer, [e.text for e in data.dev], config.max_len)
+    y_train = label_matrix([e.labels for e in data.train], len(labels)).astype(np.float32)
+    y_dev = label_matrix([e.labels for e in data.dev], len(labels))
+    pos_weight = positive_weights(y_train, config.pos_weight)
+    pos_weight = pos_weight.to(device) if pos_weight is not None else None
+    lengths = [len(x) for x in train_ids]
+
+    if d.main:
+        write_run_files(run_dir, config, data.taxonomy, tokenizer, model, d)
+    ddp_model = DistributedDataParallel(model) if d.world > 1 else model
+
+    optimizer = torch.optim.AdamW(param_groups(model, config), fused=device.type == "cuda")
+    plan_len = len(batch_plan(lengths, config.batch_size, config.seed, 0))
+    steps_per_epoch = math.ceil(plan_len / config.grad_accum)
+    total_steps = steps_per_epoch * config.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config, total_steps))
+    scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
+
+    state = {"epoch": 0, "batch": 0, "step": 0, "best_f1": -1.0, "best_epoch": 0, "bad_epochs": 0,
+             "metrics_bytes": 0, "wall_seconds": 0.0, "stopped": False}
+    metrics_path = run_dir / "metrics.jsonl"
+    resumed = load_latest_checkpoint(run_dir / "checkpoints") if config.resume else None
+    if resumed:
+        model_state, train_state, state, ckpt = resumed
+        model.load_state_dict(model_state)
+        optimizer.load_state_dict(train_state["optimizer"])
+        scheduler.load_state_dict(train_state["scheduler"])
+        scaler.load_state_dict(train_state["scaler"])
+        torch.set_rng_state(train_state["torch_rng"])
+        if d.main:
+            with open(metrics_path, "r+b") as handle:  # drop lines logged after the checkpoint
+                handle.truncate(state["metrics_bytes"])
+            print(f"emoscope: resumed from {ckpt} (epoch {state['epoch'] + 1}, step {state['step']})", flush=True)
+    elif d.main:
+        metrics_path.write_bytes(b"")
+
+    if observer and d.main:
+        observer.setup(run_dir, model, tokenizer, data)
+        if state["step"] == 0:
+            observer.on_epoch(model, 0)
+
+    def log(record: dict) -> None:
+        if d.main:
+            with open(metrics_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+    def checkpoint() -> None:
+        if d.main:
+            handle_pos = metrics_path.stat().st_size
+            save_checkpoint(run_dir / "checkpoints", state["step"], model.state_dict(),
+                            {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                             "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state()},
+                            {**state, "metrics_bytes": handle_pos,
+                             "wall_seconds": state["wall_seconds"] + time.time() - started},
+                            config.keep_checkpoints)
+        if d.world > 1:
+            dist.barrier()
+
+    for epoch in range(state["epoch"], config.epochs):
+        if state["stopped"]:
+            break
+        plan = batch_plan(lengths, config.batch_size, config.seed, epoch, group_by_length=config.group_by_length)
+        plan = [b for b in plan if len(b) >= d.world]
+        groups = [plan[i:i + config.grad_accum] for i in range(0, len(plan), config.grad_accum)]
+        start_group = state["batch"] // config.grad_accum
+        ddp_model.train()
+        bar = tqdm(total=sum(len(b) for b in plan), initial=sum(len(b) for b in plan[: state["batch"]]),
+                   unit="ex", desc=f"epoch {epoch + 1}/{config.epochs}", disable=not (d.main and config.progress),
+                   dynamic_ncols=True, mininterval=1.0)
+        epoch_loss, epoch_examples, window_start, window_examples = 0.0, 0, time.time(), 0
+        for group in groups[start_group:]:
+            group_size = sum(len(b) for b in group)
+            step_loss = torch.zeros((), device=device)
+            for i, batch_rows in enumerate(group):
+                rows = batch_rows[d.rank:: d.world]
+                batch = collate([train_ids[r] for r in rows], pad_id, y_train[rows])
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                sync = i == len(group) - 1 or d.world == 1
+                with (contextlib.nullcontext() if sync else ddp_model.no_sync()), autocast(device, config.precision):
+                    logits = ddp_model(batch["input_ids"], batch["attention_mask"])
+                    loss = multilabel_loss(logits, batch["labels"], config, pos_weight).sum()
+                    # Normalised by the global group size; DDP averages over ranks, hence * world.
+                    scaled = loss * d.world / group_size
+                scaler.scale(scaled).backward()
+                step_loss += loss.detach()
+            if config.clip_grad:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            if d.world > 1:
+                dist.all_reduce(step_loss)
+            state["step"] += 1
+            state["batch"] += len(group)
+            mean_loss = step_loss.item() / group_size
+            epoch_loss += step_loss.item()
+            epoch_examples += group_size
+            window_examples += group_size
+            bar.update(group_size)
+            if state["step"] % config.log_every == 0:
+                rate = window_examples / max(time.time() - window_start, 1e-9)
+                bar.set_postfix(loss=f"{mean_loss:.4f}")
+                log({"kind": "step", "step": state["step"], "epoch": epoch + 1, "loss": mean_loss,
+                     "lr": scheduler.get_last_lr()[0], "examples_per_s": rate})
+                window_start, window_examples = time.time(), 0
+            if state["step"] % config.checkpoint_every == 0 and state["batch"] < len(plan):
+                checkpoint()
+        bar.close()
+
+        dev_probs = evaluate_split(model, dev_ids, pad_id, d, device, config)
+        choice = choose_thresholds(config.threshold_strategy, y_dev, dev_probs, config.threshold, labels)
+        dev_result = compute_metrics(y_dev, dev_probs, choice.values, labels)
+        dev_f1 = dev_result.summary["macro_f1"]
+        improved = dev_f1 > state["best_f1"]
+        if improved:
+            state.update(best_f1=dev_f1, best_epoch=epoch + 1, bad_epochs=0)
+            if d.main:
+                save_weights(model.state_dict(), run_dir / "model.safetensors", {"epoch": str(epoch + 1)})
+        else:
+            state["bad_epochs"] += 1
+        log({"kind": "epoch", "epoch": epoch + 1, "step": state["step"],
+             "train_loss": epoch_loss / max(epoch_examples, 1), "dev_macro_f1": dev_f1,
+             "dev_micro_f1": dev_result.summary["micro_f1"], "best_epoch": state["best_epoch"],
+             "seconds": time.time() - started + state["wall_seconds"]})
+        if d.main:
+            print(f"epoch {epoch + 1}: train loss {epoch_loss / max(epoch_examples, 1):.4f}, dev macro-F1 "
+                  f"{dev_f1:.4f} ({config.threshold_strategy} thresholds){' *best*' if improved else ''}",
+                  flush=True)
+            if observer:
+                observer.on_epoch(model, epoch + 1)
+        patience = config.early_stopping_patience
+        if patience is not None and state["bad_epochs"] >= patience:
+            if d.main:
+                print(f"early stopping: no dev improvement for {patience} epochs", flush=True)
+            state["stopped"] = True
+        state.update(epoch=epoch + 1, batch=0)
+        checkpoint()
+
+    wall = state["wall_seconds"] + time.time() - started
+    if d.main:
+        finish(run_dir, config, data, model, tokenizer, device, wall, d)
+    if d.world > 1:
+        dist.barrier()
+    return run_dir
+
+
+# ---------------------------------------------------------------- the run folder
+
+
+def write_run_files(run_dir: Path, config: TrainConfig, taxonomy: Taxonomy, tokenizer, model: nn.Module,
+                    d: Dist) -> None:
+    save_config(config, run_dir / "config.yaml")
+    (run_dir / "labels.json").write_text(json.dumps({
+        "taxonomy": taxonomy.name, "labels": list(taxonomy.labels),
+        "sentiment_of": taxonomy.sentiment_of, "ekman_of": taxonomy.ekman_of}, indent=1))
+    tokenizer.save_pretrained(run_dir / "tokenizer")
+    model.backbone.config.to_json_file(run_dir / "backbone_config.json")
+    run_info = {"format": emoscope.RUN_FORMAT_VERSION, "emoscope": emoscope.__version__,
+                "torch": torch.__version__, "transformers": _version("transformers"),
+                "python": platform.python_version(), "hardware": hardware_description(),
+                "world_size": d.world, "started": datetime.datetime.now().isoformat(timespec="seconds")}
+    (run_dir / "run.json").write_text(json.dumps(run_info, indent=1))
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
+def hardware_description() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU: {cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def finish(run_dir: Path, config: TrainConfig, data: SplitData, model: nn.Module, tokenizer,
+           device: torch.device, wall: float, d: Dist) -> None:
+    """Best weights back in; thresholds from dev; dev and test scored and saved."""
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
+    labels = data.taxonomy.labels
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    single = Dist()
+    dev_ids = encode_texts(tokenizer, [e.text for e in data.dev], config.max_len)
+    y_dev = label_matrix([e.labels for e in data.dev], len(labels))
+    dev_probs = evaluate_split(model, dev_ids, pad_id, single, device, config)
+    choice = choose_thresholds(config.threshold_strategy, y_dev, dev_probs, config.threshold, labels)
+    save_thresholds(run_dir / "thresholds.json", choice, labels)
+    for note in choice.notes:
+        print(f"thresholds: {note}")
+    score_split(run_dir / "eval", "dev", data.dev, dev_probs, choice.values, labels)
+    if data.test:
+        test_ids = encode_texts(tokenizer, [e.text for e in data.test], config.max_len)
+        test_probs = evaluate_split(model, test_ids, pad_id, single, device, config)
+        print(score_split(run_dir / "eval", "test", data.test, test_probs, choice.values, labels,
+                          title=f"test ({choice.strategy} thresholds, chosen on {choice.chosen_on or 'nothing'})"))
+    run_info = json.loads((run_dir / "run.json").read_text())
+    run_info.update(wall_seconds=round(wall, 1), finished=datetime.datetime.now().isoformat(timespec="seconds"))
+    (run_dir / "run.json").write_text(json.dumps(run_info, indent=1))
+    print(f"run folder: {run_dir}")

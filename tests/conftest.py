@@ -1,0 +1,99 @@
+"""Shared fixtures: the real GoEmotions files (when present) and tiny random encoders saved to disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+_DEFAULT_DATA = REPO.parent / "shared" / "data" / "goemotions"
+
+
+@pytest.fixture(scope="session")
+def goemotions_dir() -> Path:
+    """The official files: $EMOSCOPE_DATA_DIR, else ../shared/data/goemotions beside the repo."""
+    path = Path(os.environ.get("EMOSCOPE_DATA_DIR") or _DEFAULT_DATA)
+    if not (path / "train.tsv").is_file():
+        pytest.skip(f"GoEmotions files not found in {path}; set EMOSCOPE_DATA_DIR")
+    return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """Token caches and downloads go to a temporary folder, never the user's cache."""
+    cache = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("EMOSCOPE_CACHE_DIR")
+    os.environ["EMOSCOPE_CACHE_DIR"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("EMOSCOPE_CACHE_DIR", None)
+    else:
+        os.environ["EMOSCOPE_CACHE_DIR"] = old
+
+
+def _wordpiece_tokenizer():
+    from transformers import AutoTokenizer
+
+    from emoscope.models.backbone import resolve_backbone
+
+    return AutoTokenizer.from_pretrained(resolve_backbone("default"))
+
+
+def _bpe_tokenizer(texts: list[str]):
+    """A small byte-level BPE trained here, wrapped as a RoBERTa tokenizer (no download needed)."""
+    from tokenizers import ByteLevelBPETokenizer, processors
+    from transformers import RobertaTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=600, min_frequency=1,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe._tokenizer.post_processor = processors.RobertaProcessing(("</s>", bpe.token_to_id("</s>")),
+                                                                 ("<s>", bpe.token_to_id("<s>")))
+    return RobertaTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>",
+                                unk_token="<unk>", pad_token="<pad>", mask_token="<mask>", cls_token="<s>",
+                                sep_token="</s>")
+
+
+SAMPLE_TEXTS = ["I love this so much, thank you!", "This is awful and I am angry.", "Why would anyone do that?",
+                "Oh wow, I did not expect that at all.", "I'm so sorry for your loss.", "lol that's hilarious",
+                "I'm nervous about tomorrow.", "Great job, proud of you!"] * 20
+
+
+def make_tiny_model(root: Path, family: str) -> Path:
+    """Save a random-initialised 2-layer encoder of `family` and its tokenizer, as a hub folder would hold."""
+    from transformers import AutoModel, BertConfig, DistilBertConfig, RobertaConfig
+
+    folder = root / f"tiny-{family}"
+    if (folder / "config.json").is_file():
+        return folder
+    tokenizer = _bpe_tokenizer(SAMPLE_TEXTS) if family == "roberta" else _wordpiece_tokenizer()
+    vocab = len(tokenizer)
+    if family == "bert":
+        config = BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                            intermediate_size=64, max_position_embeddings=128)
+    elif family == "roberta":
+        config = RobertaConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                               intermediate_size=64, max_position_embeddings=130, pad_token_id=1,
+                               bos_token_id=0, eos_token_id=2)
+    elif family == "distilbert":
+        config = DistilBertConfig(vocab_size=vocab, dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                                  max_position_embeddings=128)
+    else:
+        raise ValueError(family)
+    import torch
+
+    torch.manual_seed(0)
+    AutoModel.from_config(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("models")
+    return {family: make_tiny_model(root, family) for family in ("bert", "roberta", "distilbert")}

@@ -1,0 +1,88 @@
+"""Property tests: any bytes in any format give examples or a UserError/DataError, never another error."""
+
+from __future__ import annotations
+
+import io
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emoscope.data import MAX_TEXT_CHARS, ORIGINAL_LABELS, Example, read_examples
+from emoscope.errors import UserError
+
+FUZZ = settings(max_examples=150, deadline=None)
+# Pieces that make bytes look like each layout, so the fuzzer reaches past the first check.
+TOKENS = [b"text", b"labels", b"id", b"example_very_unclear", b"joy", b"neutral", b"TRUE", b"0", b"1", b"27",
+          b"28", b"-1", b"007", b"\t", b",", b";", b"|", b" ", b"\n", b"\r\n", b"\r", b'"', b"'", b"[", b"]",
+          b"{", b"}", b":", b'"text"', b'"labels"', b"null", b"true", b"\xff", b"\xc3", b"\xef\xbb\xbf",
+          b"\x00", b"PAR1", "é😀".encode(), b"x" * 50]
+texty = st.lists(st.sampled_from(TOKENS), max_size=60).map(b"".join)
+anything = st.one_of(st.binary(max_size=300), texty)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("fuzz")
+
+
+def _check(path, fmt, skip):
+    """Read `path`: the examples must be well-formed, and the only exception allowed is a UserError."""
+    try:
+        result = read_examples(path, fmt, skip_bad_rows=skip)
+    except UserError as e:  # DataError is one
+        assert str(e) and "\n" not in str(e)
+        return
+    assert result
+    for example in result:
+        assert isinstance(example, Example) and example.text.strip() and len(example.text) <= MAX_TEXT_CHARS
+        assert example.labels == tuple(sorted(set(example.labels)))
+        assert all(0 <= i < len(ORIGINAL_LABELS) for i in example.labels) and example.labels
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "csv", "jsonl"])
+@FUZZ
+@given(data=anything, skip=st.booleans())
+def test_text_readers_never_crash(folder, fmt, data, skip):
+    path = folder / f"any.{fmt}"
+    path.write_bytes(data)
+    _check(path, fmt, skip)
+
+
+@FUZZ
+@given(data=anything, skip=st.booleans())
+def test_json_arrays_never_crash(folder, data, skip):
+    path = folder / "any.json"
+    path.write_bytes(b"[" + data)
+    _check(path, None, skip)
+
+
+def _parquet_bytes():
+    buffer = io.BytesIO()
+    table = pa.table({"text": ["hello", "", "bye"], "labels": [[1, 2], [3], [40]], "id": ["a", "b", "c"]})
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
+PARQUET = _parquet_bytes()
+
+
+@FUZZ
+@given(data=st.data(), skip=st.booleans())
+def test_parquet_reader_never_crashes(folder, data, skip):
+    """Damaged real Parquet files (bytes changed, cut short) and arbitrary bytes behind the magic."""
+    raw = bytearray(PARQUET)
+    kind = data.draw(st.sampled_from(["mutate", "truncate", "arbitrary"]))
+    if kind == "mutate":
+        for index, value in data.draw(st.lists(st.tuples(st.integers(0, len(raw) - 1), st.integers(0, 255)),
+                                               min_size=1, max_size=8)):
+            raw[index] = value
+    elif kind == "truncate":
+        raw = raw[: data.draw(st.integers(0, len(raw) - 1))]
+    else:
+        raw = b"PAR1" + data.draw(st.binary(max_size=300)) + data.draw(st.sampled_from([b"", b"PAR1"]))
+    path = folder / "any.parquet"
+    path.write_bytes(bytes(raw))
+    _check(path, None, skip)

@@ -1,0 +1,101 @@
+"""TF-IDF baseline on a slice of the real GoEmotions data: it learns and writes a run-like folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emoscope.errors import UserError
+from emoscope.evaluate.baseline import run_baseline
+from emoscope.evaluate.metrics import as_indicator_matrix, compute_metrics
+from emoscope.evaluate.thresholds import choose_thresholds
+
+DATA_DIR = Path(os.environ.get("EMOSCOPE_DATA_DIR", "/work/shared/data/goemotions"))
+needs_data = pytest.mark.skipif(not (DATA_DIR / "train.tsv").is_file(),
+                                reason=f"GoEmotions TSVs not found in {DATA_DIR} (set EMOSCOPE_DATA_DIR)")
+
+
+def read_split(name: str, limit: int) -> tuple[list[str], list[tuple[int, ...]], list[str]]:
+    """The first ``limit`` rows of an official TSV (text, comma-separated label ids, comment id)."""
+    texts, labels, ids = [], [], []
+    with (DATA_DIR / f"{name}.tsv").open(encoding="utf-8") as f:
+        for line, _ in zip(f, range(limit), strict=False):
+            text, label_ids, comment_id = line.rstrip("\n").split("\t")
+            texts.append(text)
+            labels.append(tuple(int(i) for i in label_ids.split(",")))
+            ids.append(comment_id)
+    return texts, labels, ids
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    names = (DATA_DIR / "emotions.txt").read_text().split()
+    train, dev, test = read_split("train", 3000), read_split("dev", 1500), read_split("test", 500)
+    out = tmp_path_factory.mktemp("baseline")
+    result = run_baseline(train[0], train[1], dev[0], dev[1], test[0], test[1], names, out,
+                          test_ids=test[2], n_jobs=1)
+    return out, result, names, train, dev, test
+
+
+@needs_data
+def test_writes_a_run_like_folder(small_run):
+    out, result, names, _, _, test = small_run
+    for rel in ("labels.json", "thresholds.json", "baseline.json", "eval/dev_metrics.json",
+                "eval/test_metrics.json", "eval/test_per_emotion.csv", "eval/test_predictions.jsonl"):
+        assert (out / rel).is_file(), rel
+    thresholds = json.loads((out / "thresholds.json").read_text())
+    assert thresholds["strategy"] == "per_emotion" and thresholds["chosen_on"] == "dev"
+    assert list(thresholds["thresholds"]) == names
+    assert json.loads((out / "labels.json").read_text())["labels"] == names
+    test_metrics = json.loads((out / "eval/test_metrics.json").read_text())
+    assert test_metrics["macro_f1"] == pytest.approx(result.summary["macro_f1"])
+    assert test_metrics["n_examples"] == len(test[0])
+    with (out / "eval/test_per_emotion.csv").open() as f:
+        assert [row["label"] for row in csv.DictReader(f)] == names
+    records = [json.loads(line) for line in (out / "eval/test_predictions.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in records] == test[2]
+    assert records[0]["text"] == test[0][0]
+    assert records[0]["labels"] == [names[i] for i in test[1][0]]
+    assert all(len(r["probs"]) == len(names) for r in records)
+
+
+@needs_data
+def test_beats_a_constant_predictor_on_dev(small_run):
+    out, _, names, train, dev, _ = small_run
+    dev_metrics = json.loads((out / "eval/dev_metrics.json").read_text())
+    # The constant predictor gives every text the training prevalence of each label, with thresholds
+    # tuned on dev the same way: its best is predicting the frequent labels everywhere.
+    y_dev = as_indicator_matrix(dev[1], n_labels=len(names))
+    prevalence = as_indicator_matrix(train[1], n_labels=len(names)).mean(axis=0)
+    p_const = np.tile(prevalence, (len(y_dev), 1))
+    const_thresholds = choose_thresholds("per_emotion", y_dev=y_dev, p_dev=p_const).values
+    const = compute_metrics(y_dev, p_const, const_thresholds, names).summary
+    assert dev_metrics["macro_f1"] > const["macro_f1"] + 0.1
+    assert dev_metrics["macro_auc"] > 0.75  # the constant predictor ranks at chance, 0.5
+
+
+def test_rejects_mismatched_inputs(tmp_path):
+    with pytest.raises(UserError, match="^dev: 2 texts but 1 label rows$"):
+        run_baseline(["a b", "c d"], [(0,), (1,)], ["x", "y"], [(0,)], ["z"], [(1,)], ["p", "q"], tmp_path)
+    with pytest.raises(UserError, match=r"^train_y holds a label index outside 0\.\.1$"):
+        run_baseline(["a b", "c d"], [(0,), (2,)], ["x"], [(0,)], ["z"], [(1,)], ["p", "q"], tmp_path)
+    with pytest.raises(UserError, match="^got 2 test_ids for 1 test texts$"):
+        run_baseline(["a b", "c d"], [(0,), (1,)], ["x"], [(0,)], ["z"], [(1,)], ["p", "q"], tmp_path,
+                     test_ids=["1", "2"])
+
+
+@needs_data
+def test_char_ngrams_and_global_strategy(tmp_path):
+    names = (DATA_DIR / "emotions.txt").read_text().split()
+    train, dev, test = read_split("train", 800), read_split("dev", 300), read_split("test", 100)
+    result = run_baseline(train[0], train[1], dev[0], dev[1], test[0], test[1], names, tmp_path,
+                          threshold_strategy="global", char_ngrams=True, n_jobs=1)
+    info = json.loads((tmp_path / "baseline.json").read_text())
+    assert info["char_ngrams"] is True and info["n_train"] == 800
+    assert len({row["threshold"] for row in result.per_label}) == 1
+    assert json.loads((tmp_path / "thresholds.json").read_text())["strategy"] == "global"

@@ -1,0 +1,76 @@
+"""Every backbone family x every head, built through the real from_pretrained(local folder) path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+from emoscope.errors import UserError
+from emoscope.models import HEADS, build_classifier
+from emoscope.models.backbone import resolve_backbone
+
+FAMILIES = ("bert", "roberta", "distilbert")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("head", HEADS)
+def test_padding_never_changes_a_texts_logits(tiny_models, family, head):
+    folder = tiny_models[family]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    torch.manual_seed(0)
+    model = build_classifier(str(folder), head, 28, head_dropout=0.1).eval()
+    short, long = "so happy", "this is a much longer comment that forces padding of the short one"
+    alone = tokenizer([short], return_tensors="pt")
+    both = tokenizer([short, long], return_tensors="pt", padding=True)
+    assert both["attention_mask"][0].sum() < both["attention_mask"].shape[1]  # the short one is padded
+    with torch.no_grad():
+        a = model(alone["input_ids"], alone["attention_mask"])
+        b = model(both["input_ids"], both["attention_mask"])
+    assert a.shape == (1, 28) and b.shape == (2, 28)
+    torch.testing.assert_close(a[0], b[0], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("head,expected", [("linear", ["classifier"]), ("mlp-attention", ["attention", "mlp",
+                                                                                             "classifier"]),
+                                           ("cnn", ["conv", "classifier"])])
+def test_hook_points_are_named_in_depth_order(tiny_models, head, expected):
+    model = build_classifier(str(tiny_models["bert"]), head, 28, head_dropout=0.1)
+    assert list(model.hook_points()) == ["embeddings", "layer_1", "layer_2", *expected]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_partial_fine_tuning_trains_only_the_last_layers_and_head(tiny_models, family):
+    model = build_classifier(str(tiny_models[family]), "cnn", 28, head_dropout=0.42)
+    model.freeze(train_last_layers=1, freeze_embeddings=False)
+    trainable = {n.split(".")[0] + "." + n.split(".")[1] for n, p in model.named_parameters() if p.requires_grad}
+    assert all(p.requires_grad for p in model.head.parameters())
+    assert not any(p.requires_grad for p in model.backbone.embeddings.parameters())
+    points = model.hook_points()
+    assert all(p.requires_grad for p in points["layer_2"].parameters())
+    assert not any(p.requires_grad for p in points["layer_1"].parameters())
+    assert "head.conv" in trainable
+
+
+def test_cnn_head_is_seed_b(tiny_models):
+    model = build_classifier(str(tiny_models["distilbert"]), "cnn", 28, head_dropout=0.42)
+    conv = model.head.conv.conv
+    assert (conv.out_channels, conv.kernel_size) == (128, (5,))
+    assert model.head.dropout.p == 0.42
+
+
+def test_packaged_default_backbone_loads_offline():
+    path = resolve_backbone("all-MiniLM-L6-v2")
+    model = build_classifier(path, "linear", 28, head_dropout=0.1)
+    assert model.backbone.config.hidden_size == 384 and model.backbone.config.num_hidden_layers == 6
+
+
+def test_uncached_hub_id_offline_says_how_to_pass_a_local_path(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UserError, match=r"not in the local Hugging Face cache .* --backbone /path/to/"):
+        resolve_backbone("someone/not-a-cached-model-xyz")
+
+
+def test_missing_local_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        resolve_backbone(str(tmp_path / "nope"))

@@ -1,0 +1,89 @@
+"""Prediction from a run folder: Python API, CLI, batch files, the transformers export, and bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from emoscope.cli import main
+from emoscope.errors import UserError
+from emoscope.predict import Predictor, export_hf
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_models, goemotions_dir, tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    for name, rows in (("train.tsv", 160), ("dev.tsv", 60), ("test.tsv", 60)):
+        lines = (goemotions_dir / name).read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
+        (data / name).write_text("".join(lines), encoding="utf-8")
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    assert main(["train", "--backbone", str(tiny_models["bert"]), "--data_dir", str(data), "--run_dir", str(run),
+                 "--epochs", "1", "--batch_size", "16", "--precision", "fp32", "--progress", "false"]) == 0
+    return run
+
+
+def test_python_api_gives_top_k_sorted_probabilities(run_dir):
+    predictor = Predictor(run_dir, precision="fp32")
+    [result] = predictor.predict(["what a lovely day"], top_k=5)
+    probs = [p for _, p in result["top"]]
+    assert len(probs) == 5 and probs == sorted(probs, reverse=True)
+    assert set(result["probs"]) == set(predictor.labels) and len(predictor.labels) == 28
+    assert result["top"][0][1] == max(result["probs"].values())
+
+
+def test_batch_mode_reads_csv_tsv_jsonl_and_writes_csv(run_dir, tmp_path):
+    (tmp_path / "in.csv").write_text('id,text\n1,"hello, friend"\n2,so sad\n', encoding="utf-8")
+    (tmp_path / "in.jsonl").write_text('{"text": "hello, friend"}\n{"text": "so sad"}\n', encoding="utf-8")
+    (tmp_path / "in.tsv").write_text("hello, friend\t1\nso sad\t2\n", encoding="utf-8")
+    outputs = []
+    for name in ("in.csv", "in.jsonl", "in.tsv"):
+        out = tmp_path / f"{name}.out.csv"
+        assert main(["predict", str(run_dir), "--file", str(tmp_path / name), "--out", str(out)]) == 0
+        outputs.append(out.read_text(encoding="utf-8"))
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0].splitlines()[0].startswith("text,predicted,admiration,")
+
+
+def test_transformers_pipeline_loads_the_export_and_agrees(run_dir, tmp_path):
+    from transformers import pipeline
+
+    texts = ["thank you so much!", "I can't believe this happened, I'm furious"]
+    ours = Predictor(run_dir, precision="fp32").predict_proba(texts)
+    folder = export_hf(run_dir, tmp_path / "hf")
+    classify = pipeline("text-classification", model=str(folder), top_k=None, trust_remote_code=True)
+    theirs = classify(texts)
+    labels = Predictor(run_dir).labels
+    for row, scores in zip(ours, theirs, strict=True):
+        by_label = {s["label"]: s["score"] for s in scores}
+        np.testing.assert_allclose([by_label[label] for label in labels], row, atol=1e-5)
+
+
+def test_an_empty_text_is_refused(run_dir, capsys):
+    assert main(["predict", str(run_dir), "   "]) == 2
+    assert capsys.readouterr().err.strip() == "emoscope: error: text 1 is empty: nothing to predict"
+
+
+def test_a_missing_run_folder_is_one_line(tmp_path, capsys):
+    assert main(["predict", str(tmp_path / "nope"), "hi"]) == 2
+    assert capsys.readouterr().err.strip() == f"emoscope: error: run folder {tmp_path / 'nope'} does not exist"
+
+
+def test_a_run_folder_from_another_format_version_is_refused(run_dir, tmp_path, capsys):
+    old = tmp_path / "old"
+    shutil.copytree(run_dir, old)
+    info = json.loads((old / "run.json").read_text())
+    (old / "run.json").write_text(json.dumps({**info, "format": 99}))
+    assert main(["predict", str(old), "hi"]) == 2
+    assert "was written in run-folder format 99; this emoscope" in capsys.readouterr().err
+
+
+def test_only_linear_heads_export(run_dir, tmp_path):
+    other = tmp_path / "cnn"
+    shutil.copytree(run_dir, other)
+    config = (other / "config.yaml").read_text().replace("head: linear", "head: cnn")
+    (other / "config.yaml").write_text(config)
+    with pytest.raises(UserError, match="only linear-head runs export"):
+        export_hf(other)
