@@ -20,9 +20,10 @@ def _train(args: argparse.Namespace) -> None:
     config = resolve_config(args.preset, overrides)
     observer = None
     if config.visualize:
-        from emoscope.analysis import TrackerObserver
+        from emoscope.analysis.observer import TrackerObserver
 
-        observer = TrackerObserver(probe_size=config.probe_size, pooling=config.capture_pooling, seed=config.seed)
+        observer = TrackerObserver(probe_size=config.probe_size, pooling=config.capture_pooling, seed=config.seed,
+                                   max_len=config.max_len)
     run_dir = train(config, observer)
     if not _is_main_process():
         return
@@ -49,22 +50,34 @@ def _evaluate(args: argparse.Namespace) -> None:
     from emoscope.predict import Predictor
     from emoscope.train.loop import load_data
 
-    predictor = Predictor(args.run_dir)
+    predictor = Predictor(args.run_dir, trust_pickle=args.trust_pickle)
     config = predictor.config
     if args.data_dir:
         config.data_dir = args.data_dir
     if args.file:
         from emoscope.data import load_examples, load_taxonomy
 
-        examples = load_examples(args.file, load_taxonomy(config.taxonomy, config.data_dir),
-                                 skip_bad_rows=args.skip_bad_rows)
+        taxonomy = load_taxonomy(config.taxonomy, config.data_dir)
+        _check_labels(taxonomy.labels, predictor)
+        examples = load_examples(args.file, taxonomy, skip_bad_rows=args.skip_bad_rows)
         name = Path(args.file).stem
     else:
         data = load_data(config)
+        _check_labels(data.taxonomy.labels, predictor)
         examples, name = getattr(data, args.split), args.split
     probs = predictor.predict_proba([e.text for e in examples])
     print(score_split(predictor.run_dir / "eval", name, examples, probs, predictor.thresholds, predictor.labels,
                       title=f"{name} (thresholds from {predictor.run_dir / 'thresholds.json'})"))
+
+
+def _check_labels(labels: tuple[str, ...], predictor) -> None:
+    """Label ids index the label files' order: scoring with other label files would be silently wrong."""
+    data, run = list(labels), predictor.labels
+    if data != run:
+        i = next(i for i in range(max(len(data), len(run))) if data[i:i + 1] != run[i:i + 1])
+        ours, theirs = (repr(seq[i]) if i < len(seq) else "missing" for seq in (data, run))
+        raise UserError(f"the data's label files disagree with {predictor.run_dir / 'labels.json'}: label {i} is "
+                        f"{ours} in the data, {theirs} in the run")
 
 
 def _predict(args: argparse.Namespace) -> None:
@@ -74,7 +87,7 @@ def _predict(args: argparse.Namespace) -> None:
         raise UserError("give texts to score, or --file with one text per line / a CSV, TSV or JSONL")
     if args.file and not args.out:
         raise UserError("--file needs --out (a .jsonl or .csv path)")
-    predictor = Predictor(args.run_dir)
+    predictor = Predictor(args.run_dir, trust_pickle=args.trust_pickle)
     if args.file:
         n = predict_file(predictor, Path(args.file), Path(args.out), top_k=args.top_k)
         print(f"scored {n} texts -> {args.out}")
@@ -147,6 +160,10 @@ def _data(args: argparse.Namespace) -> None:
                      indent=1, default=str))
 
 
+TRUST_PICKLE = ("--trust-pickle", "--trust_pickle")
+TRUST_PICKLE_HELP = "load pickled weights (.bin, .pth) too: unpickling can run code, so only from a trusted source"
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage mistakes are one line too, like every other user error."""
 
@@ -172,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="a labelled file in any supported layout")
     p.add_argument("--data-dir", "--data_dir", dest="data_dir")
     p.add_argument("--skip-bad-rows", "--skip_bad_rows", dest="skip_bad_rows", action="store_true")
+    p.add_argument(*TRUST_PICKLE, dest="trust_pickle", action="store_true", help=TRUST_PICKLE_HELP)
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("predict", help="top-k emotions for texts, or a file in batch")
@@ -180,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help=".txt, .csv, .tsv or .jsonl of texts")
     p.add_argument("--out", help=".jsonl or .csv output for --file")
     p.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=5)
+    p.add_argument(*TRUST_PICKLE, dest="trust_pickle", action="store_true", help=TRUST_PICKLE_HELP)
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("analyze", help="representation analysis of a run folder's captures")

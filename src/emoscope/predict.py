@@ -19,13 +19,16 @@ import emoscope
 from emoscope.data.batching import encode_texts
 from emoscope.errors import DataError, UserError
 from emoscope.models import build_classifier
+from emoscope.models.backbone import load_pickled_weights, refuse_pickle
 from emoscope.models.inference import predict_probs, resolve_precision
 from emoscope.train.config import read_config
 
 INPUT_FORMATS = (".txt", ".csv", ".tsv", ".jsonl")
+OUTPUT_FORMATS = (".jsonl", ".csv")
+PICKLED_WEIGHTS = ("model.bin", "model.pth", "model.pt", "pytorch_model.bin")
 
 
-def check_run_dir(run_dir: Path) -> dict:
+def check_run_dir(run_dir: Path, trust_pickle: bool = False) -> dict:
     """The run's `run.json`, after checking the folder is a complete run this version can read."""
     if not run_dir.is_dir():
         raise UserError(f"run folder {run_dir} does not exist")
@@ -39,18 +42,31 @@ def check_run_dir(run_dir: Path) -> dict:
     if info.get("format") != emoscope.RUN_FORMAT_VERSION:
         raise UserError(f"{run_dir} was written in run-folder format {info.get('format')}; this emoscope "
                         f"{emoscope.__version__} reads format {emoscope.RUN_FORMAT_VERSION}")
-    for name in ("config.yaml", "labels.json", "backbone_config.json", "model.safetensors", "tokenizer"):
+    for name in ("config.yaml", "labels.json", "backbone_config.json", "tokenizer"):
         if not (run_dir / name).exists():
             raise UserError(f"run folder {run_dir} is incomplete: {name} is missing")
+    weights_file(run_dir, trust_pickle)
     return info
+
+
+def weights_file(run_dir: Path, trust_pickle: bool = False) -> Path:
+    """`model.safetensors`; pickled weights (model.bin, .pth...) only when the user trusts them."""
+    if (run_dir / "model.safetensors").is_file():
+        return run_dir / "model.safetensors"
+    for name in PICKLED_WEIGHTS:
+        if (run_dir / name).is_file():
+            refuse_pickle(run_dir / name, trust_pickle)
+            return run_dir / name
+    raise UserError(f"run folder {run_dir} is incomplete: model.safetensors is missing")
 
 
 class Predictor:
     """A trained run, ready to score texts on the CPU or a GPU."""
 
-    def __init__(self, run_dir: str | Path, device: str | None = None, precision: str = "auto"):
+    def __init__(self, run_dir: str | Path, device: str | None = None, precision: str = "auto",
+                 trust_pickle: bool = False):
         self.run_dir = Path(run_dir)
-        check_run_dir(self.run_dir)
+        check_run_dir(self.run_dir, trust_pickle)
         self.config = read_config(self.run_dir / "config.yaml")
         self.labels = json.loads((self.run_dir / "labels.json").read_text())["labels"]
         thresholds_path = self.run_dir / "thresholds.json"
@@ -61,7 +77,9 @@ class Predictor:
         backbone_config = AutoConfig.from_pretrained(self.run_dir / "backbone_config.json")
         self.model = build_classifier(backbone_config, self.config.head, len(self.labels),
                                       head_dropout=self.config.head_dropout, pooling=self.config.pooling)
-        self.model.load_state_dict(load_file(str(self.run_dir / "model.safetensors")))
+        weights = weights_file(self.run_dir, trust_pickle)
+        self.model.load_state_dict(load_file(str(weights)) if weights.suffix == ".safetensors"
+                                   else load_pickled_weights(weights, trust_pickle))
         self.model.to(self.device).eval()
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.precision = resolve_precision(precision, self.device)
@@ -98,9 +116,9 @@ def read_texts(path: Path) -> list[str]:
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
         raise DataError(path, line, "invalid UTF-8") from exc
-    texts: list[str] = []
+    numbered: list[tuple[int, str]] = []  # (line, text): a problem is reported at its line in the file
     if suffix == ".txt":
-        texts = [line for line in content.splitlines() if line.strip()]
+        numbered = [(number, line) for number, line in enumerate(content.splitlines(), start=1) if line.strip()]
     elif suffix == ".jsonl":
         for number, line in enumerate(content.splitlines(), start=1):
             if not line.strip():
@@ -109,27 +127,38 @@ def read_texts(path: Path) -> list[str]:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(path, number, f"not valid JSON ({exc.msg})") from exc
+            except (ValueError, RecursionError) as exc:  # a number over 4300 digits, or nesting too deep
+                raise DataError(path, number, f"not valid JSON ({exc})") from None
             if not isinstance(record, dict) or not isinstance(record.get("text"), str):
                 raise DataError(path, number, "expected an object with a string field 'text'")
-            texts.append(record["text"])
+            numbered.append((number, record["text"]))
     else:
-        rows = list(csv.reader(content.splitlines(), delimiter="\t" if suffix == ".tsv" else ","))
-        has_header = bool(rows) and "text" in rows[0]
-        column = rows[0].index("text") if has_header else 0
-        for number, row in enumerate(rows[1:] if has_header else rows, start=2 if has_header else 1):
+        reader = csv.reader(content.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
+        rows, end = [], 0
+        try:
+            for row in reader:
+                rows.append((end + 1, row))
+                end = reader.line_num
+        except csv.Error as exc:
+            raise DataError(path, reader.line_num, f"malformed {suffix[1:].upper()}: {exc}") from None
+        has_header = bool(rows) and "text" in rows[0][1]
+        column = rows[0][1].index("text") if has_header else 0
+        for number, row in rows[1:] if has_header else rows:
             if len(row) <= column:
                 raise DataError(path, number, f"expected at least {column + 1} columns, found {len(row)}")
-            texts.append(row[column])
-    if not texts:
+            numbered.append((number, row[column]))
+    if not numbered:
         raise DataError(path, None, "no texts found")
-    for number, text in enumerate(texts, start=1):
+    for number, text in numbered:
         if not text.strip():
             raise DataError(path, number, "empty text")
-    return texts
+    return [text for _, text in numbered]
 
 
 def predict_file(predictor: Predictor, in_path: Path, out_path: Path, top_k: int = 5) -> int:
     """Batch mode: writes JSONL or CSV (by the output's extension); returns how many texts were scored."""
+    if out_path.suffix.lower() not in OUTPUT_FORMATS:
+        raise UserError(f"{out_path}: output must end in .jsonl or .csv")
     texts = read_texts(in_path)
     results = predictor.predict(texts, top_k=top_k)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,14 +170,12 @@ def predict_file(predictor: Predictor, in_path: Path, out_path: Path, top_k: int
             for r in results:
                 writer.writerow([r["text"], ";".join(r["predicted"]),
                                  *(f"{r['probs'][label]:.6f}" for label in predictor.labels)])
-    elif out_path.suffix.lower() == ".jsonl":
+    else:
         with open(tmp, "w", encoding="utf-8") as handle:
             for r in results:
                 handle.write(json.dumps({"text": r["text"], "predicted": r["predicted"],
                                          "top": [{"label": k, "prob": p} for k, p in r["top"]],
                                          "probs": r["probs"]}, ensure_ascii=False) + "\n")
-    else:
-        raise UserError(f"{out_path}: output must end in .jsonl or .csv")
     tmp.replace(out_path)
     return len(results)
 

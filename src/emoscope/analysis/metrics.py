@@ -54,28 +54,42 @@ def single_label(labels: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarra
     return np.array(rows, dtype=int), np.array([labels[i][0] for i in rows], dtype=int)
 
 
-def cosine_silhouette(X: np.ndarray, groups: Sequence) -> float:
-    """Mean silhouette with cosine distance; NaN when there are fewer than two groups to compare."""
+def cosine_distances(X: np.ndarray) -> np.ndarray:
+    """1 - cosine similarity between rows; computed once and shared by the silhouettes of a point."""
+    unit = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    D = np.clip(1.0 - unit @ unit.T, 0.0, 2.0)
+    np.fill_diagonal(D, 0.0)
+    return D
+
+
+def silhouette(distances: np.ndarray, groups: Sequence) -> float:
+    """Mean silhouette from a distance matrix; NaN when there are fewer than two groups to compare."""
     groups = np.asarray(groups)
     k = len(np.unique(groups))
     if k < 2 or k >= len(groups):
         return math.nan
-    return float(silhouette_score(X, groups, metric="cosine"))
+    return float(silhouette_score(distances, groups, metric="precomputed"))
+
+
+def cosine_silhouette(X: np.ndarray, groups: Sequence) -> float:
+    return silhouette(cosine_distances(X), groups)
 
 
 def probe_macro_f1(X: np.ndarray, y: np.ndarray, folds: int = 3, seed: int = 0) -> float:
     """Macro-F1 of a linear probe, stratified k-fold cross-validated (classes with < `folds` rows dropped).
 
-    A ridge classifier on standardised features: one closed-form solve per fold, ~100x faster than a
-    multinomial logistic regression, and on MiniLM captures of GoEmotions dev it orders the points the same
-    way (see `tests/test_analysis_metrics.py`); the order across points and epochs is what is read here.
+    A ridge classifier on standardised features, one closed-form solve per fold. Measured on MiniLM
+    captures of 2,000 GoEmotions dev texts (10 points): it orders the points like a multinomial logistic
+    regression (C=0.01, the logistic setting with the best F1) with Spearman 0.99, reaches similar F1, is
+    steadier across CV splits (0.93 vs 0.83 between two fold seeds) and takes ~1 s per point where the
+    logistic regression takes ~25 s, which the analysis time budget cannot afford for 50 points.
     """
     classes, counts = np.unique(y, return_counts=True)
     keep = np.isin(y, classes[counts >= folds])
     X, y = X[keep], y[keep]
     if len(np.unique(y)) < 2:
         return math.nan
-    model = make_pipeline(StandardScaler(), RidgeClassifier(alpha=10.0))
+    model = make_pipeline(StandardScaler(), RidgeClassifier(alpha=1000.0))
     predicted = cross_val_predict(model, X, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
     return float(f1_score(y, predicted, average="macro"))
 
@@ -167,12 +181,13 @@ def point_metrics(X: np.ndarray, labels: Sequence[Sequence[int]], groups: LabelG
     rows, y = single_label(labels)
     sentiment, ekman = np.asarray(groups.sentiment), np.asarray(groups.ekman)
     posneg = np.isin(sentiment[y], ["positive", "negative"])
+    D = cosine_distances(X[rows])
     out = {
-        "silhouette_emotion": cosine_silhouette(X[rows], y),
-        "silhouette_sentiment": cosine_silhouette(X[rows], sentiment[y]),
-        "silhouette_ekman": cosine_silhouette(X[rows], ekman[y]),
+        "silhouette_emotion": silhouette(D, y),
+        "silhouette_sentiment": silhouette(D, sentiment[y]),
+        "silhouette_ekman": silhouette(D, ekman[y]),
         "probe_macro_f1": probe_macro_f1(X[rows], y, folds),
-        "silhouette_posneg": cosine_silhouette(X[rows[posneg]], sentiment[y[posneg]]),
+        "silhouette_posneg": silhouette(D[np.ix_(posneg, posneg)], sentiment[y[posneg]]),
     }
     C = centroids(X, labels, len(groups.labels))
     emotions = [i for i in groups.emotions if np.isfinite(C[i]).all() and np.linalg.norm(C[i]) > 0]

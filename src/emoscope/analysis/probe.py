@@ -55,7 +55,7 @@ def write_probe(path: str | Path, ids: Sequence[str], texts: Sequence[str],
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
-        for i, t, y in zip(ids, texts, labels):
+        for i, t, y in zip(ids, texts, labels, strict=True):
             f.write(json.dumps({"id": str(i), "text": t, "labels": [int(v) for v in y]}, ensure_ascii=False) + "\n")
     return path
 

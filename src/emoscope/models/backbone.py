@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
+import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
+from transformers.utils import logging as hf_logging
 
 from emoscope.errors import UserError
 
 DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_BACKBONE, "sentence-transformers/all-MiniLM-L6-v2", "default", "minilm"}
+_SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+_PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 def _offline() -> bool:
@@ -46,18 +51,60 @@ def resolve_backbone(name: str) -> str:
     return name
 
 
-def load_backbone(name_or_config: str | PretrainedConfig, dropout: float | None = None) -> nn.Module:
-    """Pretrained weights from a name, or a freshly initialised model from a config (rebuilding a run)."""
+def refuse_pickle(path: Path, trust_pickle: bool) -> None:
+    """Unpickling can run any code, so pickled weights are read only when the user says they trust them."""
+    if not trust_pickle:
+        raise UserError(f"{path} is a pickle, and loading a pickle can run arbitrary code: use safetensors weights, "
+                        "or pass --trust-pickle if you trust its source (it is then read with weights_only=True)")
+
+
+def _unsafe_pickle(path: Path | str) -> UserError:
+    return UserError(f"{path} holds more than tensors, so torch.load(weights_only=True) refused it: "
+                     "it may be malicious")
+
+
+def load_pickled_weights(path: Path, trust_pickle: bool) -> dict[str, torch.Tensor]:
+    refuse_pickle(path, trust_pickle)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise _unsafe_pickle(path) from None
+
+
+def load_backbone(name_or_config: str | PretrainedConfig, dropout: float | None = None,
+                  trust_pickle: bool = False) -> nn.Module:
+    """Pretrained weights from a name, or a freshly initialised model from a config (rebuilding a run).
+
+    Weights are read from safetensors only, unless `trust_pickle` allows a `pytorch_model.bin`.
+    """
     if isinstance(name_or_config, PretrainedConfig):
         config = name_or_config
         if dropout is not None:
             _set_dropout(config, dropout)
         return _without_pooler(AutoModel.from_config(config))
     source = resolve_backbone(name_or_config)
+    folder = Path(source)
+    local = folder.is_dir()
+    if local and not any((folder / name).is_file() for name in _SAFE_WEIGHTS):
+        for pickled in (folder / name for name in _PICKLED_WEIGHTS if (folder / name).is_file()):
+            refuse_pickle(pickled, trust_pickle)
     config = AutoConfig.from_pretrained(source, local_files_only=_offline())
     if dropout is not None:
         _set_dropout(config, dropout)
-    return _without_pooler(AutoModel.from_pretrained(source, config=config, local_files_only=_offline()))
+    bars = hf_logging.is_progress_bar_enabled()
+    if local:  # reading a local folder is quick: its bar would only be noise before a one-line error
+        hf_logging.disable_progress_bar()
+    try:
+        model = AutoModel.from_pretrained(source, config=config, local_files_only=_offline(),
+                                          use_safetensors=None if trust_pickle else True)
+    except pickle.UnpicklingError:
+        raise _unsafe_pickle(source) from None
+    except OSError as exc:
+        raise UserError(f"backbone '{source}' could not be loaded: {str(exc).splitlines()[0]}") from exc
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    return _without_pooler(model)
 
 
 def _without_pooler(model: nn.Module) -> nn.Module:

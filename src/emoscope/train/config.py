@@ -37,6 +37,7 @@ class TrainConfig:
     train_last_layers: int | None = None  # None trains every layer
     freeze_embeddings: bool = False
     max_len: int = 64
+    trust_pickle: bool = False  # a backbone with only pickled weights (.bin) can run code when loaded
     # optimisation
     epochs: int = 3
     batch_size: int = 32  # global: split over ranks, before accumulation
@@ -81,7 +82,7 @@ class TrainConfig:
         if self.head_lr is not None:
             positive["head_lr"] = self.head_lr
         for name, value in positive.items():
-            if value <= 0:
+            if not value > 0:  # NaN too
                 raise UserError(f"--{name} must be positive, got {value}")
         choices = {"schedule": ("linear", "cosine", "constant"), "precision": ("auto", "fp32", "bf16", "fp16"),
                    "pos_weight": ("none", "balanced", "sqrt"), "taxonomy": ("original", "ekman", "sentiment"),
@@ -153,6 +154,7 @@ def _parse_bool(text: str) -> bool:
 def _optional(convert):
     def parse(text: str):
         return None if text.lower() in {"none", "null"} else convert(text)
+    parse.__name__ = convert.__name__  # argparse names it in errors: "invalid float value: 'fast'"
     return parse
 
 

@@ -128,10 +128,19 @@ def load_data(config: TrainConfig) -> SplitData:
 def prepare_run_dir(config: TrainConfig, model_bytes: int) -> Path:
     """Fail before training, not after an epoch: existing folder, unwritable folder, or too little disk."""
     run_dir = Path(config.run_dir or f"runs/{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"run folder {run_dir} is a file, not a folder")
     if run_dir.exists() and any(run_dir.iterdir()) and not config.resume:
         if not config.overwrite:
             raise UserError(f"run folder {run_dir} already exists; pass --overwrite to replace it or --resume")
         shutil.rmtree(run_dir)
+    # A checkpoint is the weights plus AdamW's two moments; keep + 1 of them exist while the next one is
+    # written, beside the best weights. Measured where the folder will be, before anything is created there.
+    needed = model_bytes * (3 * (config.keep_checkpoints + 1) + 1) + (64 << 20)
+    free = shutil.disk_usage(next(p for p in (run_dir, *run_dir.parents) if p.exists())).free
+    if free < needed:
+        raise UserError(f"not enough disk space in {run_dir}: {free >> 20} MiB free, about {needed >> 20} MiB "
+                        "needed for checkpoints and weights")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / f".write-test-{os.getpid()}"
@@ -139,11 +148,6 @@ def prepare_run_dir(config: TrainConfig, model_bytes: int) -> Path:
         probe.unlink()
     except OSError as exc:
         raise UserError(f"run folder {run_dir} is not writable: {exc.strerror or exc}") from exc
-    needed = model_bytes * (2 * config.keep_checkpoints + 2) + (64 << 20)
-    free = shutil.disk_usage(run_dir).free
-    if free < needed:
-        raise UserError(f"not enough disk space in {run_dir}: {free >> 20} MiB free, about {needed >> 20} MiB "
-                        "needed for checkpoints and weights")
     return run_dir
 
 
@@ -256,7 +260,8 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
     backbone_source = resolve_backbone(config.backbone)
     tokenizer = load_tokenizer(backbone_source)
     model = build_classifier(backbone_source, config.head, len(labels), head_dropout=config.head_dropout,
-                             pooling=config.pooling, backbone_dropout=config.backbone_dropout)
+                             pooling=config.pooling, backbone_dropout=config.backbone_dropout,
+                             trust_pickle=config.trust_pickle)
     limit = max_positions(model.backbone.config)
     if config.max_len > limit:
         raise UserError(f"--max_len {config.max_len} is beyond the backbone's limit of {limit} tokens")
@@ -289,12 +294,14 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config, total_steps))
     scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
 
+    # The epoch's running loss is state too: a run resumed mid-epoch must log the same train_loss.
     state = {"epoch": 0, "batch": 0, "step": 0, "best_f1": -1.0, "best_epoch": 0, "bad_epochs": 0,
-             "metrics_bytes": 0, "wall_seconds": 0.0, "stopped": False}
+             "metrics_bytes": 0, "wall_seconds": 0.0, "stopped": False, "epoch_loss": 0.0, "epoch_examples": 0}
     metrics_path = run_dir / "metrics.jsonl"
     resumed = load_latest_checkpoint(run_dir / "checkpoints") if config.resume else None
     if resumed:
-        model_state, train_state, state, ckpt = resumed
+        model_state, train_state, saved, ckpt = resumed
+        state.update(saved)
         model.load_state_dict(model_state)
         optimizer.load_state_dict(train_state["optimizer"])
         scheduler.load_state_dict(train_state["scheduler"])
@@ -340,7 +347,7 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
         bar = tqdm(total=sum(len(b) for b in plan), initial=sum(len(b) for b in plan[: state["batch"]]),
                    unit="ex", desc=f"epoch {epoch + 1}/{config.epochs}", disable=not (d.main and config.progress),
                    dynamic_ncols=True, mininterval=1.0)
-        epoch_loss, epoch_examples, window_start, window_examples = 0.0, 0, time.time(), 0
+        window_start, window_examples = time.time(), 0
         for group in groups[start_group:]:
             group_size = sum(len(b) for b in group)
             step_loss = torch.zeros((), device=device)
@@ -368,8 +375,8 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
             state["step"] += 1
             state["batch"] += len(group)
             mean_loss = step_loss.item() / group_size
-            epoch_loss += step_loss.item()
-            epoch_examples += group_size
+            state["epoch_loss"] += step_loss.item()
+            state["epoch_examples"] += group_size
             window_examples += group_size
             bar.update(group_size)
             if state["step"] % config.log_every == 0:
@@ -381,6 +388,7 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
             if state["step"] % config.checkpoint_every == 0 and state["batch"] < len(plan):
                 checkpoint()
         bar.close()
+        train_loss = state["epoch_loss"] / max(state["epoch_examples"], 1)
 
         dev_probs = evaluate_split(model, dev_ids, pad_id, d, device, config)
         choice = choose_thresholds(config.threshold_strategy, y_dev, dev_probs, config.threshold, labels)
@@ -394,11 +402,11 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
         else:
             state["bad_epochs"] += 1
         log({"kind": "epoch", "epoch": epoch + 1, "step": state["step"],
-             "train_loss": epoch_loss / max(epoch_examples, 1), "dev_macro_f1": dev_f1,
+             "train_loss": train_loss, "dev_macro_f1": dev_f1,
              "dev_micro_f1": dev_result.summary["micro_f1"], "best_epoch": state["best_epoch"],
              "seconds": time.time() - started + state["wall_seconds"]})
         if d.main:
-            print(f"epoch {epoch + 1}: train loss {epoch_loss / max(epoch_examples, 1):.4f}, dev macro-F1 "
+            print(f"epoch {epoch + 1}: train loss {train_loss:.4f}, dev macro-F1 "
                   f"{dev_f1:.4f} ({config.threshold_strategy} thresholds){' *best*' if improved else ''}",
                   flush=True)
             if observer:
@@ -408,7 +416,7 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
             if d.main:
                 print(f"early stopping: no dev improvement for {patience} epochs", flush=True)
             state["stopped"] = True
-        state.update(epoch=epoch + 1, batch=0)
+        state.update(epoch=epoch + 1, batch=0, epoch_loss=0.0, epoch_examples=0)
         checkpoint()
 
     wall = state["wall_seconds"] + time.time() - started
