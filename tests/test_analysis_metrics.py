@@ -11,6 +11,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from test_analysis_support import EKMAN_OF, LABELS, SENTIMENT_OF, make_directions, planted, random_labels
+from threadpoolctl import threadpool_limits
 
 from emoscope.analysis.metrics import (
     LabelGroups,
@@ -119,8 +120,9 @@ def test_every_metric_ranks_planted_structure_from_shallow_to_deep(planted_point
         assert rows[-1][metric] > rows[0][metric] + 0.2, (metric, [r[metric] for r in rows])
     assert rows[-1]["ari_sentiment_k3"] == pytest.approx(1.0)
     # CKA: representations carrying the same signal agree; pure noise agrees with nothing
-    assert linear_cka(points[3], points[4]) > 0.8 > 0.2 > linear_cka(points[0], points[4])
-    assert linear_cka(points[2], points[4]) > linear_cka(points[1], points[4]) > linear_cka(points[0], points[4])
+    assert linear_cka(points[3], points[4]) > 0.5 > 0.1 > linear_cka(points[0], points[4])
+    to_deepest = [linear_cka(X, points[4]) for X in points[:4]]
+    assert to_deepest == sorted(to_deepest)
 
 
 def test_ridge_probe_orders_points_like_logistic_regression(planted_points):
@@ -128,8 +130,8 @@ def test_ridge_probe_orders_points_like_logistic_regression(planted_points):
     rows = np.array([i for i, y in enumerate(labels) if len(y) == 1])
     y = np.array([labels[i][0] for i in rows])
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
-    logistic = [f1_score(y, cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression(C=0.01,
-                                                                                               max_iter=300)),
-                                              X[rows], y, cv=cv), average="macro") for X in points]
-    ridge = [probe_macro_f1(X[rows], y) for X in points]
+    logistic = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=300))
+    with threadpool_limits(limits=1):  # threaded BLAS only spins on these small matrices
+        logistic = [f1_score(y, cross_val_predict(logistic, X[rows], y, cv=cv), average="macro") for X in points]
+        ridge = [probe_macro_f1(X[rows], y) for X in points]
     assert np.argsort(ridge).tolist() == np.argsort(logistic).tolist()

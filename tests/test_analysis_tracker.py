@@ -118,7 +118,8 @@ def test_training_is_unchanged_by_captures(tiny_models):
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
         torch.manual_seed(1)  # dropout masks
         for step in range(2):
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(**batch), target)
+            logits = model(batch["input_ids"], batch["attention_mask"])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()

@@ -101,14 +101,44 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def _analyze(args: argparse.Namespace) -> None:
-    from emoscope.analysis import capture_checkpoint, run_analysis
+    from emoscope.analysis import run_analysis
 
     run_dir = Path(args.run_dir)
-    if args.capture:
-        capture_checkpoint(run_dir, probe_size=args.probe_size, pooling=args.pooling)
+    if args.capture is not None:
+        _capture(run_dir, args)
     points = args.points.split(",") if args.points else None
     out = run_analysis(run_dir, points=points, tsne=not args.no_tsne)
     print(f"analysis: {out}")
+
+
+def _capture(run_dir: Path, args: argparse.Namespace) -> None:
+    """On demand: the probe set through saved weights (the best model, or a checkpoint folder)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from emoscope.analysis.observer import TrackerObserver
+    from emoscope.predict import Predictor
+    from emoscope.train.loop import load_data
+
+    predictor = Predictor(run_dir, precision="fp32")
+    weights = Path(args.capture) if args.capture else run_dir / "model.safetensors"
+    weights = weights / "model.safetensors" if weights.is_dir() else weights
+    if not weights.is_file():
+        raise UserError(f"weights file {weights} does not exist")
+    with safe_open(str(weights), framework="pt") as handle:
+        stored_epoch = (handle.metadata() or {}).get("epoch")
+    epoch = args.capture_epoch if args.capture_epoch is not None else stored_epoch
+    if epoch is None:
+        raise UserError(f"{weights} does not record its epoch: pass --capture-epoch K to name the capture")
+    predictor.model.load_state_dict(load_file(str(weights)))
+    config = predictor.config
+    if args.data_dir:
+        config.data_dir = args.data_dir
+    observer = TrackerObserver(probe_size=args.probe_size, pooling=args.pooling, seed=config.seed,
+                               max_len=config.max_len)
+    observer.setup(run_dir, predictor.model, predictor.tokenizer, load_data(config))
+    observer.on_epoch(predictor.model, int(epoch))
+    print(f"captured {weights} as epoch {epoch}")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -204,7 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="representation analysis of a run folder's captures")
     p.add_argument("run_dir")
     p.add_argument("--points", help="comma-separated hook points (default: all captured)")
-    p.add_argument("--capture", action="store_true", help="capture the run's best weights first")
+    p.add_argument("--capture", nargs="?", const="", metavar="WEIGHTS",
+                   help="first capture the probe set through saved weights: the run's best model (default), a "
+                        "checkpoint folder or a .safetensors file")
+    p.add_argument("--capture-epoch", "--capture_epoch", dest="capture_epoch", type=int,
+                   help="the epoch to file the capture under (default: the one the weights record)")
+    p.add_argument("--data-dir", "--data_dir", dest="data_dir")
     p.add_argument("--probe-size", "--probe_size", dest="probe_size", type=int, default=2000)
     p.add_argument("--pooling", choices=("mean", "cls"), default="mean")
     p.add_argument("--no-tsne", dest="no_tsne", action="store_true")

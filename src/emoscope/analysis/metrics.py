@@ -164,12 +164,21 @@ def linear_cka(X: np.ndarray, Y: np.ndarray) -> float:
 
     Compares two representations of the same rows; their dimensions need not match.
     """
-    X = np.asarray(X, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64)
-    X = X - X.mean(0)
-    Y = Y - Y.mean(0)
-    denominator = np.linalg.norm(X.T @ X) * np.linalg.norm(Y.T @ Y)
-    return float(np.linalg.norm(Y.T @ X) ** 2 / denominator) if denominator > 0 else math.nan
+    return float(cka_matrix([X, Y])[0, 1])
+
+
+def cka_matrix(representations: Sequence[np.ndarray]) -> np.ndarray:
+    """Linear CKA between every pair, each representation centred and normalised once."""
+    centred = [np.asarray(X, dtype=np.float64) - np.mean(X, axis=0) for X in representations]
+    norms = [np.linalg.norm(X.T @ X) for X in centred]
+    k = len(centred)
+    out = np.eye(k)
+    for i in range(k):
+        for j in range(i + 1, k):
+            denominator = norms[i] * norms[j]
+            value = np.linalg.norm(centred[j].T @ centred[i]) ** 2 / denominator if denominator > 0 else math.nan
+            out[i, j] = out[j, i] = value
+    return out
 
 
 def point_metrics(X: np.ndarray, labels: Sequence[Sequence[int]], groups: LabelGroups,

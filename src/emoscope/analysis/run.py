@@ -20,6 +20,7 @@ from emoscope.analysis.metrics import (
     LabelGroups,
     centroid_linkage,
     centroids,
+    cka_matrix,
     coannotation_rdm,
     cooccurrence_counts,
     linear_cka,
@@ -128,14 +129,16 @@ class _Captures:
 
 
 def run_analysis(run_dir: str | Path, points: Sequence[str] | None = None, max_epochs: int | None = None,
-                 tsne: bool = True, *, folds: int = 3, tsne_iter: int = 150, n_jobs: int = 1,
+                 tsne: bool = True, *, folds: int = 3, tsne_iter: int = 150, n_jobs: int = 2,
                  log: Callable[[str], None] | None = None) -> Path:
     """Write `analysis/` (see DEVELOPERS.md) from the run folder and return its path.
 
     Needs `captures/` and `labels.json`; the test-set figures are made when `eval/test_predictions.jsonl`
     exists, and the summary says what was skipped and why. `max_epochs` keeps that many captures, evenly
-    spread, first and last included. BLAS/OpenMP run single-threaded here: the matrices are small, and on a
-    shared 2-core machine threaded BLAS spent over 10x the CPU time spinning (ridge probe 1.5 s vs 0.1 s).
+    spread, first and last included. The t-SNE layouts, the longest part, run in `n_jobs` spawned worker
+    processes (one series of epochs per point) while this process computes the rest; 1 keeps them here.
+    Everything runs single-threaded inside: the matrices are small, and on a shared 2-core machine threaded
+    BLAS spent over 10x the CPU time spinning (ridge probe 1.5 s vs 0.1 s).
     """
     with threadpool_limits(limits=1):
         return _analyse(Path(run_dir), points, max_epochs, tsne, folds, tsne_iter, n_jobs, log)
@@ -203,8 +206,7 @@ def _layer_metrics(out: Path, caps: _Captures, groups: LabelGroups, coannotation
     fig.plot_layer_metrics(out / "layer_metrics.png", rows, METRICS)
 
     last = caps.epochs[-1]
-    cka = np.array([[linear_cka(caps.data[last][a], caps.data[last][b]) for b in caps.points]
-                    for a in caps.points])
+    cka = cka_matrix([caps.data[last][p] for p in caps.points])
     fig.write_matrix_csv(out / "cka_layers.csv", "point", caps.points, caps.points, cka)
     fig.plot_matrix(out / "cka_layers.png", cka, caps.points, caps.points, f"linear CKA between points, epoch {last}",
                     vmin=0, vmax=1)
