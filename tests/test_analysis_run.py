@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,12 +19,13 @@ from test_analysis_support import (
 from transformers import AutoTokenizer
 
 from emoscope.analysis import (
-    capture_probe,
+    TrackerObserver,
+    load_capture,
     read_cooccurrence,
+    read_probe,
     run_analysis,
-    select_probe,
+    save_capture,
     write_cooccurrence,
-    write_probe,
 )
 from emoscope.errors import UserError
 from emoscope.models import build_classifier
@@ -46,18 +48,21 @@ def model_run(tiny_models, tmp_path_factory):
     write_labels_files(run)
     pool = random_labels(300, rng)
     pool[:28] = [(k,) for k in range(28)]
-    index = select_probe(pool, n=120, seed=0)
-    texts = [" ".join(rng.choice(WORDS, size=rng.integers(2, 9))) for _ in index]
-    write_probe(run / "captures" / "probe.jsonl", [f"c{i}" for i in index], texts, [pool[i] for i in index])
+    dev = [SimpleNamespace(text=" ".join(rng.choice(WORDS, size=rng.integers(2, 9))), labels=y, id=f"c{i}")
+           for i, y in enumerate(pool)]
+    data = SimpleNamespace(train=dev[:200], dev=dev, taxonomy=SimpleNamespace(labels=tuple(LABELS)))
     write_test_predictions(run, 150, rng)
     tokenizer = AutoTokenizer.from_pretrained(tiny_models["bert"])
     torch.manual_seed(0)
     model = build_classifier(str(tiny_models["bert"]), "mlp-attention", 28, head_dropout=0.1)
-    capture_probe(model, tokenizer, run, 0, batch_size=32)
+    observer = TrackerObserver(probe_size=120, batch_size=32)
+    observer.setup(run, model, tokenizer, data)
+    observer.on_epoch(model, 0)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    capture_probe(model, tokenizer, run, 1, batch_size=32)
+    observer.on_epoch(model, 1)
+    (run / "analysis_inputs" / "cooccurrence.csv").unlink()  # the analysis falls back on the probe labels
     return run
 
 
@@ -99,6 +104,15 @@ def test_missing_inputs_are_explained(tmp_path):
         run_analysis(tmp_path)
 
 
+def test_captures_with_different_poolings_are_refused(tmp_path):
+    run = make_synthetic_run(tmp_path / "run", n_probe=60, n_layers=1, dim=8, epochs=2, onset=1, n_test=10)
+    arrays, _ = load_capture(run / "captures" / "epoch_1.safetensors")
+    save_capture(run / "captures" / "epoch_1.safetensors", {k: torch.from_numpy(v) for k, v in arrays.items()},
+                 epoch=1, pooling="cls")
+    with pytest.raises(UserError, match="mix poolings"):
+        run_analysis(run, tsne=False)
+
+
 def test_planted_run_summary_names_the_first_separating_layer(tmp_path):
     run = make_synthetic_run(tmp_path / "run", n_probe=400, n_layers=4, dim=48, epochs=3, onset=2, n_test=200)
     (run / "eval" / "test_predictions.jsonl").unlink()
@@ -111,6 +125,17 @@ def test_planted_run_summary_names_the_first_separating_layer(tmp_path):
     rows = list(csv.DictReader((out / "layer_metrics.csv").open()))
     last = [r for r in rows if r["epoch"] == "2"]
     assert float(last[-2]["silhouette_sentiment"]) > float(last[0]["silhouette_sentiment"]) + 0.2
+
+
+def test_observer_reuses_the_runs_probe_set(model_run, tiny_models, tmp_path):
+    """A capture from a checkpoint (or a resumed run) must describe the same texts as the others."""
+    before = read_probe(model_run / "captures" / "probe.jsonl")
+    model = build_classifier(str(tiny_models["bert"]), "mlp-attention", 28, head_dropout=0.1)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models["bert"])
+    observer = TrackerObserver(probe_size=50)
+    observer.setup(model_run, model, tokenizer, SimpleNamespace(train=[], dev=[], taxonomy=None))
+    assert read_probe(model_run / "captures" / "probe.jsonl") == before
+    assert sum(len(b["index"]) for b in observer._batches) == 120
 
 
 def test_cooccurrence_round_trip(tmp_path):

@@ -1,24 +1,25 @@
 """Representation analysis: the tracker (named hook points, activation cache), metrics, figures, summary."""
 
-from emoscope.analysis.probe import read_probe, select_probe, write_probe
-from emoscope.analysis.run import read_cooccurrence, run_analysis, write_cooccurrence
+from emoscope.analysis.observer import TrackerObserver
+from emoscope.analysis.probe import read_cooccurrence, read_probe, select_probe, write_cooccurrence, write_probe
+from emoscope.analysis.run import run_analysis
 from emoscope.analysis.tracker import (
     RepresentationTracker,
     capture,
     capture_epoch,
     capture_path,
-    capture_probe,
     capture_texts,
     load_capture,
     save_capture,
+    text_batches,
 )
 
 __all__ = [
     "RepresentationTracker",
+    "TrackerObserver",
     "capture",
     "capture_epoch",
     "capture_path",
-    "capture_probe",
     "capture_texts",
     "load_capture",
     "read_cooccurrence",
@@ -26,6 +27,7 @@ __all__ = [
     "run_analysis",
     "save_capture",
     "select_probe",
+    "text_batches",
     "write_cooccurrence",
     "write_probe",
 ]

@@ -124,9 +124,10 @@ def plot_tsne_grid(path: Path, layouts: Mapping[tuple[int, str], np.ndarray], po
             if c == 0:
                 ax.set_ylabel(point, fontsize=9)
     handles = [Line2D([], [], ls="", marker="o", color=colour, label=name) for name, colour in legend.items()]
-    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.3 / fig.get_figheight()),
+    height = fig.get_figheight()
+    fig.suptitle(title, fontsize=10, y=1 - 0.1 / height)
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.35 / height),
                ncol=min(len(handles), 7), fontsize=7, frameon=False)
-    fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
 
@@ -142,7 +143,7 @@ def plot_dendrograms(path: Path, trees: Mapping[tuple[int, str], np.ndarray], le
             if tree is None:
                 ax.set_axis_off()
                 continue
-            dendrogram(tree, ax=ax, labels=list(leaf_names[(epoch, point)]), leaf_font_size=5,
+            dendrogram(tree, ax=ax, labels=list(leaf_names[(epoch, point)]), leaf_font_size=6, leaf_rotation=90,
                        color_threshold=0, above_threshold_color="#555555")
             for tick in ax.get_xticklabels():
                 tick.set_color(sentiment_colour(group_of.get(tick.get_text(), "")))
@@ -181,24 +182,33 @@ def plot_confusion_grid(path: Path, labels: Sequence[str], counts: np.ndarray) -
     axes = axes.ravel()
     for ax, name, (tn, fp, fn, tp) in zip(axes, labels, counts, strict=False):
         cells = np.array([[tn, fp], [fn, tp]])
-        ax.imshow(cells / max(cells.sum(), 1), cmap="Blues", vmin=0, vmax=1)
+        share = cells / np.maximum(cells.sum(1, keepdims=True), 1)  # per true row, so rare labels show too
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
         for (i, j), v in np.ndenumerate(cells):
-            ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=6)
+            ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=6,
+                    color="white" if share[i, j] > 0.6 else "black")
         ax.set_title(name, fontsize=7)
         ax.set_xticks([0, 1], ["no", "yes"], fontsize=5)
         ax.set_yticks([0, 1], ["no", "yes"], fontsize=5)
     for ax in axes[len(labels):]:
         ax.set_axis_off()
-    fig.suptitle("per-emotion confusion on test (rows: true, columns: predicted)", fontsize=9)
+    fig.suptitle("per-emotion confusion on test (rows: true, columns: predicted; shade: share of the row)",
+                 fontsize=9)
     return _save(fig, path)
 
 
 def plot_correlations(path: Path, labels: Sequence[str], human: np.ndarray, model: np.ndarray) -> Path:
+    """Human, model and difference side by side; the diagonal (always 1) is blanked so that the colour
+    scale, symmetric around 0, spans the off-diagonal values that matter."""
+    matrices = [m.astype(float).copy() for m in (human, model, model - human)]
+    for m in matrices:
+        np.fill_diagonal(m, np.nan)
+    limit = max(float(np.nanmax(np.abs(m))) if np.isfinite(m).any() else 0.0 for m in matrices) or 1.0
     fig = Figure(figsize=(19, 6.6), layout="constrained")
     axes = fig.subplots(1, 3)
-    for ax, matrix, title in zip(axes, (human, model, model - human),
-                                 ("human labels", "model probabilities", "model - human"), strict=True):
-        image = ax.imshow(np.ma.masked_invalid(matrix), cmap="RdBu_r", vmin=-1, vmax=1)
+    for ax, matrix, title in zip(axes, matrices, ("human labels", "model probabilities", "model - human"),
+                                 strict=True):
+        image = ax.imshow(np.ma.masked_invalid(matrix), cmap="RdBu_r", vmin=-limit, vmax=limit)
         ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
         ax.set_yticks(range(len(labels)), labels, fontsize=6)
         ax.set_title(f"correlation: {title}", fontsize=9)

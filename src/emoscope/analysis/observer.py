@@ -1,5 +1,8 @@
-"""The tracker as a training observer: the probe set is fixed once, then captured at epoch 0 and after
-every epoch, on rank 0 only. Captures run in eval mode without gradients, so training is unchanged."""
+"""The training loop's hook into the tracker (`emoscope.train.TrainingObserver`): rank 0 only.
+
+`setup` fixes the probe set (or reuses the run's, so captures of a resumed run or of a checkpoint stay
+comparable) and stores the training labels' co-occurrence; `on_epoch` writes one capture.
+"""
 
 from __future__ import annotations
 
@@ -8,29 +11,36 @@ from pathlib import Path
 
 from torch import nn
 
-from emoscope.analysis.probe import select_probe, write_probe
-from emoscope.analysis.run import write_cooccurrence
-from emoscope.analysis.tracker import capture_probe
+from emoscope.analysis.probe import COOCCURRENCE, read_probe, select_probe, write_cooccurrence, write_probe
+from emoscope.analysis.tracker import capture_epoch, text_batches
 
 
 class TrackerObserver:
     def __init__(self, probe_size: int = 2000, pooling: str = "mean", seed: int = 0, max_len: int = 128,
-                 points: Sequence[str] | None = None):
-        self.probe_size, self.pooling, self.seed, self.max_len, self.points = probe_size, pooling, seed, max_len, points
+                 batch_size: int = 64, points: Sequence[str] | None = None):
+        self.probe_size, self.pooling, self.seed, self.max_len = probe_size, pooling, seed, max_len
+        self.batch_size, self.points = batch_size, points
         self.run_dir: Path | None = None
-        self.tokenizer = None
+        self._batches: list = []
 
     def setup(self, run_dir: Path, model: nn.Module, tokenizer, data) -> None:
-        """Choose the probe set from dev (kept as it is on resume) and note the training labels."""
-        self.run_dir, self.tokenizer = Path(run_dir), tokenizer
-        n_labels = len(data.taxonomy.labels)
-        write_cooccurrence(self.run_dir, [e.labels for e in data.train], n_labels)
+        """`data` has `train` and `dev` lists of examples (`text`, `labels`, `id`) and `taxonomy.labels`.
+
+        `probe_size` applies only when the run has no probe set yet.
+        """
+        self.run_dir = Path(run_dir)
         probe = self.run_dir / "captures" / "probe.jsonl"
-        if not probe.is_file():
-            rows = select_probe([e.labels for e in data.dev], self.probe_size, self.seed, n_labels)
-            write_probe(probe, [data.dev[i].id for i in rows], [data.dev[i].text for i in rows],
-                        [data.dev[i].labels for i in rows])
+        if probe.is_file():
+            _, texts, _ = read_probe(probe)
+        else:
+            dev = data.dev
+            chosen = [dev[i] for i in select_probe([e.labels for e in dev], self.probe_size, self.seed,
+                                                   len(data.taxonomy.labels))]
+            texts = [e.text for e in chosen]
+            write_probe(probe, [e.id for e in chosen], texts, [e.labels for e in chosen])
+        if data.train and not (self.run_dir / COOCCURRENCE).is_file():
+            write_cooccurrence(self.run_dir, [e.labels for e in data.train], len(data.taxonomy.labels))
+        self._batches = text_batches(tokenizer, texts, self.batch_size, self.max_len)
 
     def on_epoch(self, model: nn.Module, epoch: int) -> None:
-        capture_probe(model, self.tokenizer, self.run_dir, epoch, max_len=self.max_len, points=self.points,
-                      pooling=self.pooling)
+        capture_epoch(model, self._batches, self.run_dir, epoch, self.points, self.pooling)

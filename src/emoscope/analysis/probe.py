@@ -1,18 +1,23 @@
-"""The fixed probe set: the dev examples whose representations are recorded at every capture.
+"""What training stores for the analysis: the fixed probe set and the training labels' co-occurrence.
 
-Chosen once per run and stored as `captures/probe.jsonl`, so every epoch's capture describes the same texts
-in the same order and the analysis never needs the data loader.
+The probe set (the dev examples whose representations every capture records) is chosen once per run and
+stored as `captures/probe.jsonl`, so every epoch's capture describes the same texts in the same order and
+the analysis never needs the data loader.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from emoscope.analysis.metrics import cooccurrence_counts
 from emoscope.errors import DataError
+
+COOCCURRENCE = Path("analysis_inputs") / "cooccurrence.csv"
 
 
 def select_probe(labels: Sequence[Sequence[int]], n: int = 2000, seed: int = 0, n_labels: int = 28) -> list[int]:
@@ -75,3 +80,30 @@ def read_probe(path: str | Path) -> tuple[list[str], list[str], list[tuple[int, 
             except (ValueError, KeyError, TypeError) as exc:
                 raise DataError(path, n, f"not a probe record ({exc})") from exc
     return ids, texts, labels
+
+
+def write_cooccurrence(run_dir: str | Path, train_labels: Sequence[Sequence[int]], n_labels: int) -> Path:
+    """Training-time: `analysis_inputs/cooccurrence.csv`, the human co-annotation the RSA compares with.
+
+    Label co-occurrence counts over the training examples ([n_labels, n_labels], the diagonal each label's
+    count; rows and columns are label indices) under a `# n_examples=N` line, enough for the correlation.
+    """
+    path = Path(run_dir) / COOCCURRENCE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    counts = cooccurrence_counts(train_labels, n_labels).astype(int)
+    np.savetxt(path, counts, fmt="%d", delimiter=",", header=f"n_examples={len(train_labels)}")
+    return path
+
+
+def read_cooccurrence(path: str | Path) -> tuple[np.ndarray, int]:
+    """(counts, n_examples) from a file `write_cooccurrence` wrote."""
+    path = Path(path)
+    first = path.open(encoding="utf-8").readline()
+    match = re.match(r"#\s*n_examples=(\d+)", first)
+    if not match:
+        raise DataError(path, 1, "expected a '# n_examples=N' line")
+    try:
+        counts = np.loadtxt(path, delimiter=",", comments="#", ndmin=2)
+    except ValueError as exc:
+        raise DataError(path, None, f"not a matrix of counts ({exc})") from exc
+    return counts, int(match.group(1))

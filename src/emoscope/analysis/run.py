@@ -27,7 +27,7 @@ from emoscope.analysis.metrics import (
     point_metrics,
     single_label,
 )
-from emoscope.analysis.probe import read_probe
+from emoscope.analysis.probe import COOCCURRENCE, read_cooccurrence, read_probe
 from emoscope.analysis.projection import tsne_series
 from emoscope.analysis.tracker import load_capture
 from emoscope.errors import DataError, UserError
@@ -35,34 +35,6 @@ from emoscope.errors import DataError, UserError
 METRICS = ("silhouette_emotion", "silhouette_sentiment", "silhouette_ekman", "probe_macro_f1", "rsa_sentiment",
            "rsa_ekman", "rsa_cooccurrence", "ari_sentiment_k3", "ari_ekman_k6", "cka_vs_epoch0")
 POSNEG_THRESHOLD = 0.10
-COOCCURRENCE = Path("analysis_inputs") / "cooccurrence.csv"
-
-
-def write_cooccurrence(run_dir: str | Path, train_labels: Sequence[Sequence[int]], n_labels: int) -> Path:
-    """Training-time: `analysis_inputs/cooccurrence.csv`, the human co-annotation the RSA compares with.
-
-    Label co-occurrence counts over the training examples ([n_labels, n_labels], the diagonal each label's
-    count; rows and columns are label indices) under a `# n_examples=N` line, enough for the correlation.
-    """
-    path = Path(run_dir) / COOCCURRENCE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    counts = cooccurrence_counts(train_labels, n_labels).astype(int)
-    np.savetxt(path, counts, fmt="%d", delimiter=",", header=f"n_examples={len(train_labels)}")
-    return path
-
-
-def read_cooccurrence(path: str | Path) -> tuple[np.ndarray, int]:
-    """(counts, n_examples) from a file `write_cooccurrence` wrote."""
-    path = Path(path)
-    first = path.open(encoding="utf-8").readline()
-    match = re.match(r"#\s*n_examples=(\d+)", first)
-    if not match:
-        raise DataError(path, 1, "expected a '# n_examples=N' line")
-    try:
-        counts = np.loadtxt(path, delimiter=",", comments="#", ndmin=2)
-    except ValueError as exc:
-        raise DataError(path, None, f"not a matrix of counts ({exc})") from exc
-    return counts, int(match.group(1))
 
 
 def _read_json(path: Path, what: str) -> dict:
@@ -101,31 +73,35 @@ class _Captures:
             if match:
                 files[int(match.group(1))] = path
         if not files:
-            raise UserError(f"no captures in {folder}: train with --visualize, or capture a saved checkpoint "
-                            f"(emoscope capture {run_dir}) before analysing")
+            raise UserError(f"no captures in {folder}: train with --visualize, or capture saved weights first "
+                            f"(emoscope analyze {run_dir} --capture)")
         probe = folder / "probe.jsonl"
         if not probe.is_file():
             raise UserError(f"{probe} not found: the captures cannot be matched to texts and labels")
         self.ids, self.texts, self.labels = read_probe(probe)
         self.epochs = _spread(sorted(files), max_epochs)
         self.data: dict[int, dict[str, np.ndarray]] = {}
-        self.pooling = ""
+        poolings = {}
         for epoch in self.epochs:
             arrays, meta = load_capture(files[epoch])
-            self.pooling = meta["pooling"]
+            poolings[epoch] = meta["pooling"]
             for name, array in arrays.items():
                 if len(array) != len(self.labels):
                     raise DataError(files[epoch], None, f"point {name} has {len(array)} rows but probe.jsonl "
                                                         f"has {len(self.labels)} texts")
             self.data[epoch] = arrays
+        if len(set(poolings.values())) > 1:
+            found = ", ".join(f"epoch {e}: {p}" for e, p in poolings.items())
+            raise UserError(f"the captures in {folder} mix poolings ({found}); capture again with one pooling")
+        self.pooling = poolings[self.epochs[-1]]
         order = list(self.data[self.epochs[-1]])
         common = [p for p in order if all(p in self.data[e] for e in self.epochs)]
         unknown = [p for p in points or () if p not in common]
         if unknown:
             raise UserError(f"unknown point(s) {', '.join(unknown)}; the captures hold {', '.join(common)}")
         self.points = [p for p in common if points is None or p in points]
-        self.has_epoch0 = 0 in files
-        self.epoch0 = load_capture(files[0])[0] if self.has_epoch0 and 0 not in self.data else self.data.get(0)
+        self.has_epoch0 = 0 in files  # kept even when max_epochs=1 leaves only the last epoch in `data`
+        self.epoch0 = self.data[0] if 0 in self.data else load_capture(files[0])[0] if self.has_epoch0 else None
 
 
 def run_analysis(run_dir: str | Path, points: Sequence[str] | None = None, max_epochs: int | None = None,
@@ -213,7 +189,9 @@ def _layer_metrics(out: Path, caps: _Captures, groups: LabelGroups, coannotation
     if caps.has_epoch0:
         drift = np.array([[r["cka_vs_epoch0"] for r in rows if r["point"] == p] for p in caps.points])
         epochs = [f"epoch {e}" for e in caps.epochs]
-        fig.write_matrix_csv(out / "cka_epoch0.csv", "point", caps.points, epochs, drift)
+        # long form: a wide table of few epochs would look like a long one to the report's reader
+        fig.write_csv(out / "cka_epoch0.csv", ["point", "epoch", "value"],
+                      [[r["point"], r["epoch"], r["cka_vs_epoch0"]] for r in rows])
         fig.plot_matrix(out / "cka_epoch0.png", drift, caps.points, epochs, "linear CKA with the epoch-0 state",
                         vmin=0, vmax=1)
     else:

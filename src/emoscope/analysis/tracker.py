@@ -19,7 +19,6 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from emoscope.analysis.probe import read_probe
 from emoscope.errors import DataError, UserError
 from emoscope.models.heads import POOLINGS, pool
 
@@ -112,20 +111,25 @@ def capture(model: nn.Module, batches: Iterable[Mapping[str, torch.Tensor]], poi
     return tracker.outputs()
 
 
-def capture_texts(model: nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64, max_len: int = 128,
-                  points: Sequence[str] | None = None, pooling: str = "mean") -> dict[str, torch.Tensor]:
-    """`capture` on raw texts: tokenised here, batched by length (less padding), returned in text order."""
+def text_batches(tokenizer, texts: Sequence[str], batch_size: int = 64,
+                 max_len: int = 128) -> list[dict[str, torch.Tensor]]:
+    """Tokenised batches of `texts` for `capture`, grouped by length (less padding), each with the `index`
+    of its texts so the capture comes back in text order. Built once, reusable at every epoch."""
     encoded = tokenizer(list(texts), truncation=True, max_length=max_len)["input_ids"]
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+    batches = []
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        padded = tokenizer.pad({"input_ids": [encoded[i] for i in index]}, return_tensors="pt")
+        batches.append({"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"],
+                        "index": torch.tensor(index)})
+    return batches
 
-    def batches():
-        for start in range(0, len(order), batch_size):
-            index = order[start:start + batch_size]
-            padded = tokenizer.pad({"input_ids": [encoded[i] for i in index]}, return_tensors="pt")
-            yield {"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"],
-                   "index": torch.tensor(index)}
 
-    return capture(model, batches(), points, pooling)
+def capture_texts(model: nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64, max_len: int = 128,
+                  points: Sequence[str] | None = None, pooling: str = "mean") -> dict[str, torch.Tensor]:
+    """`capture` on raw texts, returned in text order."""
+    return capture(model, text_batches(tokenizer, texts, batch_size, max_len), points, pooling)
 
 
 def capture_path(run_dir: str | Path, epoch: int) -> Path:
@@ -178,13 +182,3 @@ def load_capture(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
         raise DataError(path, None, "capture metadata has no integer 'epoch'") from exc
     return arrays, {"epoch": epoch, "pooling": meta.get("pooling", "mean"), "points": names}
 
-
-def capture_probe(model: nn.Module, tokenizer, run_dir: str | Path, epoch: int, *, batch_size: int = 64,
-                  max_len: int = 128, points: Sequence[str] | None = None, pooling: str = "mean") -> Path:
-    """On demand, e.g. from a saved checkpoint: the run's probe set -> `captures/epoch_<epoch>.safetensors`."""
-    probe = Path(run_dir) / "captures" / "probe.jsonl"
-    if not probe.is_file():
-        raise UserError(f"{probe} not found: this run has no probe set (train with --visualize to create one)")
-    _, texts, _ = read_probe(probe)
-    representations = capture_texts(model, tokenizer, texts, batch_size, max_len, points, pooling)
-    return save_capture(capture_path(run_dir, epoch), representations, epoch=epoch, pooling=pooling)
