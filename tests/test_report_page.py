@@ -314,3 +314,13 @@ def test_json_for_script_and_markdown_are_safe():
     assert "<script>" not in md and "&lt;script&gt;" in md
     assert "<strong>b</strong>" in md and "<code>&lt;i&gt;</code>" in md and "<em>e</em>" in md
     assert md.count("<li>") == 3 and "<ol>" in md and "<h3>T</h3>" in md
+
+
+def test_a_narrow_wide_matrix_is_not_taken_for_long_form(tmp_path):
+    from emoscope.report.rundata import read_matrix
+
+    path = tmp_path / "cka_epoch0.csv"
+    rows = ["point,epoch 0,epoch 1,epoch 2"] + [f"layer_{i},1,0.9,0.{i}" for i in range(1, 9)]
+    path.write_text("\n".join(rows) + "\n")
+    [(source, matrix)] = read_matrix(path).items()
+    assert source == "" and len(matrix.z) == 8 and len(matrix.z[0]) == 3

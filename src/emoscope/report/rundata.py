@@ -141,7 +141,8 @@ def read_matrix(path: Path) -> dict[str, Matrix] | None:
         raise DataError(path, 1, "no data rows")
     header, body = [h.strip() for h in rows[0]], rows[1:]
     low = [h.lower() for h in header]
-    long_form = len(header) <= 4 and len(body) > len(header) or "value" in low
+    # Long form names its value column; a narrow wide matrix (e.g. point x 3 epochs) must not be taken for it.
+    long_form = "value" in low
     if not long_form:
         cols = header[1:]
         names, z = [], []
