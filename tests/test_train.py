@@ -199,3 +199,17 @@ def test_fp16_on_cpu_and_max_len_beyond_the_model_are_refused_before_training(ti
     assert main(tiny_args(tiny_models["bert"], small_data, tmp_path / "b", "--max_len", "4096")) == 2
     assert "--max_len 4096 is beyond the backbone's limit of 128 tokens" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_visualize_captures_every_epoch_then_analyses_and_reports(tiny_models, small_data, tmp_path, capsys):
+    run = tmp_path / "viz"
+    assert main(tiny_args(tiny_models["bert"], small_data, run, "--head", "mlp-attention", "--visualize",
+                          "--probe_size", "80")) == 0
+    assert sorted(p.name for p in (run / "captures").glob("epoch_*.safetensors")) == [
+        "epoch_0.safetensors", "epoch_1.safetensors", "epoch_2.safetensors"]
+    assert len((run / "captures" / "probe.jsonl").read_text().splitlines()) == 80
+    assert (run / "analysis_inputs" / "cooccurrence.csv").is_file()
+    for name in ("layer_metrics.csv", "summary.md", "tsne_coords.csv", "report.html"):
+        path = run / "analysis" / name if name != "report.html" else run / name
+        assert path.stat().st_size > 0, name
+    assert f"report: {run / 'report.html'}" in capsys.readouterr().out
