@@ -99,15 +99,20 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     return {family: make_tiny_model(root, family) for family in ("bert", "roberta", "distilbert")}
 
 
+def slice_goemotions(source: Path, out: Path, train: int, dev: int, test: int) -> Path:
+    """The first rows of each official split, in the official layout (label files come with the package)."""
+    for name, rows in (("train.tsv", train), ("dev.tsv", dev), ("test.tsv", test)):
+        lines = (source / name).read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
+        (out / name).write_text("".join(lines), encoding="utf-8")
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tiny_models, goemotions_dir, tmp_path_factory) -> Path:
     """A finished run folder (tiny BERT, one epoch on a few official rows) for tests that only read runs."""
     from emoscope.cli import main
 
-    data = tmp_path_factory.mktemp("tiny-run-data")
-    for name, rows in (("train.tsv", 96), ("dev.tsv", 32), ("test.tsv", 32)):
-        lines = (goemotions_dir / name).read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
-        (data / name).write_text("".join(lines), encoding="utf-8")
+    data = slice_goemotions(goemotions_dir, tmp_path_factory.mktemp("tiny-run-data"), 96, 32, 32)
     run = tmp_path_factory.mktemp("tiny-run") / "run"
     assert main(["train", "--backbone", str(tiny_models["bert"]), "--data_dir", str(data), "--run_dir", str(run),
                  "--epochs", "1", "--batch_size", "16", "--precision", "fp32", "--progress", "false"]) == 0

@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import slice_goemotions
 
 import emoscope
 from emoscope.cli import main
@@ -84,11 +85,7 @@ def fails_with(argv: list[str], problem: str, capsys) -> None:
 
 @pytest.fixture(scope="module")
 def data(goemotions_dir, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("goemotions-bad-input")
-    for name, rows in (("train.tsv", 64), ("dev.tsv", 16), ("test.tsv", 16)):
-        lines = (goemotions_dir / name).read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
-        (out / name).write_text("".join(lines), encoding="utf-8")
-    return out
+    return slice_goemotions(goemotions_dir, tmp_path_factory.mktemp("goemotions-bad-input"), 64, 16, 16)
 
 
 def train_args(backbone: Path, data: Path, run: Path, *extra: str) -> list[str]:

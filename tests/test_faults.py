@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import slice_goemotions
 from safetensors.torch import load_file
 
 from emoscope.cli import main
@@ -37,11 +38,7 @@ def _keep_torch_threads():
 @pytest.fixture(scope="module")
 def data(goemotions_dir, tmp_path_factory) -> Path:
     """240 train, 60 dev, 60 test rows of the official files."""
-    out = tmp_path_factory.mktemp("goemotions-faults")
-    for name, rows in (("train.tsv", 240), ("dev.tsv", 60), ("test.tsv", 60)):
-        lines = (goemotions_dir / name).read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
-        (out / name).write_text("".join(lines), encoding="utf-8")
-    return out
+    return slice_goemotions(goemotions_dir, tmp_path_factory.mktemp("goemotions-faults"), 240, 60, 60)
 
 
 def train_args(backbone: Path, data: Path, run: Path, *extra: str) -> list[str]:

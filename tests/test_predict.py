@@ -14,15 +14,8 @@ from emoscope.predict import Predictor, export_hf
 
 
 @pytest.fixture(scope="module")
-def run_dir(tiny_models, goemotions_dir, tmp_path_factory):
-    data = tmp_path_factory.mktemp("data")
-    for name, rows in (("train.tsv", 160), ("dev.tsv", 60), ("test.tsv", 60)):
-        lines = (goemotions_dir / name).read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
-        (data / name).write_text("".join(lines), encoding="utf-8")
-    run = tmp_path_factory.mktemp("runs") / "tiny"
-    assert main(["train", "--backbone", str(tiny_models["bert"]), "--data_dir", str(data), "--run_dir", str(run),
-                 "--epochs", "1", "--batch_size", "16", "--precision", "fp32", "--progress", "false"]) == 0
-    return run
+def run_dir(tiny_run):
+    return tiny_run
 
 
 def test_python_api_gives_top_k_sorted_probabilities(run_dir):

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import slice_goemotions
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
@@ -53,11 +54,7 @@ def pickled_backbone(tiny_models, tmp_path) -> Path:
 
 @pytest.fixture(scope="module")
 def data(goemotions_dir, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("goemotions-safety")
-    for name, rows in (("train.tsv", 32), ("dev.tsv", 16), ("test.tsv", 16)):
-        lines = (goemotions_dir / name).read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
-        (out / name).write_text("".join(lines), encoding="utf-8")
-    return out
+    return slice_goemotions(goemotions_dir, tmp_path_factory.mktemp("goemotions-safety"), 32, 16, 16)
 
 
 def train_args(backbone: Path, data: Path, run: Path, *extra: str) -> list[str]:

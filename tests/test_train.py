@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import slice_goemotions
 from safetensors.torch import load_file
 
 from emoscope.cli import main
@@ -24,13 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def small_data(goemotions_dir, tmp_path_factory) -> Path:
     """A slice of the official files in the official layout: 320 train, 80 dev, 80 test rows."""
-    out = tmp_path_factory.mktemp("goemotions-small")
-    for name, rows in (("train.tsv", 320), ("dev.tsv", 80), ("test.tsv", 80)):
-        lines = (goemotions_dir / name).read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
-        (out / name).write_text("".join(lines), encoding="utf-8")
-    for name in ("emotions.txt", "ekman_mapping.json", "sentiment_dict.json"):
-        shutil.copy(goemotions_dir / name, out / name)
-    return out
+    return slice_goemotions(goemotions_dir, tmp_path_factory.mktemp("goemotions-small"), 320, 80, 80)
 
 
 def tiny_args(backbone: Path, data: Path, run: Path, *extra: str) -> list[str]:
