@@ -80,3 +80,13 @@ def test_only_linear_heads_export(run_dir, tmp_path):
     (other / "config.yaml").write_text(config)
     with pytest.raises(UserError, match="only linear-head runs export"):
         export_hf(other)
+
+
+def test_analyze_can_capture_saved_weights_on_demand(run_dir, tmp_path, capsys):
+    run = tmp_path / "copy"
+    shutil.copytree(run_dir, run)
+    assert main(["analyze", str(run), "--capture", "--probe-size", "24", "--no-tsne"]) == 0
+    assert [p.name for p in (run / "captures").glob("epoch_*.safetensors")] == ["epoch_1.safetensors"]
+    assert len((run / "captures" / "probe.jsonl").read_text().splitlines()) == 24
+    assert (run / "analysis" / "layer_metrics.csv").stat().st_size > 0
+    assert "captured" in capsys.readouterr().out
