@@ -15,10 +15,11 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
+from emoscope.data.source import cache_root
+
 
 def token_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(os.environ.get("EMOSCOPE_CACHE_DIR") or Path(base) / "emoscope") / "tokens"
+    return cache_root() / "tokens"
 
 
 def _tokenizer_fingerprint(tokenizer) -> str:

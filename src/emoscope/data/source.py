@@ -48,11 +48,16 @@ class GoEmotions:
     skipped: list[str] = field(default_factory=list)  # messages of bad rows skipped, over all splits
 
 
-def cache_dir() -> Path:
-    """Where downloads go: `$EMOSCOPE_CACHE_DIR` (shared with the token cache), else the XDG cache."""
+def cache_root() -> Path:
+    """emoscope's user cache: `$EMOSCOPE_CACHE_DIR`, else `$XDG_CACHE_HOME/emoscope` or `~/.cache/emoscope`."""
     base = os.environ.get("EMOSCOPE_CACHE_DIR") or Path(
         os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "emoscope"
-    return Path(base) / "goemotions"
+    return Path(base)
+
+
+def cache_dir() -> Path:
+    """Where downloads go."""
+    return cache_root() / "goemotions"
 
 
 def _flag(name: str) -> bool:
