@@ -99,3 +99,17 @@ def test_char_ngrams_and_global_strategy(tmp_path):
     assert info["char_ngrams"] is True and info["n_train"] == 800
     assert len({row["threshold"] for row in result.per_label}) == 1
     assert json.loads((tmp_path / "thresholds.json").read_text())["strategy"] == "global"
+
+
+def test_baseline_command_scores_like_a_run_and_prints_the_table(goemotions_dir, tmp_path, capsys):
+    from conftest import slice_goemotions
+
+    from emoscope.cli import main
+
+    (tmp_path / "data").mkdir()
+    data = slice_goemotions(goemotions_dir, tmp_path / "data", 400, 100, 100)
+    out = tmp_path / "baseline"
+    assert main(["baseline", "--data_dir", str(data), "--out", str(out)]) == 0
+    assert "TF-IDF + logistic regression, test (per_emotion thresholds chosen on dev)" in capsys.readouterr().out
+    labels = json.loads((out / "labels.json").read_text())
+    assert labels["sentiment_of"]["grief"] == "negative" and (out / "eval" / "test_metrics.json").is_file()

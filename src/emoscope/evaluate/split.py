@@ -8,22 +8,21 @@ from pathlib import Path
 import numpy as np
 
 from emoscope.evaluate.bootstrap import bootstrap_ci
-from emoscope.evaluate.metrics import EvalResult, compute_metrics, format_table, save_eval, save_predictions
-
-
-def label_matrix(label_sets: Sequence[Sequence[int]], n_labels: int) -> np.ndarray:
-    """{0,1} indicators [N, L] from per-example label indices."""
-    y = np.zeros((len(label_sets), n_labels), dtype=np.int8)
-    for row, labels in enumerate(label_sets):
-        y[row, list(labels)] = 1
-    return y
+from emoscope.evaluate.metrics import (
+    EvalResult,
+    as_indicator_matrix,
+    compute_metrics,
+    format_table,
+    save_eval,
+    save_predictions,
+)
 
 
 def score_split(eval_dir: Path, split: str, examples: Sequence, probs: np.ndarray, thresholds: np.ndarray,
                 label_names: Sequence[str], title: str | None = None, n_resamples: int = 1000) -> str:
     """Metrics (with a bootstrap 95% CI of macro- and micro-F1 over examples), per-emotion table and
     predictions for `examples` (objects with `.text`, `.labels`, `.id`); returns the terminal table."""
-    y = label_matrix([e.labels for e in examples], len(label_names))
+    y = as_indicator_matrix([e.labels for e in examples], split, len(label_names))
     result: EvalResult = compute_metrics(y, probs, thresholds, label_names)
     predicted = (probs >= np.asarray(thresholds)).astype(np.int8)
     for metric in ("macro_f1", "micro_f1"):

@@ -33,7 +33,8 @@ from emoscope.data import Example, Taxonomy, load_examples, load_goemotions, loa
 from emoscope.data.batching import batch_plan, collate, encode_texts
 from emoscope.errors import UserError
 from emoscope.evaluate import choose_thresholds, compute_metrics, save_thresholds
-from emoscope.evaluate.split import label_matrix, score_split
+from emoscope.evaluate.metrics import as_indicator_matrix
+from emoscope.evaluate.split import score_split
 from emoscope.models import build_classifier, encoder_layers
 from emoscope.models.backbone import load_tokenizer, max_positions, resolve_backbone
 from emoscope.models.inference import autocast, predict_probs, resolve_precision
@@ -277,8 +278,8 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     train_ids = encode_texts(tokenizer, [e.text for e in data.train], config.max_len)
     dev_ids = encode_texts(tokenizer, [e.text for e in data.dev], config.max_len)
-    y_train = label_matrix([e.labels for e in data.train], len(labels)).astype(np.float32)
-    y_dev = label_matrix([e.labels for e in data.dev], len(labels))
+    y_train = as_indicator_matrix([e.labels for e in data.train], "train", len(labels)).astype(np.float32)
+    y_dev = as_indicator_matrix([e.labels for e in data.dev], "dev", len(labels))
     pos_weight = positive_weights(y_train, config.pos_weight)
     pos_weight = pos_weight.to(device) if pos_weight is not None else None
     lengths = [len(x) for x in train_ids]
@@ -473,7 +474,7 @@ def finish(run_dir: Path, config: TrainConfig, data: SplitData, model: nn.Module
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     single = Dist()
     dev_ids = encode_texts(tokenizer, [e.text for e in data.dev], config.max_len)
-    y_dev = label_matrix([e.labels for e in data.dev], len(labels))
+    y_dev = as_indicator_matrix([e.labels for e in data.dev], "dev", len(labels))
     dev_probs = evaluate_split(model, dev_ids, pad_id, single, device, config)
     choice = choose_thresholds(config.threshold_strategy, y_dev, dev_probs, config.threshold, labels)
     save_thresholds(run_dir / "thresholds.json", choice, labels)
