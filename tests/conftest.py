@@ -107,6 +107,12 @@ def slice_goemotions(source: Path, out: Path, train: int, dev: int, test: int) -
     return out
 
 
+def train_args(backbone: Path, data: Path, run: Path, *extra: str) -> list[str]:
+    """`emoscope train` on a tiny model: one fp32 epoch, batch 16, no progress bar."""
+    return ["train", "--backbone", str(backbone), "--data_dir", str(data), "--run_dir", str(run), "--epochs", "1",
+            "--batch_size", "16", "--precision", "fp32", "--progress", "false", *extra]
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tiny_models, goemotions_dir, tmp_path_factory) -> Path:
     """A finished run folder (tiny BERT, one epoch on a few official rows) for tests that only read runs."""
@@ -114,6 +120,5 @@ def tiny_run(tiny_models, goemotions_dir, tmp_path_factory) -> Path:
 
     data = slice_goemotions(goemotions_dir, tmp_path_factory.mktemp("tiny-run-data"), 96, 32, 32)
     run = tmp_path_factory.mktemp("tiny-run") / "run"
-    assert main(["train", "--backbone", str(tiny_models["bert"]), "--data_dir", str(data), "--run_dir", str(run),
-                 "--epochs", "1", "--batch_size", "16", "--precision", "fp32", "--progress", "false"]) == 0
+    assert main(train_args(tiny_models["bert"], data, run)) == 0
     return run

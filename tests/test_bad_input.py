@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import slice_goemotions
+from conftest import slice_goemotions, train_args
 
 import emoscope
 from emoscope.cli import main
@@ -86,11 +86,6 @@ def fails_with(argv: list[str], problem: str, capsys) -> None:
 @pytest.fixture(scope="module")
 def data(goemotions_dir, tmp_path_factory) -> Path:
     return slice_goemotions(goemotions_dir, tmp_path_factory.mktemp("goemotions-bad-input"), 64, 16, 16)
-
-
-def train_args(backbone: Path, data: Path, run: Path, *extra: str) -> list[str]:
-    return ["train", "--backbone", str(backbone), "--data_dir", str(data), "--run_dir", str(run), "--epochs", "1",
-            "--batch_size", "16", "--precision", "fp32", "--progress", "false", *extra]
 
 
 @pytest.mark.parametrize("case", DATA_CASES)

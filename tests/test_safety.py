@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import slice_goemotions
+from conftest import slice_goemotions, train_args
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
@@ -55,11 +55,6 @@ def pickled_backbone(tiny_models, tmp_path) -> Path:
 @pytest.fixture(scope="module")
 def data(goemotions_dir, tmp_path_factory) -> Path:
     return slice_goemotions(goemotions_dir, tmp_path_factory.mktemp("goemotions-safety"), 32, 16, 16)
-
-
-def train_args(backbone: Path, data: Path, run: Path, *extra: str) -> list[str]:
-    return ["train", "--backbone", str(backbone), "--data_dir", str(data), "--run_dir", str(run), "--epochs", "1",
-            "--batch_size", "16", "--precision", "fp32", "--progress", "false", *extra]
 
 
 def test_a_backbone_with_only_pickled_weights_is_refused(pickled_backbone, data, tmp_path, capsys):
