@@ -27,6 +27,18 @@ def test_python_api_gives_top_k_sorted_probabilities(run_dir):
     assert result["top"][0][1] == max(result["probs"].values())
 
 
+def test_bf16_inference_casts_once_and_stays_close_to_fp32(run_dir):
+    """bf16 weights (no per-call autocast) on any CPU: slower where emulated, but the same answers."""
+    import torch
+
+    texts = ["thank you so much!", "I can't believe this happened, I'm furious", "ok", "what a lovely day"]
+    half = Predictor(run_dir, precision="bf16")
+    assert {p.dtype for p in half.model.parameters()} == {torch.bfloat16}
+    full = Predictor(run_dir, precision="fp32")
+    assert {p.dtype for p in full.model.parameters()} == {torch.float32}
+    np.testing.assert_allclose(half.predict_proba(texts), full.predict_proba(texts), atol=0.03)
+
+
 def test_batch_mode_reads_csv_tsv_jsonl_and_writes_csv(run_dir, tmp_path):
     (tmp_path / "in.csv").write_text('id,text\n1,"hello, friend"\n2,so sad\n', encoding="utf-8")
     (tmp_path / "in.jsonl").write_text('{"text": "hello, friend"}\n{"text": "so sad"}\n', encoding="utf-8")

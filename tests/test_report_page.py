@@ -324,3 +324,26 @@ def test_a_narrow_wide_matrix_is_not_taken_for_long_form(tmp_path):
     path.write_text("\n".join(rows) + "\n")
     [(source, matrix)] = read_matrix(path).items()
     assert source == "" and len(matrix.z) == 8 and len(matrix.z[0]) == 3
+
+
+def test_the_lexical_floor_beside_the_model(runs, tmp_path):
+    """A run with its own TF-IDF baseline shows how far above that floor it is, on the same split."""
+    run = tmp_path / "run"
+    shutil.copytree(runs["bare"], run)
+    assert "TF-IDF floor" not in write_report(run).read_text(encoding="utf-8")
+    shutil.copytree(runs["base"], run / "baseline")
+    html = section_html(write_report(run).read_text(encoding="utf-8"), "overview")
+    model = json.loads((run / "eval" / "test_metrics.json").read_text())["macro_f1"]
+    floor = json.loads((run / "baseline" / "eval" / "test_metrics.json").read_text())["macro_f1"]
+    assert f"above the TF-IDF floor ({floor:.4f}), test macro F1" in html
+    assert f"{model - floor:+.4f}" in html
+
+
+def test_dev_scores_per_epoch_share_an_axis_only_with_scores(runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(runs["base"], run)
+    lines = [{"kind": "epoch", "epoch": e, "step": 10 * e, "train_loss": 0.1, "dev_macro_f1": f, "dev_micro_f1": f,
+              "best_epoch": e, "seconds": 100.0 * e} for e, f in ((1, 0.4), (2, 0.5))]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    fig = page_data(write_report(run).read_text())["figures"]["fig-epoch-dev"]
+    assert sorted(trace["name"] for trace in fig["data"]) == ["dev_macro_f1", "dev_micro_f1"]

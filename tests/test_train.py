@@ -46,16 +46,18 @@ def test_cli_trains_evaluates_and_predicts_end_to_end(tiny_models, small_data, t
     assert main(tiny_args(tiny_models["bert"], small_data, run, "--head", "mlp-attention")) == 0
     for name in ("config.yaml", "run.json", "labels.json", "thresholds.json", "backbone_config.json",
                  "model.safetensors", "metrics.jsonl", "tokenizer/tokenizer_config.json",
-                 "eval/test_metrics.json", "eval/test_per_emotion.csv", "eval/dev_metrics.json"):
+                 "eval/test_metrics.json", "eval/test_per_emotion.csv", "eval/dev_metrics.json",
+                 "baseline/eval/test_metrics.json", "baseline/eval/dev_predictions.jsonl"):
         assert (run / name).exists(), name
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [1, 2]
     assert all(r["examples_per_s"] > 0 for r in records if r["kind"] == "step")
     thresholds = json.loads((run / "thresholds.json").read_text())
     assert thresholds["chosen_on"] == "dev" and len(thresholds["thresholds"]) == 28
-    assert json.loads((run / "run.json").read_text())["wall_seconds"] > 0
+    info = json.loads((run / "run.json").read_text())
+    assert info["wall_seconds"] > 0 and info["peak_rss_mb"] > 100  # torch alone is more
     out = capsys.readouterr().out
-    assert "macro" in out.lower() and str(run) in out
+    assert "macro" in out.lower() and str(run) in out and "lexical floor" in out
 
     assert main(["predict", str(run), "I love it, thanks!", "--top-k", "3"]) == 0
     printed = capsys.readouterr().out.splitlines()

@@ -174,11 +174,21 @@ def _baseline(args: argparse.Namespace) -> None:
     tax = data.taxonomy
     result = run_baseline(*splits[0], *splits[1], *splits[2], list(tax.labels), out,
                           threshold_strategy=args.threshold_strategy, seed=args.seed,
-                          test_ids=[e.id for e in data.test], taxonomy=tax.name,
+                          dev_ids=[e.id for e in data.dev], test_ids=[e.id for e in data.test], taxonomy=tax.name,
                           sentiment_of=tax.sentiment_of, ekman_of=tax.ekman_of)
     print(format_table(result, title=f"TF-IDF + logistic regression, test ({args.threshold_strategy} "
                                      "thresholds chosen on dev)"))
     print(f"baseline folder: {out}")
+
+
+def _ensemble(args: argparse.Namespace) -> None:
+    from emoscope.evaluate.ensemble import build_ensemble
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise UserError(f"{out} already exists; pass --overwrite to replace it")
+    build_ensemble(args.run_dirs, out, baseline=args.baseline, threshold_strategy=args.threshold_strategy)
+    print(f"ensemble folder: {out}")
 
 
 def _data(args: argparse.Namespace) -> None:
@@ -272,6 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-bad-rows", "--skip_bad_rows", dest="skip_bad_rows", action="store_true")
     p.set_defaults(func=_baseline)
+
+    p = sub.add_parser("ensemble", help="average finished runs (and blend the baseline), tuned on dev")
+    p.add_argument("run_dirs", nargs="+")
+    p.add_argument("--baseline", help="an `emoscope baseline` folder; its share is chosen on dev")
+    p.add_argument("--threshold-strategy", dest="threshold_strategy", default="per_emotion",
+                   choices=("fixed", "global", "per_emotion"))
+    p.add_argument("--out", default="runs/ensemble")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_ensemble)
 
     p = sub.add_parser("data", help="locate (download if needed), verify and summarise GoEmotions")
     p.add_argument("--data-dir", "--data_dir", dest="data_dir")

@@ -20,7 +20,7 @@ from emoscope.data.batching import encode_texts
 from emoscope.errors import DataError, UserError
 from emoscope.models import build_classifier
 from emoscope.models.backbone import load_pickled_weights, refuse_pickle
-from emoscope.models.inference import predict_probs, resolve_precision
+from emoscope.models.inference import AMP_DTYPES, predict_probs, resolve_precision
 from emoscope.train.config import read_config
 
 INPUT_FORMATS = (".txt", ".csv", ".tsv", ".jsonl")
@@ -83,6 +83,8 @@ class Predictor:
         self.model.to(self.device).eval()
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.precision = resolve_precision(precision, self.device)
+        if self.precision in AMP_DTYPES:  # inference only: cast once rather than autocast every layer call
+            self.model.to(AMP_DTYPES[self.precision])
 
     def predict_proba(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
         for i, text in enumerate(texts):

@@ -2,54 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import multilabel_confusion_matrix, precision_recall_fscore_support
 
-from emoscope.errors import DataError
-
-
-@dataclass(frozen=True)
-class Predictions:
-    ids: list[str]
-    texts: list[str]
-    truth: np.ndarray  # [n, n_labels] bool, the human labels
-    probs: np.ndarray  # [n, n_labels] float
-
-
-def read_predictions(path: str | Path, labels: Sequence[str]) -> Predictions:
-    """`{"id", "text", "labels": [names], "probs": [one per label]}` a line; a bad line is a DataError."""
-    index = {name: i for i, name in enumerate(labels)}
-    ids, texts, truth, probs = [], [], [], []
-    with Path(path).open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                p = [float(v) for v in row["probs"]]
-                names = list(row["labels"])
-                ids.append(str(row["id"]))
-                texts.append(str(row["text"]))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise DataError(path, n, f"not a prediction record ({exc})") from exc
-            if len(p) != len(labels):
-                raise DataError(path, n, f"{len(p)} probabilities for {len(labels)} labels (labels.json)")
-            unknown = [x for x in names if x not in index]
-            if unknown:
-                raise DataError(path, n, f"unknown label(s) {', '.join(map(str, unknown))}")
-            y = np.zeros(len(labels), dtype=bool)
-            y[[index[x] for x in names]] = True
-            truth.append(y)
-            probs.append(p)
-    if not ids:
-        raise DataError(path, None, "no predictions")
-    return Predictions(ids, texts, np.array(truth), np.array(probs, dtype=float))
+from emoscope.evaluate.metrics import Predictions
 
 
 def decide(probs: np.ndarray, labels: Sequence[str], thresholds: Mapping[str, float]) -> np.ndarray:

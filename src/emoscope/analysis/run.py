@@ -31,6 +31,7 @@ from emoscope.analysis.probe import COOCCURRENCE, read_cooccurrence, read_probe
 from emoscope.analysis.projection import tsne_series
 from emoscope.analysis.tracker import load_capture
 from emoscope.errors import DataError, UserError
+from emoscope.evaluate.metrics import read_predictions
 
 METRICS = ("silhouette_emotion", "silhouette_sentiment", "silhouette_ekman", "probe_macro_f1", "rsa_sentiment",
            "rsa_ekman", "rsa_cooccurrence", "ari_sentiment_k3", "ari_ekman_k6", "cka_vs_epoch0")
@@ -273,7 +274,7 @@ def _test_figures(run_dir: Path, out: Path, groups: LabelGroups, notes: list[str
     else:
         thresholds = {}
         notes.append("No `thresholds.json`: test predictions use a threshold of 0.5.")
-    preds = pr.read_predictions(path, labels)
+    preds = read_predictions(path, labels)
     predicted = pr.decide(preds.probs, labels, thresholds)
     group_of = dict(zip(labels, groups.sentiment, strict=True))
 

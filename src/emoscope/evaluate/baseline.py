@@ -67,7 +67,8 @@ def _texts(texts: Sequence[str], name: str) -> list[str]:
 def run_baseline(train_texts: Sequence[str], train_y, dev_texts: Sequence[str], dev_y,
                  test_texts: Sequence[str], test_y, label_names: Sequence[str], out_dir: str | Path,
                  threshold_strategy: str = "per_emotion", seed: int = 0, *,
-                 test_ids: Sequence[str] | None = None, fixed_value: float = 0.5, char_ngrams: bool = False,
+                 dev_ids: Sequence[str] | None = None, test_ids: Sequence[str] | None = None,
+                 fixed_value: float = 0.5, char_ngrams: bool = False,
                  n_jobs: int = 2, taxonomy: str = "original", sentiment_of: Mapping[str, str] | None = None,
                  ekman_of: Mapping[str, str] | None = None) -> EvalResult:
     """Fit on train, choose thresholds on dev, score test; returns the test `EvalResult`.
@@ -75,7 +76,8 @@ def run_baseline(train_texts: Sequence[str], train_y, dev_texts: Sequence[str], 
     Labels (``*_y``) are either {0,1} numpy matrices [N, L] or one tuple of label indices per example.
     Writes into ``out_dir``: ``labels.json``, ``thresholds.json``, ``baseline.json`` (settings and time),
     ``eval/dev_metrics.json`` + ``eval/dev_per_emotion.csv`` (optimistic: thresholds were tuned there),
-    ``eval/test_metrics.json``, ``eval/test_per_emotion.csv`` and ``eval/test_predictions.jsonl``.
+    ``eval/test_metrics.json``, ``eval/test_per_emotion.csv`` and ``eval/{dev,test}_predictions.jsonl``
+    (what `emoscope ensemble` blends with a model's).
     ``sentiment_of`` / ``ekman_of`` go into ``labels.json`` as the taxonomy gives them (empty if absent).
     """
     started = time.perf_counter()
@@ -89,8 +91,9 @@ def run_baseline(train_texts: Sequence[str], train_y, dev_texts: Sequence[str], 
         if len(y) != len(texts):
             raise UserError(f"{split}: {len(texts)} texts but {len(y)} label rows")
         splits[split] = (texts, y)
-    if test_ids is not None and len(test_ids) != len(splits["test"][0]):
-        raise UserError(f"got {len(test_ids)} test_ids for {len(splits['test'][0])} test texts")
+    for split, ids in (("dev", dev_ids), ("test", test_ids)):
+        if ids is not None and len(ids) != len(splits[split][0]):
+            raise UserError(f"got {len(ids)} {split}_ids for {len(splits[split][0])} {split} texts")
 
     model = build_model(char_ngrams=char_ngrams, seed=seed, n_jobs=n_jobs)
     model.fit(*splits["train"])
@@ -105,6 +108,8 @@ def run_baseline(train_texts: Sequence[str], train_y, dev_texts: Sequence[str], 
     save_eval(compute_metrics(splits["dev"][1], p_dev, choice.values, names), eval_dir, "dev")
     result = compute_metrics(splits["test"][1], p_test, choice.values, names)
     save_eval(result, eval_dir, "test")
+    save_predictions(eval_dir / "dev_predictions.jsonl", splits["dev"][0], splits["dev"][1], p_dev,
+                     choice.values, names, ids=dev_ids)
     save_predictions(eval_dir / "test_predictions.jsonl", splits["test"][0], splits["test"][1], p_test,
                      choice.values, names, ids=test_ids)
     labels = {"taxonomy": taxonomy, "labels": names, "sentiment_of": dict(sentiment_of or {}),

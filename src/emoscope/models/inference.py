@@ -38,13 +38,19 @@ def autocast(device: torch.device, precision: str):
                           enabled=precision in AMP_DTYPES)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_probs(model: nn.Module, ids: Sequence[np.ndarray], pad_id: int, batch_size: int,
                   device: torch.device, precision: str = "fp32") -> np.ndarray:
-    """Sigmoid probabilities [N, labels] in the input order."""
+    """Sigmoid probabilities [N, labels] in the input order.
+
+    `precision` autocasts fp32 weights (evaluation during training); a model already cast to bf16 or fp16
+    (`Predictor`) runs as it is.
+    """
     was_training = model.training
     model.eval()
     out: np.ndarray | None = None
+    if next(model.parameters()).dtype != torch.float32:
+        precision = "fp32"
     try:
         for rows, batch in sorted_batches(ids, batch_size, pad_id):
             with autocast(device, precision):

@@ -187,6 +187,11 @@ def _overview(rd: RunData, pg: _Page) -> str:
         v = _metric_value(rd, split, name)
         if isinstance(v, (int, float)):
             cards.append(_card(f"{split} {name.replace('_', ' ')}", f"{v:.4f}"))
+    floor = rd.lexical_floor
+    model_f1 = _metric_value(rd, split, "macro_f1")
+    floor_f1 = _metric_value(floor, split, "macro_f1") if floor is not None else None
+    if isinstance(model_f1, (int, float)) and isinstance(floor_f1, (int, float)):
+        cards.append(_card(f"above the TF-IDF floor ({floor_f1:.4f}), {split} macro F1", f"{model_f1 - floor_f1:+.4f}"))
     if (best := _best_epoch(rd)) is not None:
         cards.append(_card("best epoch (dev macro F1)", f"{best[0]} ({best[1]:.4f})"))
     if info and info.get("wall_seconds") is not None:
@@ -251,7 +256,7 @@ def _training(rd: RunData, pg: _Page) -> str:
                 if k not in ("kind", "epoch", "step") and k not in keys and to_number(v) is not None:
                     keys.append(k)
         losses = [k for k in keys if k.endswith("loss")]
-        scores = [k for k in keys if k not in losses and not k.endswith(("_s", "_seconds", "seconds"))]
+        scores = [k for k in keys if k.startswith("dev_")]  # not best_epoch or seconds: another scale
         charts = []
         if losses:
             charts.append(

@@ -337,6 +337,12 @@ class RunData:
     def main_split(self) -> str | None:
         return self.splits[0] if self.splits else None
 
+    @cached_property
+    def lexical_floor(self) -> RunData | None:
+        """The TF-IDF baseline fitted with the run (`baseline/`), when there is one."""
+        path = self.path / "baseline"
+        return RunData(path) if (path / "eval").is_dir() else None
+
     def eval_metrics(self, split: str) -> dict | None:
         key = f"metrics:{split}"
         if key not in self._cache:

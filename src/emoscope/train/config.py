@@ -59,6 +59,7 @@ class TrainConfig:
     # thresholds, always chosen on dev
     threshold_strategy: str = "per_emotion"
     threshold: float = 0.5
+    lexical_baseline: bool = True  # also fit TF-IDF + logistic regression (baseline/): the floor to beat
     # run folder
     run_dir: str | None = None
     overwrite: bool = False

@@ -1,0 +1,83 @@
+"""Shared by the benchmark scripts: the matmul peak, model FLOPs, peak memory, and the printed table.
+
+Benchmarks compare emoscope with a peer in the same session, on the same data, model, batch size, maximum
+length and thread count, and report ratios: absolute numbers move with the machine, ratios much less.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PEAK_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def data_dir() -> str | None:
+    """GoEmotions as the tests find it: EMOSCOPE_DATA_DIR, else the shared copy beside the repository."""
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "goemotions"
+    return os.environ.get("EMOSCOPE_DATA_DIR") or (str(shared) if shared.is_dir() else None)
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """Best-of-`repeats` square matmul rate with this process's threads: the denominator of MFU."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def forward_flops(lengths, config) -> float:
+    """Encoder forward FLOPs for texts of these token counts (padding excluded: only useful work counts).
+
+    Per token and layer: 8d^2 for Q, K, V and the output projection, 4 d f for the feed-forward block, and
+    4 T d for the attention scores and their weighted sum over T tokens.
+    """
+    d, f, n = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    lengths = np.asarray(lengths, dtype=np.float64)
+    return float(n * (lengths.sum() * (8 * d * d + 4 * d * f) + 4 * d * (lengths**2).sum()))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def run_child(script: str, *args: str) -> dict:
+    """One system per child process, so each one's peak memory and warm caches are its own."""
+    out = subprocess.run([sys.executable, script, *args], check=True, stdout=subprocess.PIPE, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report(name: str, rows: list[tuple[str, ...]], header: tuple[str, ...], result: dict) -> None:
+    """Print the side-by-side table and write the JSON next to the other results."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    result = {"benchmark": name, "cpu": cpu_name(), "threads": torch.get_num_threads(),
+              "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"), **result}
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(result, indent=1))
+    print(f"written: {path}")

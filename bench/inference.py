@@ -1,0 +1,176 @@
+"""Inference throughput on the GoEmotions test texts: emoscope against `transformers.pipeline`, side by side.
+
+    python bench/inference.py [--run runs/cpu-default] [--threads 2] [--limit N]
+
+With `--run`, both score the same trained model: emoscope through `Predictor`, the pipeline through the run's
+`emoscope export` folder (same weights, same probabilities). Without it, both use the untrained default
+backbone with a 28-label head (speed does not depend on the weights). The pipeline runs with its defaults
+(`top_k=None`, one text at a time, fp32) and with `batch_size=64`; emoscope with its defaults (length-sorted
+batches of 128, `--precision auto`) and in fp32. Tokenisation is timed for every system; MFU is forward
+FLOPs on real tokens over a matmul peak, in the system's own precision, measured in the same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import PEAK_DTYPES, data_dir, forward_flops, matmul_peak_gflops, report, run_child  # noqa: E402
+
+
+def test_texts(limit: int | None) -> tuple[list[str], np.ndarray]:
+    from emoscope.data import load_goemotions
+    from emoscope.evaluate.metrics import as_indicator_matrix
+
+    ge = load_goemotions(data_dir())
+    test = ge.test[:limit] if limit else ge.test
+    return [e.text for e in test], as_indicator_matrix([e.labels for e in test], "test", len(ge.taxonomy.labels))
+
+
+def load_emoscope(args, precision: str):
+    """A function texts -> probabilities (tokenisation included) and the precision it runs in."""
+    from emoscope.data.batching import encode_texts
+    from emoscope.models import build_classifier
+    from emoscope.models.backbone import load_tokenizer, resolve_backbone
+    from emoscope.models.inference import predict_probs, resolve_precision
+    from emoscope.predict import Predictor
+
+    if args.run:
+        predictor = Predictor(args.run, precision=precision)
+        return predictor.predict_proba, predictor.precision
+    source = resolve_backbone("all-MiniLM-L6-v2")
+    tokenizer = load_tokenizer(source)
+    model = build_classifier(source, "linear", 28, head_dropout=0.1).eval()
+    used = resolve_precision(precision, torch.device("cpu"))
+
+    def score(texts: list[str]) -> np.ndarray:
+        ids = encode_texts(tokenizer, texts, 64, cache=False)
+        return predict_probs(model, ids, tokenizer.pad_token_id, 128, torch.device("cpu"), used)
+
+    return score, used
+
+
+def load_pipeline(args, batch_size: int | None):
+    """The same, through `transformers.pipeline(..., top_k=None)`; probabilities in label-id order."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    from emoscope.models.backbone import resolve_backbone
+    from emoscope.predict import export_hf
+
+    kwargs = {} if batch_size is None else {"batch_size": batch_size}
+    if args.run:
+        folder = export_hf(args.run, Path(tempfile.mkdtemp()) / "hf")
+        classify = pipeline("text-classification", model=str(folder), top_k=None, trust_remote_code=True,
+                            device="cpu", **kwargs)
+    else:
+        source = resolve_backbone("all-MiniLM-L6-v2")
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source, num_labels=28, problem_type="multi_label_classification")
+        classify = pipeline("text-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(source),
+                            top_k=None, device="cpu", **kwargs)
+    labels = [classify.model.config.id2label[i] for i in range(classify.model.config.num_labels)]
+
+    def score(texts: list[str]) -> np.ndarray:
+        rows = classify(texts, truncation=True, max_length=64)
+        return np.array([[{d["label"]: d["score"] for d in row}[label] for label in labels] for row in rows],
+                        dtype=np.float32)
+
+    return score, "fp32"
+
+
+def backbone_config(args):
+    """The encoder's config, for its FLOPs: the run's, or the default backbone's."""
+    from transformers import AutoConfig
+
+    from emoscope.models.backbone import resolve_backbone
+
+    source = Path(args.run) / "backbone_config.json" if args.run else resolve_backbone("all-MiniLM-L6-v2")
+    return AutoConfig.from_pretrained(source)
+
+
+def run_system(args) -> dict:
+    """One warm-up pass over 64 texts after loading, then one timed pass over all of them."""
+    texts, _ = test_texts(args.limit)
+    name, _, option = args.system.partition(":")
+    if name == "emoscope":
+        score, precision = load_emoscope(args, option)
+    else:
+        score, precision = load_pipeline(args, int(option) if option else None)
+    score(texts[:64])
+    start = time.perf_counter()
+    probs = score(texts)
+    seconds = time.perf_counter() - start
+    from emoscope.models.backbone import load_tokenizer, resolve_backbone
+
+    tokenizer = load_tokenizer(resolve_backbone("all-MiniLM-L6-v2"))
+    lengths = [len(x) for x in tokenizer(texts, truncation=True, max_length=64)["input_ids"]]
+    np.save(args.probs_out, probs)
+    return {"seconds": seconds, "precision": precision, "flops": forward_flops(lengths, backbone_config(args)),
+            "peak_gflops": matmul_peak_gflops(dtype=PEAK_DTYPES[precision])}
+
+
+def macro_f1(y: np.ndarray, probs: np.ndarray, thresholds: np.ndarray) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y, probs >= thresholds, average="macro", zero_division=0))
+
+
+SYSTEMS = {"pipeline": "pipeline (defaults)", "pipeline:64": "pipeline batch_size=64",
+           "emoscope:auto": "emoscope (defaults)", "emoscope:fp32": "emoscope fp32"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", help="a trained run folder (linear head): both systems score its model")
+    parser.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 2))
+    parser.add_argument("--limit", type=int, help="only the first N test texts (quick checks)")
+    parser.add_argument("--system", help=argparse.SUPPRESS)
+    parser.add_argument("--probs-out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(args.threads)
+    if args.system:
+        print(json.dumps(run_system(args)))
+        return
+
+    texts, y = test_texts(args.limit)
+    thresholds = 0.5
+    if args.run:
+        stored = json.loads((Path(args.run) / "thresholds.json").read_text())["thresholds"]
+        labels = json.loads((Path(args.run) / "labels.json").read_text())["labels"]
+        thresholds = np.array([stored[label] for label in labels])
+    results, rows = {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for system in SYSTEMS:
+            probs_path = str(Path(tmp) / f"{system.replace(':', '-')}.npy")
+            r = run_child(__file__, *sys.argv[1:], "--system", system, "--probs-out", probs_path)
+            probs = np.load(probs_path)
+            r["texts_per_s"] = len(texts) / r["seconds"]
+            r["mfu"] = r["flops"] / r["seconds"] / (r["peak_gflops"] * 1e9)
+            r["test_macro_f1"] = macro_f1(y, probs, thresholds) if args.run else None
+            r["max_abs_diff_vs_pipeline"] = float(np.abs(probs - results["pipeline"]["probs"]).max()) \
+                if results else 0.0
+            results[system] = r | {"probs": probs}
+    base = results["pipeline"]["texts_per_s"]
+    for system, label in SYSTEMS.items():
+        r = results[system]
+        f1 = "-" if r["test_macro_f1"] is None else f"{r['test_macro_f1']:.4f}"
+        rows.append((f"{label} [{r['precision']}]", f"{r['texts_per_s']:.0f}", f"{100 * r['mfu']:.1f}%",
+                     f"{r['texts_per_s'] / base:.2f}x", f"{r['max_abs_diff_vs_pipeline']:.1e}", f1))
+    summary = {s: {k: v for k, v in r.items() if k != "probs"} for s, r in results.items()}
+    report("inference", rows, ("system", "texts/s", "MFU", "vs pipeline", "max |dp|", "test macro-F1"),
+           {"args": vars(args) | {"system": None, "probs_out": None}, "texts": len(texts), "systems": summary,
+            "ratio": results["emoscope:auto"]["texts_per_s"] / base})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Training throughput: emoscope's loop against the Hugging Face Trainer, side by side.
+
+    python bench/train_throughput.py [--steps 40] [--batch-size 32] [--max-len 64] [--threads 2] [--set F=V]
+
+Both train the default backbone (all-MiniLM-L6-v2) for multi-label GoEmotions for two epochs on the same
+random subset of `--steps` batches of train, with the same batch size, maximum length and threads. The peer
+is `Trainer` with `AutoModelForSequenceClassification(problem_type="multi_label_classification")` and its
+defaults otherwise (fp32, random batches padded to their longest text). emoscope runs its real `train()`
+with the cpu-default preset. Examples/s are counted over the second epoch (the first is the warm-up), so
+both systems are timed on exactly the same examples. MFU is model FLOPs on real tokens (3x forward) per
+second over a matmul peak in the system's own precision, measured in the same process. Each system runs
+in its own child process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import PEAK_DTYPES, data_dir, forward_flops, matmul_peak_gflops, peak_rss_mb, report, run_child  # noqa: E402
+
+
+def bench_config(args, run_dir: str):
+    from emoscope.train.config import resolve_config
+
+    return resolve_config("cpu-default", {
+        "data_dir": data_dir(), "max_train_examples": args.steps * args.batch_size,
+        "max_eval_examples": 64, "epochs": 2, "batch_size": args.batch_size, "max_len": args.max_len,
+        "num_threads": args.threads, "log_every": 1, "progress": False, "run_dir": run_dir,
+        "checkpoint_every": 10**9, "precision": args.precision,
+        **{key: yaml.safe_load(value) for key, value in (kv.split("=", 1) for kv in args.set)}})
+
+
+def train_examples(args):
+    """The subset both systems train on, and its token counts."""
+    from emoscope.models.backbone import load_tokenizer, resolve_backbone
+    from emoscope.train.loop import load_data
+
+    config = bench_config(args, "")
+    data = load_data(config)
+    tokenizer = load_tokenizer(resolve_backbone(config.backbone))
+    ids = tokenizer([e.text for e in data.train], truncation=True, max_length=args.max_len)["input_ids"]
+    return data, tokenizer, ids
+
+
+def run_emoscope(args) -> dict:
+    from emoscope.models.backbone import load_backbone, resolve_backbone
+    from emoscope.train.loop import train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = train(bench_config(args, str(Path(tmp) / "run")))
+        steps = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        seconds = [args.batch_size / r["examples_per_s"] for r in steps if r["kind"] == "step" and r["epoch"] == 2]
+        precision = yaml.safe_load((run_dir / "config.yaml").read_text())["precision"]
+    _, _, ids = train_examples(args)
+    config = load_backbone(resolve_backbone("all-MiniLM-L6-v2")).config
+    return {"seconds": seconds, "flops_per_example": 3 * forward_flops([len(x) for x in ids], config)
+            / len(ids), "rss_mb": peak_rss_mb(), "precision": precision}
+
+
+def run_trainer(args) -> dict:
+    from transformers import (
+        AutoModelForSequenceClassification,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
+
+    from emoscope.evaluate.metrics import as_indicator_matrix
+    from emoscope.models.backbone import resolve_backbone
+
+    data, tokenizer, ids = train_examples(args)
+    y = as_indicator_matrix([e.labels for e in data.train], "train", len(data.taxonomy.labels)).astype(np.float32)
+    rows = [{"input_ids": x, "attention_mask": [1] * len(x), "labels": y[i].tolist()} for i, x in enumerate(ids)]
+    model = AutoModelForSequenceClassification.from_pretrained(
+        resolve_backbone("all-MiniLM-L6-v2"), num_labels=y.shape[1], problem_type="multi_label_classification")
+    stamps: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, *_, **__):
+            stamps.append(time.perf_counter())
+
+    with tempfile.TemporaryDirectory() as tmp:
+        training_args = TrainingArguments(output_dir=tmp, per_device_train_batch_size=args.batch_size,
+                                          num_train_epochs=2, use_cpu=True, report_to="none",
+                                          save_strategy="no", disable_tqdm=True, seed=42)
+        trainer = Trainer(model=model, args=training_args, train_dataset=rows,
+                          data_collator=DataCollatorWithPadding(tokenizer), callbacks=[Clock()])
+        start = time.perf_counter()
+        trainer.train()
+    stamps.insert(0, start)
+    seconds = np.diff(stamps).tolist()
+    return {"seconds": seconds[args.steps:], "flops_per_example": 3 * forward_flops([len(x) for x in ids],
+            model.config) / len(ids), "rss_mb": peak_rss_mb(), "precision": "fp32"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-len", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 2))
+    parser.add_argument("--precision", default="auto", help="emoscope's precision (the Trainer's default is fp32)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a field of emoscope's cpu-default config, e.g. --set freeze_embeddings=false")
+    parser.add_argument("--system", choices=("emoscope", "trainer"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(args.threads)
+    if args.system:
+        result = run_emoscope(args) if args.system == "emoscope" else run_trainer(args)
+        result["peak_gflops"] = matmul_peak_gflops(dtype=PEAK_DTYPES[result["precision"]])
+        print(json.dumps(result))
+        return
+
+    results = {name: run_child(__file__, *sys.argv[1:], "--system", name) for name in ("trainer", "emoscope")}
+    rows, summary = [], {}
+    for name, r in results.items():
+        rate = args.batch_size * len(r["seconds"]) / sum(r["seconds"])
+        mfu = rate * r["flops_per_example"] / (r["peak_gflops"] * 1e9)
+        summary[name] = {"examples_per_s": rate, "mfu": mfu, "peak_rss_mb": r["rss_mb"],
+                         "matmul_peak_gflops": r["peak_gflops"], "precision": r["precision"],
+                         "step_seconds": r["seconds"]}
+        rows.append((f"{name} [{r['precision']}]", f"{rate:.1f}", f"{100 * mfu:.1f}%", f"{r['rss_mb']:.0f}"))
+    ratio = summary["emoscope"]["examples_per_s"] / summary["trainer"]["examples_per_s"]
+    rows.append(("ratio emoscope/trainer", f"{ratio:.2f}x", "", ""))
+    report("train_throughput", rows, ("system", "train examples/s", "MFU", "peak RSS MB"),
+           {"args": vars(args) | {"system": None}, "systems": summary, "ratio": ratio})
+
+
+if __name__ == "__main__":
+    main()

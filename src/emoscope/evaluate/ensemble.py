@@ -1,0 +1,101 @@
+"""Ensembles from saved predictions: the mean probability of several runs, optionally blended with the
+TF-IDF baseline, with the blend weight and the thresholds chosen on dev and the test split scored once.
+
+Every member is a folder holding `labels.json` and `eval/{dev,test}_predictions.jsonl` (a run folder, or a
+`emoscope baseline` folder); no model is loaded, so combining finished runs takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from emoscope.data import Example
+from emoscope.errors import UserError
+from emoscope.evaluate.metrics import Predictions, compute_metrics, read_predictions
+from emoscope.evaluate.split import score_split
+from emoscope.evaluate.thresholds import choose_thresholds, save_thresholds
+
+BLEND_WEIGHTS = tuple(round(w, 2) for w in np.arange(0.0, 0.55, 0.05))  # the baseline's share, tried on dev
+
+
+def read_member(folder: str | Path, split: str, labels: Sequence[str] | None = None) -> tuple[list[str], Predictions]:
+    """The member's label names and its predictions on `split` (in the given label order, if any)."""
+    folder = Path(folder)
+    labels_path, preds_path = folder / "labels.json", folder / "eval" / f"{split}_predictions.jsonl"
+    for path in (labels_path, preds_path):
+        if not path.is_file():
+            raise UserError(f"{folder} cannot join an ensemble: {path.relative_to(folder)} is missing")
+    own = json.loads(labels_path.read_text())["labels"]
+    if labels is not None and sorted(own) != sorted(labels):
+        raise UserError(f"{folder} predicts other labels than the first member ({len(own)} vs {len(labels)})")
+    preds = read_predictions(preds_path, own)
+    if labels is not None and list(own) != list(labels):
+        order = [own.index(name) for name in labels]
+        preds = Predictions(preds.ids, preds.texts, preds.truth[:, order], preds.probs[:, order])
+    return own if labels is None else list(labels), preds
+
+
+def _aligned(members: Sequence[Path], split: str, labels: Sequence[str]) -> tuple[Predictions, np.ndarray]:
+    """The first member's predictions and the members' probabilities stacked [members, n, labels]."""
+    first = None
+    stacked = []
+    for folder in members:
+        _, preds = read_member(folder, split, labels)
+        if first is None:
+            first = preds
+        elif preds.ids != first.ids or not np.array_equal(preds.truth, first.truth):
+            raise UserError(f"{folder}: its {split} predictions are not for the same examples as {members[0]}")
+        stacked.append(preds.probs)
+    return first, np.stack(stacked)
+
+
+def build_ensemble(runs: Sequence[str | Path], out_dir: str | Path, baseline: str | Path | None = None,
+                   threshold_strategy: str = "per_emotion") -> dict:
+    """Average the runs' probabilities, blend in the baseline at the weight best on dev, choose thresholds on
+    dev, and write `out_dir` like a run's evaluation (eval/, thresholds.json, labels.json, ensemble.json)."""
+    if not runs:
+        raise UserError("an ensemble needs at least one run folder")
+    runs = [Path(r) for r in runs]
+    labels, _ = read_member(runs[0], "dev")
+    dev, dev_runs = _aligned(runs, "dev", labels)
+    test, test_runs = _aligned(runs, "test", labels)
+    dev_probs, test_probs = dev_runs.mean(0), test_runs.mean(0)
+    scan: dict[float, float] = {}
+    weight = 0.0
+    if baseline is not None:
+        dev_base, dev_lex = _aligned([Path(baseline)], "dev", labels)
+        test_base, test_lex = _aligned([Path(baseline)], "test", labels)
+        if dev_base.ids != dev.ids or test_base.ids != test.ids:
+            raise UserError(f"{baseline}: its predictions are not for the same examples as {runs[0]}")
+        for w in BLEND_WEIGHTS:
+            blended = (1 - w) * dev_probs + w * dev_lex[0]
+            choice = choose_thresholds(threshold_strategy, dev.truth, blended, label_names=labels)
+            scan[w] = compute_metrics(dev.truth, blended, choice.values, labels).summary["macro_f1"]
+        weight = max(scan, key=lambda w: (scan[w], -w))  # ties go to the smaller share of the baseline
+        dev_probs = (1 - weight) * dev_probs + weight * dev_lex[0]
+        test_probs = (1 - weight) * test_probs + weight * test_lex[0]
+    choice = choose_thresholds(threshold_strategy, dev.truth, dev_probs, label_names=labels)
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_thresholds(out / "thresholds.json", choice, labels)
+    (out / "labels.json").write_text((runs[0] / "labels.json").read_text())
+    for split, preds, probs in (("dev", dev, dev_probs), ("test", test, test_probs)):
+        examples = [Example(text, tuple(int(j) for j in np.flatnonzero(y)), i)
+                    for i, text, y in zip(preds.ids, preds.texts, preds.truth, strict=True)]
+        table = score_split(out / "eval", split, examples, probs, choice.values, labels,
+                            title=f"{split}: ensemble of {len(runs)} run(s)"
+                                  + (f" + baseline at weight {weight:.2f}" if baseline is not None else ""))
+    walls = [json.loads((r / "run.json").read_text()).get("wall_seconds") if (r / "run.json").is_file() else None
+             for r in runs]
+    info = {"runs": [str(r) for r in runs], "baseline": str(baseline) if baseline else None,
+            "train_wall_seconds": sum(walls) if None not in walls else None,  # the members', one after another
+            "baseline_weight": weight, "dev_macro_f1_by_baseline_weight": scan,
+            "threshold_strategy": threshold_strategy}
+    (out / "ensemble.json").write_text(json.dumps(info, indent=1) + "\n")
+    print(table)
+    return info

@@ -1,0 +1,78 @@
+"""`emoscope ensemble`: averaging runs and blending the baseline, everything chosen on dev."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from emoscope.cli import main
+from emoscope.errors import UserError
+from emoscope.evaluate.ensemble import build_ensemble
+from emoscope.evaluate.metrics import read_predictions, save_predictions
+
+
+def labels_of(folder):
+    return json.loads((folder / "labels.json").read_text())["labels"]
+
+
+def oracle_baseline(run, out):
+    """A 'baseline' folder whose probabilities are the human labels themselves."""
+    labels = labels_of(run)
+    (out / "eval").mkdir(parents=True)
+    shutil.copy(run / "labels.json", out / "labels.json")
+    for split in ("dev", "test"):
+        preds = read_predictions(run / "eval" / f"{split}_predictions.jsonl", labels)
+        save_predictions(out / "eval" / f"{split}_predictions.jsonl", preds.texts, preds.truth,
+                         preds.truth.astype(float), np.full(len(labels), 0.5), labels, ids=preds.ids)
+    return out
+
+
+def test_one_run_is_its_own_ensemble(tiny_run, tmp_path):
+    build_ensemble([tiny_run], tmp_path / "ens")
+    labels = labels_of(tiny_run)
+    for split in ("dev", "test"):
+        own = read_predictions(tiny_run / "eval" / f"{split}_predictions.jsonl", labels)
+        ens = read_predictions(tmp_path / "ens" / "eval" / f"{split}_predictions.jsonl", labels)
+        assert ens.ids == own.ids
+        np.testing.assert_allclose(ens.probs, own.probs, atol=1e-6)
+    assert json.loads((tmp_path / "ens" / "thresholds.json").read_text()) == \
+        json.loads((tiny_run / "thresholds.json").read_text())
+
+
+def test_baseline_share_is_chosen_on_dev(tiny_run, tmp_path):
+    """An oracle baseline must win a share, and lift dev macro-F1 above the run alone."""
+    info = build_ensemble([tiny_run, tiny_run], tmp_path / "ens", baseline=oracle_baseline(tiny_run, tmp_path / "b"))
+    assert info["baseline_weight"] > 0
+    wall = json.loads((tiny_run / "run.json").read_text())["wall_seconds"]
+    assert info["train_wall_seconds"] == pytest.approx(2 * wall)
+    scan = {float(w): f for w, f in info["dev_macro_f1_by_baseline_weight"].items()}
+    assert scan[info["baseline_weight"]] == max(scan.values()) > scan[0.0]
+    dev = json.loads((tmp_path / "ens" / "eval" / "dev_metrics.json").read_text())
+    assert dev["macro_f1"] == pytest.approx(max(scan.values()))
+
+
+def test_members_must_score_the_same_examples(tiny_run, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(tiny_run / "eval", other / "eval")
+    shutil.copy(tiny_run / "labels.json", other / "labels.json")
+    path = other / "eval" / "test_predictions.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[1:]))
+    with pytest.raises(UserError, match="not for the same examples"):
+        build_ensemble([tiny_run, other], tmp_path / "ens")
+    (other / "labels.json").unlink()
+    with pytest.raises(UserError, match="labels.json is missing"):
+        build_ensemble([tiny_run, other], tmp_path / "ens")
+
+
+def test_cli_writes_a_folder_and_keeps_an_existing_one(tiny_run, tmp_path, capsys):
+    out = tmp_path / "ens"
+    assert main(["ensemble", str(tiny_run), str(tiny_run), "--out", str(out)]) == 0
+    assert (out / "eval" / "test_metrics.json").is_file() and (out / "ensemble.json").is_file()
+    before = (out / "ensemble.json").read_text()
+    assert main(["ensemble", str(tiny_run), "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (out / "ensemble.json").read_text() == before
