@@ -135,7 +135,9 @@ def main() -> None:
         rows.append((f"{name} [{r['precision']}]", f"{rate:.1f}", f"{100 * mfu:.1f}%", f"{r['rss_mb']:.0f}"))
     ratio = summary["emoscope"]["examples_per_s"] / summary["trainer"]["examples_per_s"]
     rows.append(("ratio emoscope/trainer", f"{ratio:.2f}x", "", ""))
-    report("train_throughput", rows, ("system", "train examples/s", "MFU", "peak RSS MB"),
+    name = "train_throughput" + ("" if args.precision == "auto" and not args.set else "-custom" if args.set
+                                 else f"-{args.precision}")
+    report(name, rows, ("system", "train examples/s", "MFU", "peak RSS MB"),
            {"args": vars(args) | {"system": None}, "systems": summary, "ratio": ratio})
 
 

@@ -102,15 +102,14 @@ def test_sigkill_at_random_moments_and_mid_checkpoint_then_resume_equals_a_strai
     rng = random.Random(1234)
     kills = []
 
-    def stamp():
-        return metrics.stat().st_mtime_ns if metrics.exists() else None
+    def logged_steps() -> int:
+        return metrics.read_text().count('"kind": "step"') if metrics.exists() else 0
 
-    # Three kills at random moments once training is under way (the first one before any checkpoint exists).
-    for i in range(3):
-        before = stamp()
+    # Three kills after a random number of the 30 steps (the first before any checkpoint exists): counted in
+    # steps, not seconds, so that a fast machine cannot finish the run before the kill.
+    for i, target in enumerate([1, *sorted(rng.sample(range(3, 18), 2))]):
         proc = launch(train_args(tiny_models["bert"], data, run, *(["--resume"] if i else [])), log)
-        if wait_for(lambda before=before: stamp() != before, proc, log):
-            time.sleep(rng.uniform(0.0, 1.0) if i else 0.0)
+        wait_for(lambda target=target: logged_steps() >= target, proc, log, step=0.0005)
         kill(proc)
         kills.append(proc.returncode)
     # Then kill right while a checkpoint is being written: its temporary folder is still there afterwards.

@@ -209,3 +209,16 @@ def test_visualize_captures_every_epoch_then_analyses_and_reports(tiny_models, s
         path = run / "analysis" / name if name != "report.html" else run / name
         assert path.stat().st_size > 0, name
     assert f"report: {run / 'report.html'}" in capsys.readouterr().out
+
+
+def test_a_lexical_floor_that_cannot_be_fitted_leaves_the_run_alone(tmp_path, capsys):
+    """Texts with no two-letter word give TF-IDF no vocabulary: the run goes on without its floor."""
+    from emoscope.data import Example, load_taxonomy
+    from emoscope.train.config import TrainConfig
+    from emoscope.train.loop import SplitData, lexical_floor
+
+    examples = [Example("!", (0,), "a"), Example("?", (1,), "b")]
+    lexical_floor(tmp_path / "baseline", TrainConfig(), SplitData(load_taxonomy("original"), examples, examples,
+                                                                  examples))
+    assert "lexical floor: not fitted (empty vocabulary" in capsys.readouterr().out
+    assert not (tmp_path / "baseline" / "eval").exists()
