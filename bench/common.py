@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -49,11 +48,6 @@ def forward_flops(lengths, config) -> float:
     d, f, n = config.hidden_size, config.intermediate_size, config.num_hidden_layers
     lengths = np.asarray(lengths, dtype=np.float64)
     return float(n * (lengths.sum() * (8 * d * d + 4 * d * f) + 4 * d * (lengths**2).sum()))
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def cpu_name() -> str:

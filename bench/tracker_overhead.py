@@ -21,8 +21,10 @@ from pathlib import Path
 
 import torch
 
+from emoscope.train.loop import peak_rss_mb
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_dir, peak_rss_mb, report, run_child  # noqa: E402
+from common import data_dir, report, run_child  # noqa: E402
 
 
 def run_child_system(args) -> dict:

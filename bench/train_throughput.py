@@ -26,8 +26,10 @@ import numpy as np
 import torch
 import yaml
 
+from emoscope.train.loop import peak_rss_mb
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PEAK_DTYPES, data_dir, forward_flops, matmul_peak_gflops, peak_rss_mb, report, run_child  # noqa: E402
+from common import PEAK_DTYPES, data_dir, forward_flops, matmul_peak_gflops, report, run_child  # noqa: E402
 
 
 def bench_config(args, run_dir: str):

@@ -161,21 +161,14 @@ def _compare(args: argparse.Namespace) -> None:
 
 def _baseline(args: argparse.Namespace) -> None:
     from emoscope.data import load_goemotions
-    from emoscope.evaluate.baseline import run_baseline
-    from emoscope.evaluate.metrics import as_indicator_matrix, format_table
+    from emoscope.evaluate.baseline import run_baseline_on
+    from emoscope.evaluate.metrics import format_table
 
     data = load_goemotions(args.data_dir, taxonomy=args.taxonomy, skip_bad_rows=args.skip_bad_rows)
-    n = len(data.taxonomy.labels)
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise UserError(f"{out} already exists; pass --overwrite to replace it")
-    splits = [([e.text for e in split], as_indicator_matrix([e.labels for e in split], name, n))
-              for name, split in (("train", data.train), ("dev", data.dev), ("test", data.test))]
-    tax = data.taxonomy
-    result = run_baseline(*splits[0], *splits[1], *splits[2], list(tax.labels), out,
-                          threshold_strategy=args.threshold_strategy, seed=args.seed,
-                          dev_ids=[e.id for e in data.dev], test_ids=[e.id for e in data.test], taxonomy=tax.name,
-                          sentiment_of=tax.sentiment_of, ekman_of=tax.ekman_of)
+    result = run_baseline_on(data, out, threshold_strategy=args.threshold_strategy, seed=args.seed)
     print(format_table(result, title=f"TF-IDF + logistic regression, test ({args.threshold_strategy} "
                                      "thresholds chosen on dev)"))
     print(f"baseline folder: {out}")

@@ -22,21 +22,27 @@ from emoscope.evaluate.thresholds import choose_thresholds, save_thresholds
 BLEND_WEIGHTS = tuple(round(w, 2) for w in np.arange(0.0, 0.55, 0.05))  # the baseline's share, tried on dev
 
 
-def read_member(folder: str | Path, split: str, labels: Sequence[str] | None = None) -> tuple[list[str], Predictions]:
-    """The member's label names and its predictions on `split` (in the given label order, if any)."""
-    folder = Path(folder)
-    labels_path, preds_path = folder / "labels.json", folder / "eval" / f"{split}_predictions.jsonl"
-    for path in (labels_path, preds_path):
-        if not path.is_file():
-            raise UserError(f"{folder} cannot join an ensemble: {path.relative_to(folder)} is missing")
-    own = json.loads(labels_path.read_text())["labels"]
-    if labels is not None and sorted(own) != sorted(labels):
+def _need(folder: Path, name: str) -> Path:
+    path = folder / name
+    if not path.is_file():
+        raise UserError(f"{folder} cannot join an ensemble: {name} is missing")
+    return path
+
+
+def member_labels(folder: Path) -> list[str]:
+    return json.loads(_need(folder, "labels.json").read_text())["labels"]
+
+
+def read_member(folder: Path, split: str, labels: Sequence[str]) -> Predictions:
+    """The member's predictions on `split`, with its columns in the order of `labels`."""
+    own = member_labels(folder)
+    if sorted(own) != sorted(labels):
         raise UserError(f"{folder} predicts other labels than the first member ({len(own)} vs {len(labels)})")
-    preds = read_predictions(preds_path, own)
-    if labels is not None and list(own) != list(labels):
+    preds = read_predictions(_need(folder, f"eval/{split}_predictions.jsonl"), own)
+    if list(own) != list(labels):
         order = [own.index(name) for name in labels]
         preds = Predictions(preds.ids, preds.texts, preds.truth[:, order], preds.probs[:, order])
-    return own if labels is None else list(labels), preds
+    return preds
 
 
 def _aligned(members: Sequence[Path], split: str, labels: Sequence[str]) -> tuple[Predictions, np.ndarray]:
@@ -44,7 +50,7 @@ def _aligned(members: Sequence[Path], split: str, labels: Sequence[str]) -> tupl
     first = None
     stacked = []
     for folder in members:
-        _, preds = read_member(folder, split, labels)
+        preds = read_member(folder, split, labels)
         if first is None:
             first = preds
         elif preds.ids != first.ids or not np.array_equal(preds.truth, first.truth):
@@ -60,7 +66,7 @@ def build_ensemble(runs: Sequence[str | Path], out_dir: str | Path, baseline: st
     if not runs:
         raise UserError("an ensemble needs at least one run folder")
     runs = [Path(r) for r in runs]
-    labels, _ = read_member(runs[0], "dev")
+    labels = member_labels(runs[0])
     dev, dev_runs = _aligned(runs, "dev", labels)
     test, test_runs = _aligned(runs, "test", labels)
     dev_probs, test_probs = dev_runs.mean(0), test_runs.mean(0)

@@ -33,7 +33,8 @@ import emoscope
 from emoscope.data import Example, Taxonomy, load_examples, load_goemotions, load_taxonomy
 from emoscope.data.batching import batch_plan, collate, encode_texts
 from emoscope.errors import UserError
-from emoscope.evaluate import choose_thresholds, compute_metrics, run_baseline, save_thresholds
+from emoscope.evaluate import choose_thresholds, compute_metrics, save_thresholds
+from emoscope.evaluate.baseline import run_baseline_on
 from emoscope.evaluate.metrics import as_indicator_matrix
 from emoscope.evaluate.split import score_split
 from emoscope.models import build_classifier, encoder_layers
@@ -469,19 +470,18 @@ def hardware_description() -> str:
 def lexical_floor(out: Path, config: TrainConfig, data: SplitData) -> None:
     """TF-IDF + logistic regression on the run's own splits and thresholds strategy: the report shows how far
     above it the model is, and `emoscope ensemble` can blend it in."""
-    labels = data.taxonomy.labels
-    splits = [([e.text for e in split], as_indicator_matrix([e.labels for e in split], name, len(labels)))
-              for name, split in (("train", data.train), ("dev", data.dev), ("test", data.test))]
     try:
-        result = run_baseline(*splits[0], *splits[1], *splits[2], list(labels), out,
-                              threshold_strategy=config.threshold_strategy, seed=config.seed,
-                              dev_ids=[e.id for e in data.dev], test_ids=[e.id for e in data.test],
-                              fixed_value=config.threshold, taxonomy=data.taxonomy.name,
-                              sentiment_of=data.taxonomy.sentiment_of, ekman_of=data.taxonomy.ekman_of)
+        result = run_baseline_on(data, out, threshold_strategy=config.threshold_strategy, seed=config.seed,
+                                 fixed_value=config.threshold)
     except ValueError as exc:  # e.g. too few texts for a vocabulary: the model's results stand without it
         print(f"lexical floor: not fitted ({exc})")
         return
     print(f"lexical floor (TF-IDF + logistic regression, {out}): test macro-F1 {result.summary['macro_f1']:.4f}")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def finish(run_dir: Path, config: TrainConfig, data: SplitData, model: nn.Module, tokenizer,
@@ -510,6 +510,6 @@ def finish(run_dir: Path, config: TrainConfig, data: SplitData, model: nn.Module
         lexical_floor(run_dir / "baseline", config, data)
     run_info = json.loads((run_dir / "run.json").read_text())
     run_info.update(wall_seconds=round(wall, 1), finished=datetime.datetime.now().isoformat(timespec="seconds"),
-                    peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+                    peak_rss_mb=round(peak_rss_mb()))
     (run_dir / "run.json").write_text(json.dumps(run_info, indent=1))
     print(f"run folder: {run_dir}")
