@@ -29,7 +29,7 @@ from common import data_dir, report, run_child  # noqa: E402
 
 def run_child_system(args) -> dict:
     from emoscope.analysis.observer import TrackerObserver
-    from emoscope.train.config import resolve_config
+    from emoscope.config import resolve_config
     from emoscope.train.loop import train
 
     config = resolve_config("cpu-default", {

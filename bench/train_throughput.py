@@ -33,7 +33,7 @@ from common import PEAK_DTYPES, data_dir, forward_flops, matmul_peak_gflops, rep
 
 
 def bench_config(args, run_dir: str):
-    from emoscope.train.config import resolve_config
+    from emoscope.config import resolve_config
 
     return resolve_config("cpu-default", {
         "data_dir": data_dir(), "max_train_examples": args.steps * args.batch_size,

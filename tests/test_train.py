@@ -15,8 +15,8 @@ from conftest import slice_goemotions
 from safetensors.torch import load_file
 
 from emoscope.cli import main
+from emoscope.config import resolve_config
 from emoscope.errors import UserError
-from emoscope.train import resolve_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -213,8 +213,8 @@ def test_visualize_captures_every_epoch_then_analyses_and_reports(tiny_models, s
 
 def test_a_lexical_floor_that_cannot_be_fitted_leaves_the_run_alone(tmp_path, capsys):
     """Texts with no two-letter word give TF-IDF no vocabulary: the run goes on without its floor."""
+    from emoscope.config import TrainConfig
     from emoscope.data import Example, load_taxonomy
-    from emoscope.train.config import TrainConfig
     from emoscope.train.loop import SplitData, lexical_floor
 
     examples = [Example("!", (0,), "a"), Example("?", (1,), "b")]

@@ -14,7 +14,8 @@ from emoscope.errors import UserError
 
 
 def _train(args: argparse.Namespace) -> None:
-    from emoscope.train import resolve_config, train
+    from emoscope.config import resolve_config
+    from emoscope.train import train
 
     overrides = {k: v for k, v in vars(args).items() if k not in {"command", "preset", "func"}}
     config = resolve_config(args.preset, overrides)
@@ -208,13 +209,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from emoscope.train import add_config_arguments, preset_names
+    from emoscope.config import add_config_arguments, preset_names
 
     parser = _Parser(prog="emoscope", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="fine-tune a model; any config field can be set as --field value",
-                       epilog=f"presets: {', '.join(preset_names())}. Fields: see emoscope/train/config.py.")
+                       epilog=f"presets: {', '.join(preset_names())}. Fields: see emoscope/config.py.")
     p.add_argument("--preset", default="cpu-default", help="a packaged preset or a YAML file")
     add_config_arguments(p)
     p.set_defaults(func=_train)

@@ -16,12 +16,12 @@ from safetensors.torch import load_file
 from transformers import AutoConfig, AutoTokenizer
 
 import emoscope
+from emoscope.config import read_config
 from emoscope.data.batching import encode_texts
 from emoscope.errors import DataError, UserError
 from emoscope.models import build_classifier
 from emoscope.models.backbone import load_pickled_weights, refuse_pickle
 from emoscope.models.inference import AMP_DTYPES, predict_probs, resolve_precision
-from emoscope.train.config import read_config
 
 INPUT_FORMATS = (".txt", ".csv", ".tsv", ".jsonl")
 OUTPUT_FORMATS = (".jsonl", ".csv")

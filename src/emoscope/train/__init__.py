@@ -1,7 +1,5 @@
-"""Typed configuration, presets, and the one training loop."""
+"""The one training loop; its typed configuration and presets live in `emoscope.config`."""
 
-from emoscope.train.config import TrainConfig, add_config_arguments, preset_names, read_config, resolve_config
 from emoscope.train.loop import TrainingObserver, train
 
-__all__ = ["TrainConfig", "TrainingObserver", "add_config_arguments", "preset_names", "read_config",
-           "resolve_config", "train"]
+__all__ = ["TrainingObserver", "train"]

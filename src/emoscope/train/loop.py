@@ -30,6 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 import emoscope
+from emoscope.config import TrainConfig, save_config
 from emoscope.data import Example, Taxonomy, load_examples, load_goemotions, load_taxonomy
 from emoscope.data.batching import batch_plan, collate, encode_texts
 from emoscope.errors import UserError
@@ -41,7 +42,6 @@ from emoscope.models import build_classifier, encoder_layers
 from emoscope.models.backbone import load_tokenizer, max_positions, resolve_backbone
 from emoscope.models.inference import autocast, predict_probs, resolve_precision
 from emoscope.train.checkpoint import load_latest_checkpoint, save_checkpoint, save_weights
-from emoscope.train.config import TrainConfig, save_config
 
 
 class TrainingObserver(Protocol):

@@ -103,7 +103,7 @@ class TrainConfig:
         return self
 
 
-PRESETS_PACKAGE = "emoscope.train.presets"
+PRESETS_PACKAGE = "emoscope.presets"
 _ALIASES = {"train_csv": "train_file", "dev_csv": "dev_file", "test_csv": "test_file", "save_dir": "run_dir",
             "output_dir": "run_dir"}
 
