@@ -215,7 +215,8 @@ def test_a_lexical_floor_that_cannot_be_fitted_leaves_the_run_alone(tmp_path, ca
     """Texts with no two-letter word give TF-IDF no vocabulary: the run goes on without its floor."""
     from emoscope.config import TrainConfig
     from emoscope.data import Example, load_taxonomy
-    from emoscope.train.loop import SplitData, lexical_floor
+    from emoscope.data.splits import SplitData
+    from emoscope.recipe import lexical_floor
 
     examples = [Example("!", (0,), "a"), Example("?", (1,), "b")]
     lexical_floor(tmp_path / "baseline", TrainConfig(), SplitData(load_taxonomy("original"), examples, examples,

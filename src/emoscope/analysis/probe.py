@@ -19,7 +19,6 @@ from emoscope.errors import DataError
 from emoscope.runfolder import cooccurrence_path
 
 
-
 def select_probe(labels: Sequence[Sequence[int]], n: int = 2000, seed: int = 0, n_labels: int = 28) -> list[int]:
     """Indices (sorted) of `n` examples in which every label present in `labels` appears.
 

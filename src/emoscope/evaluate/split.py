@@ -16,7 +16,6 @@ from emoscope.evaluate.metrics import (
     save_eval,
     save_predictions,
 )
-
 from emoscope.runfolder import split_predictions
 
 
