@@ -176,6 +176,8 @@ def test_presets_hold_the_published_designs(preset, field, value):
     ({"batch_size": 0}, "--batch_size must be positive, got 0"),
     ({"epochs": 0}, "--epochs must be positive, got 0"),
     ({"precision": "fp8"}, "--precision must be one of auto, fp32, bf16, fp16, got 'fp8'"),
+    ({"head": "cnn", "pooling": "cls"},
+     "--pooling cls applies to the linear head only; the cnn head pools its own way (leave --pooling at mean)"),
 ])
 def test_bad_options_are_one_clear_line(overrides, message):
     with pytest.raises(UserError) as info:
