@@ -41,7 +41,7 @@ def load_emoscope(args, precision: str):
     from emoscope.data.batching import encode_texts
     from emoscope.models import build_classifier
     from emoscope.models.backbone import load_tokenizer, resolve_backbone
-    from emoscope.models.inference import predict_probs, resolve_precision
+    from emoscope.models.inference import predict_probs, prepare_for_inference, resolve_precision
     from emoscope.predict import Predictor
 
     if args.run:
@@ -49,12 +49,12 @@ def load_emoscope(args, precision: str):
         return predictor.predict_proba, predictor.precision
     source = resolve_backbone("all-MiniLM-L6-v2")
     tokenizer = load_tokenizer(source)
-    model = build_classifier(source, "linear", 28, head_dropout=0.1).eval()
     used = resolve_precision(precision, torch.device("cpu"))
+    model = prepare_for_inference(build_classifier(source, "linear", 28, head_dropout=0.1), used, torch.device("cpu"))
 
     def score(texts: list[str]) -> np.ndarray:
         ids = encode_texts(tokenizer, texts, 64, cache=False)
-        return predict_probs(model, ids, tokenizer.pad_token_id, 128, torch.device("cpu"), used)
+        return predict_probs(model, ids, tokenizer.pad_token_id, 128, torch.device("cpu"))
 
     return score, used
 

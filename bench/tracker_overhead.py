@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from emoscope.runfolder import CAPTURES, RUN_INFO
 from emoscope.train.loop import peak_rss_mb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,16 +31,19 @@ from common import data_dir, report, run_child  # noqa: E402
 def run_child_system(args) -> dict:
     from emoscope.analysis.observer import TrackerObserver
     from emoscope.config import resolve_config
+    from emoscope.recipe import finish
     from emoscope.train.loop import train
 
     config = resolve_config("cpu-default", {
         "data_dir": data_dir(), "epochs": args.epochs, "num_threads": args.threads, "progress": False,
         "run_dir": args.run_dir, "overwrite": True, "visualize": args.system == "tracked",
         "max_train_examples": int(43410 * args.train_fraction) if args.train_fraction < 1 else None})
-    observer = TrackerObserver(probe_size=config.probe_size, pooling=config.capture_pooling, seed=config.seed,
-                               max_len=config.max_len) if config.visualize else None
-    run_dir = train(config, observer)
-    result = {"train_wall_seconds": json.loads((run_dir / "run.json").read_text())["wall_seconds"],
+    observer = TrackerObserver(max_len=config.max_len, probe_size=config.probe_size,
+                               pooling=config.capture_pooling, seed=config.seed) if config.visualize else None
+    trained = train(config, observer)
+    finish(trained, config)  # test predictions, for the analysis's test figures
+    run_dir = trained.run_dir
+    result = {"train_wall_seconds": json.loads((run_dir / RUN_INFO).read_text())["wall_seconds"],
               "train_rss_mb": peak_rss_mb()}
     if observer is not None:
         from emoscope.analysis import run_analysis
@@ -47,7 +51,7 @@ def run_child_system(args) -> dict:
         start = time.perf_counter()
         run_analysis(run_dir)
         result["analysis_seconds"] = time.perf_counter() - start
-        result["captures"] = len(list((run_dir / "captures").glob("epoch_*")))
+        result["captures"] = len(list((run_dir / CAPTURES).glob("epoch_*")))
     return result
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import yaml
 
+from emoscope.runfolder import METRICS_LOG
 from emoscope.train.loop import peak_rss_mb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,8 +47,8 @@ def bench_config(args, run_dir: str):
 
 def train_examples(args):
     """The subset both systems train on, and its token counts."""
+    from emoscope.data.splits import load_data
     from emoscope.models.backbone import load_tokenizer, resolve_backbone
-    from emoscope.train.loop import load_data
 
     config = bench_config(args, "")
     data = load_data(config)
@@ -61,10 +62,10 @@ def run_emoscope(args) -> dict:
     from emoscope.train.loop import train
 
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = train(bench_config(args, str(Path(tmp) / "run")))
-        steps = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        trained = train(bench_config(args, str(Path(tmp) / "run")))
+        steps = [json.loads(line) for line in (trained.run_dir / METRICS_LOG).read_text().splitlines()]
         seconds = [args.batch_size / r["examples_per_s"] for r in steps if r["kind"] == "step" and r["epoch"] == 2]
-        precision = yaml.safe_load((run_dir / "config.yaml").read_text())["precision"]
+        precision = trained.precision
     _, _, ids = train_examples(args)
     config = load_backbone(resolve_backbone("all-MiniLM-L6-v2")).config
     return {"seconds": seconds, "flops_per_example": 3 * forward_flops([len(x) for x in ids], config)

@@ -55,7 +55,7 @@ def model_run(tiny_models, tmp_path_factory):
     tokenizer = AutoTokenizer.from_pretrained(tiny_models["bert"])
     torch.manual_seed(0)
     model = build_classifier(str(tiny_models["bert"]), "mlp-attention", 28, head_dropout=0.1)
-    observer = TrackerObserver(probe_size=120, batch_size=32)
+    observer = TrackerObserver(max_len=64, probe_size=120, batch_size=32)
     observer.setup(run, model, tokenizer, data)
     observer.on_epoch(model, 0)
     with torch.no_grad():
@@ -132,7 +132,7 @@ def test_observer_reuses_the_runs_probe_set(model_run, tiny_models, tmp_path):
     before = read_probe(model_run / "captures" / "probe.jsonl")
     model = build_classifier(str(tiny_models["bert"]), "mlp-attention", 28, head_dropout=0.1)
     tokenizer = AutoTokenizer.from_pretrained(tiny_models["bert"])
-    observer = TrackerObserver(probe_size=50)
+    observer = TrackerObserver(max_len=64, probe_size=50)
     observer.setup(model_run, model, tokenizer, SimpleNamespace(train=[], dev=[], taxonomy=None))
     assert read_probe(model_run / "captures" / "probe.jsonl") == before
     assert sum(len(b["index"]) for b in observer._batches) == 120

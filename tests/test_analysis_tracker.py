@@ -67,8 +67,8 @@ def test_hooks_give_what_a_manual_forward_pass_gives(tiny_models, family, head, 
 def test_capture_texts_restores_text_order_whatever_the_batching(tiny_models):
     model = tiny(tiny_models["bert"])
     tokenizer = AutoTokenizer.from_pretrained(tiny_models["bert"])
-    one_batch = capture_texts(model, tokenizer, TEXTS, batch_size=64)
-    small = capture_texts(model, tokenizer, TEXTS, batch_size=3, points=["layer_2", "embeddings"])
+    one_batch = capture_texts(model, tokenizer, TEXTS, max_len=64, batch_size=64)
+    small = capture_texts(model, tokenizer, TEXTS, max_len=64, batch_size=3, points=["layer_2", "embeddings"])
     assert list(small) == ["embeddings", "layer_2"]  # depth order, whatever order was asked
     for name in small:
         torch.testing.assert_close(small[name], one_batch[name], atol=1e-5, rtol=1e-4)
@@ -81,7 +81,7 @@ def test_capture_texts_restores_text_order_whatever_the_batching(tiny_models):
 def test_capture_round_trips_through_safetensors_without_the_model(tiny_models, tmp_path):
     model = tiny(tiny_models["bert"])
     tokenizer = AutoTokenizer.from_pretrained(tiny_models["bert"])
-    reps = capture_texts(model, tokenizer, TEXTS, pooling="cls")
+    reps = capture_texts(model, tokenizer, TEXTS, max_len=64, pooling="cls")
     path = save_capture(tmp_path / "captures" / "epoch_3.safetensors", reps, epoch=3, pooling="cls")
     arrays, meta = load_capture(path)
     assert meta == {"epoch": 3, "pooling": "cls", "points": list(model.hook_points())}
@@ -97,9 +97,9 @@ def test_capture_round_trips_through_safetensors_without_the_model(tiny_models, 
 def test_capture_under_amp_autocast_matches_float32(tiny_models):
     model = tiny(tiny_models["bert"])
     tokenizer = AutoTokenizer.from_pretrained(tiny_models["bert"])
-    reference = capture_texts(model, tokenizer, TEXTS)
+    reference = capture_texts(model, tokenizer, TEXTS, max_len=64)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        amp = capture_texts(model, tokenizer, TEXTS)
+        amp = capture_texts(model, tokenizer, TEXTS, max_len=64)
     for name in reference:
         assert amp[name].dtype == torch.float32
         scale = reference[name].abs().max().item()

@@ -18,11 +18,10 @@ from emoscope.evaluate.thresholds import (
     ThresholdChoice,
     choose_thresholds,
     fixed,
-    load_thresholds,
-    save_thresholds,
     tune_global,
     tune_per_label,
 )
+from emoscope.runfolder import load_thresholds, save_thresholds
 
 
 def planted_label(pos: float, near_miss: float, n: int = 20) -> tuple[np.ndarray, np.ndarray]:

@@ -74,3 +74,9 @@ def test_uncached_hub_id_offline_says_how_to_pass_a_local_path(monkeypatch):
 def test_missing_local_folder_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         resolve_backbone(str(tmp_path / "nope"))
+
+
+@pytest.mark.parametrize("head", [h for h in HEADS if h != "linear"])
+def test_a_pooling_the_head_would_ignore_is_refused(tiny_models, head):
+    with pytest.raises(UserError, match=f"--pooling cls applies to the linear head only; the {head} head"):
+        build_classifier(str(tiny_models["bert"]), head, 3, head_dropout=0.0, pooling="cls")

@@ -102,3 +102,42 @@ def test_analyze_can_capture_saved_weights_on_demand(run_dir, tmp_path, capsys):
     assert len((run / "captures" / "probe.jsonl").read_text().splitlines()) == 24
     assert (run / "analysis" / "layer_metrics.csv").stat().st_size > 0
     assert "captured" in capsys.readouterr().out
+
+
+def test_the_runs_saved_probabilities_are_the_predictors(run_dir):
+    """Training scores dev and test through a Predictor on the best weights: in fp32 they agree to 1e-6."""
+    from emoscope.evaluate.metrics import read_predictions
+
+    predictor = Predictor(run_dir)  # the run's own precision, recorded in run.json
+    assert predictor.precision == json.loads((run_dir / "run.json").read_text())["precision"] == "fp32"
+    for split in ("dev", "test"):
+        saved = read_predictions(run_dir / "eval" / f"{split}_predictions.jsonl", predictor.labels)
+        np.testing.assert_allclose(predictor.predict_proba(saved.texts), saved.probs, rtol=0, atol=1e-6)
+
+
+def test_the_predictor_runs_in_the_runs_precision_unless_told_otherwise(run_dir, tmp_path):
+    import torch
+    import yaml
+
+    run = tmp_path / "bf16-run"
+    shutil.copytree(run_dir, run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**config, "precision": "bf16"}))
+    assert Predictor(run).precision == "bf16"
+    assert {p.dtype for p in Predictor(run).model.parameters()} == {torch.bfloat16}
+    assert Predictor(run, precision="fp32").precision == "fp32"
+    with pytest.raises(UserError, match="unknown precision 'fp8'"):
+        Predictor(run, precision="fp8")
+
+
+def test_capture_defaults_to_the_runs_capture_pooling(run_dir, tmp_path):
+    import yaml
+
+    from emoscope.analysis import load_capture
+
+    run = tmp_path / "cls-run"
+    shutil.copytree(run_dir, run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**config, "capture_pooling": "cls"}))
+    assert main(["analyze", str(run), "--capture", "--probe-size", "24", "--no-tsne"]) == 0
+    assert load_capture(run / "captures" / "epoch_1.safetensors")[1]["pooling"] == "cls"

@@ -176,6 +176,8 @@ def test_presets_hold_the_published_designs(preset, field, value):
     ({"batch_size": 0}, "--batch_size must be positive, got 0"),
     ({"epochs": 0}, "--epochs must be positive, got 0"),
     ({"precision": "fp8"}, "--precision must be one of auto, fp32, bf16, fp16, got 'fp8'"),
+    ({"head": "cnn", "pooling": "cls"},
+     "--pooling cls applies to the linear head only; the cnn head pools its own way (leave --pooling at mean)"),
 ])
 def test_bad_options_are_one_clear_line(overrides, message):
     with pytest.raises(UserError) as info:
@@ -215,7 +217,8 @@ def test_a_lexical_floor_that_cannot_be_fitted_leaves_the_run_alone(tmp_path, ca
     """Texts with no two-letter word give TF-IDF no vocabulary: the run goes on without its floor."""
     from emoscope.config import TrainConfig
     from emoscope.data import Example, load_taxonomy
-    from emoscope.train.loop import SplitData, lexical_floor
+    from emoscope.data.splits import SplitData
+    from emoscope.recipe import lexical_floor
 
     examples = [Example("!", (0,), "a"), Example("?", (1,), "b")]
     lexical_floor(tmp_path / "baseline", TrainConfig(), SplitData(load_taxonomy("original"), examples, examples,

@@ -15,41 +15,17 @@ from emoscope.errors import UserError
 
 def _train(args: argparse.Namespace) -> None:
     from emoscope.config import resolve_config
-    from emoscope.train import train
+    from emoscope.recipe import train_run
 
     overrides = {k: v for k, v in vars(args).items() if k not in {"command", "preset", "func"}}
-    config = resolve_config(args.preset, overrides)
-    observer = None
-    if config.visualize:
-        from emoscope.analysis.observer import TrackerObserver
-
-        observer = TrackerObserver(probe_size=config.probe_size, pooling=config.capture_pooling, seed=config.seed,
-                                   max_len=config.max_len)
-    run_dir = train(config, observer)
-    if not _is_main_process():
-        return
-    if config.head == "linear":
-        from emoscope.predict import export_hf
-
-        print(f"transformers export: {export_hf(run_dir)}")
-    if config.visualize:
-        from emoscope.analysis import run_analysis
-        from emoscope.report import write_report
-
-        run_analysis(run_dir)
-        print(f"report: {write_report(run_dir)}")
-
-
-def _is_main_process() -> bool:
-    import os
-
-    return os.environ.get("RANK", "0") == "0"
+    train_run(resolve_config(args.preset, overrides))
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    from emoscope.data.splits import load_data
     from emoscope.evaluate.split import score_split
     from emoscope.predict import Predictor
-    from emoscope.train.loop import load_data
+    from emoscope.runfolder import EVAL, THRESHOLDS
 
     predictor = Predictor(args.run_dir, trust_pickle=args.trust_pickle)
     config = predictor.config
@@ -67,17 +43,19 @@ def _evaluate(args: argparse.Namespace) -> None:
         _check_labels(data.taxonomy.labels, predictor)
         examples, name = getattr(data, args.split), args.split
     probs = predictor.predict_proba([e.text for e in examples])
-    print(score_split(predictor.run_dir / "eval", name, examples, probs, predictor.thresholds, predictor.labels,
-                      title=f"{name} (thresholds from {predictor.run_dir / 'thresholds.json'})"))
+    print(score_split(predictor.run_dir / EVAL, name, examples, probs, predictor.thresholds, predictor.labels,
+                      title=f"{name} (thresholds from {predictor.run_dir / THRESHOLDS})"))
 
 
 def _check_labels(labels: tuple[str, ...], predictor) -> None:
     """Label ids index the label files' order: scoring with other label files would be silently wrong."""
+    from emoscope.runfolder import LABELS
+
     data, run = list(labels), predictor.labels
     if data != run:
         i = next(i for i in range(max(len(data), len(run))) if data[i:i + 1] != run[i:i + 1])
         ours, theirs = (repr(seq[i]) if i < len(seq) else "missing" for seq in (data, run))
-        raise UserError(f"the data's label files disagree with {predictor.run_dir / 'labels.json'}: label {i} is "
+        raise UserError(f"the data's label files disagree with {predictor.run_dir / LABELS}: label {i} is "
                         f"{ours} in the data, {theirs} in the run")
 
 
@@ -106,40 +84,12 @@ def _analyze(args: argparse.Namespace) -> None:
 
     run_dir = Path(args.run_dir)
     if args.capture is not None:
-        _capture(run_dir, args)
+        from emoscope.analysis.capture import capture_weights
+
+        capture_weights(run_dir, args.capture, args.capture_epoch, args.probe_size, args.pooling, args.data_dir)
     points = args.points.split(",") if args.points else None
     out = run_analysis(run_dir, points=points, tsne=not args.no_tsne)
     print(f"analysis: {out}")
-
-
-def _capture(run_dir: Path, args: argparse.Namespace) -> None:
-    """On demand: the probe set through saved weights (the best model, or a checkpoint folder)."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    from emoscope.analysis.observer import TrackerObserver
-    from emoscope.predict import Predictor
-    from emoscope.train.loop import load_data
-
-    predictor = Predictor(run_dir, precision="fp32")
-    weights = Path(args.capture) if args.capture else run_dir / "model.safetensors"
-    weights = weights / "model.safetensors" if weights.is_dir() else weights
-    if not weights.is_file():
-        raise UserError(f"weights file {weights} does not exist")
-    with safe_open(str(weights), framework="pt") as handle:
-        stored_epoch = (handle.metadata() or {}).get("epoch")
-    epoch = args.capture_epoch if args.capture_epoch is not None else stored_epoch
-    if epoch is None:
-        raise UserError(f"{weights} does not record its epoch: pass --capture-epoch K to name the capture")
-    predictor.model.load_state_dict(load_file(str(weights)))
-    config = predictor.config
-    if args.data_dir:
-        config.data_dir = args.data_dir
-    observer = TrackerObserver(probe_size=args.probe_size, pooling=args.pooling, seed=config.seed,
-                               max_len=config.max_len)
-    observer.setup(run_dir, predictor.model, predictor.tokenizer, load_data(config))
-    observer.on_epoch(predictor.model, int(epoch))
-    print(f"captured {weights} as epoch {epoch}")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -210,6 +160,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from emoscope.config import add_config_arguments, preset_names
+    from emoscope.vocab import POOLINGS, TAXONOMIES, THRESHOLD_STRATEGIES
 
     parser = _Parser(prog="emoscope", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -248,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the epoch to file the capture under (default: the one the weights record)")
     p.add_argument("--data-dir", "--data_dir", dest="data_dir")
     p.add_argument("--probe-size", "--probe_size", dest="probe_size", type=int, default=2000)
-    p.add_argument("--pooling", choices=("mean", "cls"), default="mean")
+    p.add_argument("--pooling", choices=POOLINGS, help="default: the run's capture_pooling")
     p.add_argument("--no-tsne", dest="no_tsne", action="store_true")
     p.set_defaults(func=_analyze)
 
@@ -268,9 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("baseline", help="TF-IDF + logistic regression, scored like a model")
     p.add_argument("--data-dir", "--data_dir", dest="data_dir")
-    p.add_argument("--taxonomy", default="original", choices=("original", "ekman", "sentiment"))
+    p.add_argument("--taxonomy", default="original", choices=TAXONOMIES)
     p.add_argument("--threshold-strategy", dest="threshold_strategy", default="per_emotion",
-                   choices=("fixed", "global", "per_emotion"))
+                   choices=THRESHOLD_STRATEGIES)
     p.add_argument("--out", default="runs/baseline-tfidf")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--seed", type=int, default=0)
@@ -281,14 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+")
     p.add_argument("--baseline", help="an `emoscope baseline` folder; its share is chosen on dev")
     p.add_argument("--threshold-strategy", dest="threshold_strategy", default="per_emotion",
-                   choices=("fixed", "global", "per_emotion"))
+                   choices=THRESHOLD_STRATEGIES)
     p.add_argument("--out", default="runs/ensemble")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_ensemble)
 
     p = sub.add_parser("data", help="locate (download if needed), verify and summarise GoEmotions")
     p.add_argument("--data-dir", "--data_dir", dest="data_dir")
-    p.add_argument("--taxonomy", default="original", choices=("original", "ekman", "sentiment"))
+    p.add_argument("--taxonomy", default="original", choices=TAXONOMIES)
     p.set_defaults(func=_data)
     return parser
 

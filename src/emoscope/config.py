@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from emoscope.errors import UserError
+from emoscope.vocab import HEADS, POOLINGS, PRECISIONS, TAXONOMIES, THRESHOLD_STRATEGIES, check_head_pooling
 
 
 @dataclass
@@ -85,10 +86,10 @@ class TrainConfig:
         for name, value in positive.items():
             if not value > 0:  # NaN too
                 raise UserError(f"--{name} must be positive, got {value}")
-        choices = {"schedule": ("linear", "cosine", "constant"), "precision": ("auto", "fp32", "bf16", "fp16"),
-                   "pos_weight": ("none", "balanced", "sqrt"), "taxonomy": ("original", "ekman", "sentiment"),
-                   "threshold_strategy": ("fixed", "global", "per_emotion"), "capture_pooling": ("mean", "cls"),
-                   "pooling": ("mean", "cls"), "head": ("linear", "mlp-attention", "cnn")}
+        choices = {"schedule": ("linear", "cosine", "constant"), "precision": PRECISIONS,
+                   "pos_weight": ("none", "balanced", "sqrt"), "taxonomy": TAXONOMIES,
+                   "threshold_strategy": THRESHOLD_STRATEGIES, "capture_pooling": POOLINGS,
+                   "pooling": POOLINGS, "head": HEADS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise UserError(f"--{name} must be one of {', '.join(allowed)}, got '{getattr(self, name)}'")
@@ -100,6 +101,7 @@ class TrainConfig:
                 raise UserError(f"--{name} must be in ({low}, {high}], got {value}")
         if self.train_last_layers is not None and self.train_last_layers < 0:
             raise UserError(f"--train_last_layers must be >= 0, got {self.train_last_layers}")
+        check_head_pooling(self.head, self.pooling)
         return self
 
 
@@ -181,13 +183,3 @@ def resolve_config(preset: str, overrides: dict) -> TrainConfig:
     values = {**load_preset(preset), **overrides}
     values["preset"] = preset
     return TrainConfig(**values).validate()
-
-
-def save_config(config: TrainConfig, path: Path) -> None:
-    path.write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False), encoding="utf-8")
-
-
-def read_config(path: Path) -> TrainConfig:
-    values = yaml.safe_load(path.read_text(encoding="utf-8"))
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in values.items() if k in known})

@@ -15,83 +15,75 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoTokenizer
 
-import emoscope
-from emoscope.config import read_config
 from emoscope.data.batching import encode_texts
 from emoscope.errors import DataError, UserError
 from emoscope.models import build_classifier
 from emoscope.models.backbone import load_pickled_weights, refuse_pickle
-from emoscope.models.inference import AMP_DTYPES, predict_probs, resolve_precision
+from emoscope.models.inference import predict_probs, prepare_for_inference, resolve_precision
+from emoscope.models.weights import save_weights
+from emoscope.runfolder import (
+    BACKBONE_CONFIG,
+    HF_EXPORT,
+    PICKLED_WEIGHTS,
+    THRESHOLDS,
+    TOKENIZER,
+    WEIGHTS,
+    check_run_dir,
+    load_thresholds,
+    read_config,
+    read_labels,
+)
 
 INPUT_FORMATS = (".txt", ".csv", ".tsv", ".jsonl")
 OUTPUT_FORMATS = (".jsonl", ".csv")
-PICKLED_WEIGHTS = ("model.bin", "model.pth", "model.pt", "pytorch_model.bin")
-
-
-def check_run_dir(run_dir: Path, trust_pickle: bool = False) -> dict:
-    """The run's `run.json`, after checking the folder is a complete run this version can read."""
-    if not run_dir.is_dir():
-        raise UserError(f"run folder {run_dir} does not exist")
-    info_path = run_dir / "run.json"
-    if not info_path.is_file():
-        raise UserError(f"{run_dir} is not an emoscope run folder (no run.json)")
-    try:
-        info = json.loads(info_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{info_path} is not valid JSON: {exc.msg}") from exc
-    if info.get("format") != emoscope.RUN_FORMAT_VERSION:
-        raise UserError(f"{run_dir} was written in run-folder format {info.get('format')}; this emoscope "
-                        f"{emoscope.__version__} reads format {emoscope.RUN_FORMAT_VERSION}")
-    for name in ("config.yaml", "labels.json", "backbone_config.json", "tokenizer"):
-        if not (run_dir / name).exists():
-            raise UserError(f"run folder {run_dir} is incomplete: {name} is missing")
-    weights_file(run_dir, trust_pickle)
-    return info
 
 
 def weights_file(run_dir: Path, trust_pickle: bool = False) -> Path:
     """`model.safetensors`; pickled weights (model.bin, .pth...) only when the user trusts them."""
-    if (run_dir / "model.safetensors").is_file():
-        return run_dir / "model.safetensors"
+    if (run_dir / WEIGHTS).is_file():
+        return run_dir / WEIGHTS
     for name in PICKLED_WEIGHTS:
         if (run_dir / name).is_file():
             refuse_pickle(run_dir / name, trust_pickle)
             return run_dir / name
-    raise UserError(f"run folder {run_dir} is incomplete: model.safetensors is missing")
+    raise UserError(f"run folder {run_dir} is incomplete: {WEIGHTS} is missing")
 
 
 class Predictor:
-    """A trained run, ready to score texts on the CPU or a GPU."""
+    """A trained run, ready to score texts on the CPU or a GPU.
 
-    def __init__(self, run_dir: str | Path, device: str | None = None, precision: str = "auto",
+    `precision=None` runs in the run's own configured precision, resolved on this device ("auto": bf16 where
+    the hardware runs it natively); a value given here overrides it. Training scores dev and test through a
+    Predictor too, so its saved probabilities are the ones a Predictor gives.
+    """
+
+    def __init__(self, run_dir: str | Path, device: str | torch.device | None = None, precision: str | None = None,
                  trust_pickle: bool = False):
         self.run_dir = Path(run_dir)
-        check_run_dir(self.run_dir, trust_pickle)
-        self.config = read_config(self.run_dir / "config.yaml")
-        self.labels = json.loads((self.run_dir / "labels.json").read_text())["labels"]
-        thresholds_path = self.run_dir / "thresholds.json"
-        stored = json.loads(thresholds_path.read_text())["thresholds"] if thresholds_path.is_file() else {}
-        self.thresholds = np.array([stored.get(label, 0.5) for label in self.labels], dtype=np.float32)
+        check_run_dir(self.run_dir)
+        weights = weights_file(self.run_dir, trust_pickle)
+        self.config = read_config(self.run_dir)
+        self.labels = read_labels(self.run_dir)["labels"]
+        thresholds_path = self.run_dir / THRESHOLDS
+        self.thresholds = (load_thresholds(thresholds_path, self.labels).values.astype(np.float32)
+                           if thresholds_path.is_file() else np.full(len(self.labels), 0.5, dtype=np.float32))
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.tokenizer = AutoTokenizer.from_pretrained(self.run_dir / "tokenizer")
-        backbone_config = AutoConfig.from_pretrained(self.run_dir / "backbone_config.json")
+        self.precision = resolve_precision(precision or self.config.precision, self.device)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.run_dir / TOKENIZER)
+        backbone_config = AutoConfig.from_pretrained(self.run_dir / BACKBONE_CONFIG)
         self.model = build_classifier(backbone_config, self.config.head, len(self.labels),
                                       head_dropout=self.config.head_dropout, pooling=self.config.pooling)
-        weights = weights_file(self.run_dir, trust_pickle)
         self.model.load_state_dict(load_file(str(weights)) if weights.suffix == ".safetensors"
                                    else load_pickled_weights(weights, trust_pickle))
-        self.model.to(self.device).eval()
+        prepare_for_inference(self.model, self.precision, self.device)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        self.precision = resolve_precision(precision, self.device)
-        if self.precision in AMP_DTYPES:  # inference only: cast once rather than autocast every layer call
-            self.model.to(AMP_DTYPES[self.precision])
 
     def predict_proba(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise UserError(f"text {i + 1} is empty: nothing to predict")
         ids = encode_texts(self.tokenizer, texts, self.config.max_len, cache=False)
-        return predict_probs(self.model, ids, self.pad_id, batch_size, self.device, self.precision)
+        return predict_probs(self.model, ids, self.pad_id, batch_size, self.device)
 
     def predict(self, texts: list[str], top_k: int = 5, batch_size: int = 128) -> list[dict]:
         """Per text: the top-k emotions with probabilities, and the emotions above their dev thresholds."""
@@ -188,17 +180,16 @@ def export_hf(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     import shutil
     from importlib import resources
 
-    from emoscope.train.checkpoint import save_weights
-
     run_dir = Path(run_dir)
     check_run_dir(run_dir)
-    config = read_config(run_dir / "config.yaml")
+    weights = weights_file(run_dir)
+    config = read_config(run_dir)
     if config.head != "linear":
         raise UserError(f"only linear-head runs export to transformers; {run_dir} has head '{config.head}'")
-    out = Path(out_dir) if out_dir else run_dir / "hf"
+    out = Path(out_dir) if out_dir else run_dir / HF_EXPORT
     out.mkdir(parents=True, exist_ok=True)
-    labels = json.loads((run_dir / "labels.json").read_text())["labels"]
-    backbone = json.loads((run_dir / "backbone_config.json").read_text())
+    labels = read_labels(run_dir)["labels"]
+    backbone = json.loads((run_dir / BACKBONE_CONFIG).read_text())
     hf_config = {
         "architectures": ["EmoscopeForSequenceClassification"], "model_type": "emoscope",
         "auto_map": {"AutoConfig": "modeling_emoscope.EmoscopeConfig",
@@ -208,10 +199,10 @@ def export_hf(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     }
     (out / "config.json").write_text(json.dumps(hf_config, indent=1))
     (out / "modeling_emoscope.py").write_text(resources.files("emoscope").joinpath("hf_modeling.py").read_text())
-    state = load_file(str(run_dir / "model.safetensors"))
+    state = load_file(str(weights))
     renamed = {("classifier." + k[len("head.classifier."):]) if k.startswith("head.classifier.") else k: v
                for k, v in state.items()}
-    save_weights(renamed, out / "model.safetensors", {"format": "pt"})
-    for item in (run_dir / "tokenizer").iterdir():
+    save_weights(renamed, out / WEIGHTS, {"format": "pt"})
+    for item in (run_dir / TOKENIZER).iterdir():
         shutil.copy(item, out / item.name)
     return out

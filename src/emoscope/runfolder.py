@@ -1,4 +1,5 @@
-"""The run folder: every file name it holds, in one place (DEVELOPERS.md, "A run folder", describes each).
+"""The run folder: every file name it holds, and the one writer and reader of its small records (config.yaml,
+labels.json, run.json, thresholds.json) and of its format check. DEVELOPERS.md, "A run folder", describes each.
 
 No torch here: predict, evaluate, analysis and the report read a run through this module without importing
 the training package. Paths are built from these names only; `git grep` for a file name lands here.
@@ -6,7 +7,19 @@ the training package. Paths are built from these names only; `git grep` for a fi
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+import yaml
+
+import emoscope
+from emoscope.config import TrainConfig
+from emoscope.errors import DataError, UserError
+from emoscope.vocab import THRESHOLD_STRATEGIES
 
 CONFIG = "config.yaml"
 RUN_INFO = "run.json"
@@ -28,6 +41,8 @@ BASELINE_INFO = "baseline.json"
 ENSEMBLE_INFO = "ensemble.json"
 HF_EXPORT = "hf"
 REPORT = "report.html"
+# Weights saved by other tools, refused unless the user trusts pickles (`emoscope.predict.weights_file`).
+PICKLED_WEIGHTS = ("model.bin", "model.pth", "model.pt", "pytorch_model.bin")
 
 
 def split_metrics(split: str) -> str:
@@ -49,3 +64,152 @@ def eval_file(folder: Path, name: str) -> Path:
 
 def capture_file(epoch: int) -> str:
     return f"epoch_{epoch}.safetensors"
+
+
+def capture_path(run_dir: Path, epoch: int) -> Path:
+    return Path(run_dir) / CAPTURES / capture_file(epoch)
+
+
+def probe_path(run_dir: Path) -> Path:
+    return Path(run_dir) / CAPTURES / PROBE
+
+
+def cooccurrence_path(run_dir: Path) -> Path:
+    return Path(run_dir) / ANALYSIS_INPUTS / COOCCURRENCE
+
+
+# ---------------------------------------------------------------- config.yaml
+
+
+def write_config(run_dir: Path, config: TrainConfig) -> None:
+    (Path(run_dir) / CONFIG).write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False),
+                                        encoding="utf-8")
+
+
+def read_config(run_dir: Path) -> TrainConfig:
+    """The run's `TrainConfig`; fields this version no longer knows are dropped."""
+    values = yaml.safe_load((Path(run_dir) / CONFIG).read_text(encoding="utf-8"))
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in values.items() if k in known})
+
+
+# ---------------------------------------------------------------- labels.json
+
+
+def write_labels(folder: Path, taxonomy: str, labels: Sequence[str], sentiment_of: Mapping[str, str] | None = None,
+                 ekman_of: Mapping[str, str] | None = None) -> None:
+    """The one writer of `labels.json` (runs, baselines, ensembles): label order is the column order of every
+    probability the folder holds."""
+    record = {"taxonomy": taxonomy, "labels": list(labels), "sentiment_of": dict(sentiment_of or {}),
+              "ekman_of": dict(ekman_of or {})}
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / LABELS).write_text(json.dumps(record, indent=1) + "\n")
+
+
+def read_labels(folder: Path) -> dict:
+    """`{"taxonomy", "labels", "sentiment_of", "ekman_of"}`; a missing or broken file is one clear error."""
+    path = Path(folder) / LABELS
+    if not path.is_file():
+        raise UserError(f"{folder} has no {LABELS} (the label names and their groups)")
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(path, exc.lineno, f"not valid JSON: {exc.msg}") from None
+    if not isinstance(record, dict) or not isinstance(record.get("labels"), list):
+        raise DataError(path, None, 'expected {"taxonomy", "labels": [...], "sentiment_of", "ekman_of"}')
+    return record
+
+
+# ---------------------------------------------------------------- run.json
+
+
+def write_run_info(run_dir: Path, info: Mapping) -> None:
+    """A new `run.json`, stamped with this version's run-folder format."""
+    record = {"format": emoscope.RUN_FORMAT_VERSION, "emoscope": emoscope.__version__, **info}
+    (Path(run_dir) / RUN_INFO).write_text(json.dumps(record, indent=1))
+
+
+def update_run_info(run_dir: Path, **fields) -> None:
+    path = Path(run_dir) / RUN_INFO
+    path.write_text(json.dumps({**json.loads(path.read_text()), **fields}, indent=1))
+
+
+def check_run_dir(run_dir: Path) -> dict:
+    """The run's `run.json`, after checking the folder is a complete run this version can read (weights are
+    checked by whoever loads them: `emoscope.predict.weights_file`)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run folder {run_dir} does not exist")
+    info_path = run_dir / RUN_INFO
+    if not info_path.is_file():
+        raise UserError(f"{run_dir} is not an emoscope run folder (no {RUN_INFO})")
+    try:
+        info = json.loads(info_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{info_path} is not valid JSON: {exc.msg}") from exc
+    if info.get("format") != emoscope.RUN_FORMAT_VERSION:
+        raise UserError(f"{run_dir} was written in run-folder format {info.get('format')}; this emoscope "
+                        f"{emoscope.__version__} reads format {emoscope.RUN_FORMAT_VERSION}")
+    for name in (CONFIG, LABELS, BACKBONE_CONFIG, TOKENIZER):
+        if not (run_dir / name).exists():
+            raise UserError(f"run folder {run_dir} is incomplete: {name} is missing")
+    return info
+
+
+# ---------------------------------------------------------------- thresholds.json
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """Thresholds [L] with how they were chosen (``chosen_on`` is "dev" or None for fixed) and notes."""
+
+    strategy: str
+    chosen_on: str | None
+    values: np.ndarray
+    notes: tuple[str, ...] = ()
+
+
+def save_thresholds(path: str | Path, choice: ThresholdChoice, label_names: Sequence[str]) -> Path:
+    """Write ``thresholds.json``: ``{"strategy", "chosen_on", "thresholds": {label: t}}``."""
+    names = [str(n) for n in label_names]
+    if len(names) != len(choice.values) or len(set(names)) != len(names):
+        raise UserError(f"got {len(names)} label names (distinct: {len(set(names))}) for "
+                        f"{len(choice.values)} thresholds")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"strategy": choice.strategy, "chosen_on": choice.chosen_on,
+            "thresholds": {n: float(t) for n, t in zip(names, choice.values, strict=True)}}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def load_thresholds(path: str | Path, label_names: Sequence[str] | None = None) -> ThresholdChoice:
+    """Read ``thresholds.json``; with ``label_names`` the values come back in that order and every label
+    must be present, so thresholds cannot be applied to the wrong columns."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such thresholds file") from None
+    except json.JSONDecodeError as e:
+        raise DataError(path, e.lineno, f"not valid JSON: {e.msg}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("thresholds"), dict) or not data["thresholds"]:
+        raise DataError(path, None, 'expected {"strategy", "chosen_on", "thresholds": {label: t}}')
+    if data.get("strategy") not in THRESHOLD_STRATEGIES:
+        raise DataError(path, None, f"unknown strategy {data.get('strategy')!r}")
+    if data.get("chosen_on") not in ("dev", None):
+        raise DataError(path, None, f"chosen_on must be \"dev\" or null, got {data.get('chosen_on')!r}")
+    table = data["thresholds"]
+    names = list(table) if label_names is None else list(label_names)
+    missing = [n for n in names if n not in table]
+    if missing or len(table) != len(names):
+        problem = f"thresholds do not match the labels ({len(table)} in file, {len(names)} expected"
+        raise DataError(path, None, problem + (f"; missing: {', '.join(missing)})" if missing else ")"))
+    try:
+        values = np.array([table[n] for n in names], dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise DataError(path, None, f"thresholds must be numbers ({e})") from None
+    if not np.isfinite(values).all() or values.min() < 0.0 or values.max() > 1.0:
+        raise DataError(path, None, f"thresholds must lie in [0, 1], got values from {values.min():.4g} to "
+                                    f"{values.max():.4g}")
+    return ThresholdChoice(data["strategy"], data["chosen_on"], values)

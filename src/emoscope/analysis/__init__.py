@@ -7,12 +7,12 @@ from emoscope.analysis.tracker import (
     RepresentationTracker,
     capture,
     capture_epoch,
-    capture_path,
     capture_texts,
     load_capture,
     save_capture,
     text_batches,
 )
+from emoscope.runfolder import capture_path
 
 __all__ = [
     "RepresentationTracker",

@@ -11,13 +11,15 @@ from pathlib import Path
 
 from torch import nn
 
-from emoscope.analysis.probe import COOCCURRENCE, read_probe, select_probe, write_cooccurrence, write_probe
+from emoscope.analysis.probe import read_probe, select_probe, write_cooccurrence, write_probe
 from emoscope.analysis.tracker import capture_epoch, text_batches
+from emoscope.runfolder import cooccurrence_path, probe_path
 
 
 class TrackerObserver:
-    def __init__(self, probe_size: int = 2000, pooling: str = "mean", seed: int = 0, max_len: int = 128,
+    def __init__(self, max_len: int, probe_size: int = 2000, pooling: str = "mean", seed: int = 0,
                  batch_size: int = 64, points: Sequence[str] | None = None):
+        """`max_len`: the run's, so the probe texts are tokenised as in training."""
         self.probe_size, self.pooling, self.seed, self.max_len = probe_size, pooling, seed, max_len
         self.batch_size, self.points = batch_size, points
         self.run_dir: Path | None = None
@@ -29,7 +31,7 @@ class TrackerObserver:
         `probe_size` applies only when the run has no probe set yet.
         """
         self.run_dir = Path(run_dir)
-        probe = self.run_dir / "captures" / "probe.jsonl"
+        probe = probe_path(self.run_dir)
         if probe.is_file():
             _, texts, _ = read_probe(probe)
         else:
@@ -38,9 +40,9 @@ class TrackerObserver:
                                                    len(data.taxonomy.labels))]
             texts = [e.text for e in chosen]
             write_probe(probe, [e.id for e in chosen], texts, [e.labels for e in chosen])
-        if data.train and not (self.run_dir / COOCCURRENCE).is_file():
+        if data.train and not cooccurrence_path(self.run_dir).is_file():
             write_cooccurrence(self.run_dir, [e.labels for e in data.train], len(data.taxonomy.labels))
-        self._batches = text_batches(tokenizer, texts, self.batch_size, self.max_len)
+        self._batches = text_batches(tokenizer, texts, self.max_len, self.batch_size)
 
     def on_epoch(self, model: nn.Module, epoch: int) -> None:
         capture_epoch(model, self._batches, self.run_dir, epoch, self.points, self.pooling)

@@ -16,8 +16,7 @@ import numpy as np
 
 from emoscope.analysis.metrics import cooccurrence_counts
 from emoscope.errors import DataError
-
-COOCCURRENCE = Path("analysis_inputs") / "cooccurrence.csv"
+from emoscope.runfolder import cooccurrence_path
 
 
 def select_probe(labels: Sequence[Sequence[int]], n: int = 2000, seed: int = 0, n_labels: int = 28) -> list[int]:
@@ -88,7 +87,7 @@ def write_cooccurrence(run_dir: str | Path, train_labels: Sequence[Sequence[int]
     Label co-occurrence counts over the training examples ([n_labels, n_labels], the diagonal each label's
     count; rows and columns are label indices) under a `# n_examples=N` line, enough for the correlation.
     """
-    path = Path(run_dir) / COOCCURRENCE
+    path = cooccurrence_path(run_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     counts = cooccurrence_counts(train_labels, n_labels).astype(int)
     np.savetxt(path, counts, fmt="%d", delimiter=",", header=f"n_examples={len(train_labels)}")

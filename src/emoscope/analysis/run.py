@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -27,24 +26,26 @@ from emoscope.analysis.metrics import (
     point_metrics,
     single_label,
 )
-from emoscope.analysis.probe import COOCCURRENCE, read_cooccurrence, read_probe
+from emoscope.analysis.probe import read_cooccurrence, read_probe
 from emoscope.analysis.projection import tsne_series
 from emoscope.analysis.tracker import load_capture
 from emoscope.errors import DataError, UserError
 from emoscope.evaluate.metrics import read_predictions
+from emoscope.runfolder import (
+    ANALYSIS,
+    CAPTURES,
+    THRESHOLDS,
+    cooccurrence_path,
+    eval_file,
+    load_thresholds,
+    probe_path,
+    read_labels,
+    split_predictions,
+)
 
 METRICS = ("silhouette_emotion", "silhouette_sentiment", "silhouette_ekman", "probe_macro_f1", "rsa_sentiment",
            "rsa_ekman", "rsa_cooccurrence", "ari_sentiment_k3", "ari_ekman_k6", "cka_vs_epoch0")
 POSNEG_THRESHOLD = 0.10
-
-
-def _read_json(path: Path, what: str) -> dict:
-    if not path.is_file():
-        raise UserError(f"{path} not found: {what}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(path, exc.lineno, f"not valid JSON ({exc.msg})") from exc
 
 
 def _spread(epochs: list[int], keep: int | None) -> list[int]:
@@ -67,7 +68,7 @@ class _Captures:
     """The run's probe set and selected captures, validated against each other."""
 
     def __init__(self, run_dir: Path, points: Sequence[str] | None, max_epochs: int | None):
-        folder = run_dir / "captures"
+        folder = run_dir / CAPTURES
         files = {}
         for path in folder.glob("epoch_*.safetensors"):
             match = re.fullmatch(r"epoch_(\d+)\.safetensors", path.name)
@@ -76,7 +77,7 @@ class _Captures:
         if not files:
             raise UserError(f"no captures in {folder}: train with --visualize, or capture saved weights first "
                             f"(emoscope analyze {run_dir} --capture)")
-        probe = folder / "probe.jsonl"
+        probe = probe_path(run_dir)
         if not probe.is_file():
             raise UserError(f"{probe} not found: the captures cannot be matched to texts and labels")
         self.ids, self.texts, self.labels = read_probe(probe)
@@ -126,10 +127,10 @@ def _analyse(run_dir: Path, points: Sequence[str] | None, max_epochs: int | None
     say = log or (lambda message: None)
     if not run_dir.is_dir():
         raise UserError(f"run folder {run_dir} does not exist")
-    info = _read_json(run_dir / "labels.json", "the run folder has no label names and groups")
+    info = read_labels(run_dir)
     groups = LabelGroups.from_maps(info["labels"], info.get("sentiment_of", {}), info.get("ekman_of", {}))
     caps = _Captures(run_dir, points, max_epochs)
-    out = run_dir / "analysis"
+    out = run_dir / ANALYSIS
     out.mkdir(exist_ok=True)
     notes: list[str] = []
     executor = ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn")) if tsne and n_jobs > 1 else None
@@ -156,7 +157,7 @@ def _analyse(run_dir: Path, points: Sequence[str] | None, max_epochs: int | None
 
 def _coannotation(run_dir: Path, caps: _Captures, groups: LabelGroups) -> tuple[np.ndarray, str]:
     """The human co-annotation dissimilarity, from training labels when the run saved them."""
-    path = run_dir / COOCCURRENCE
+    path = cooccurrence_path(run_dir)
     if not path.is_file():
         counts = cooccurrence_counts(caps.labels, len(groups.labels))
         return (coannotation_rdm(counts, len(caps.labels)),
@@ -262,15 +263,15 @@ def _tsne_figures(out: Path, caps: _Captures, groups: LabelGroups,
 
 def _test_figures(run_dir: Path, out: Path, groups: LabelGroups, notes: list[str]) -> np.ndarray | None:
     """The error-analysis figures on test; returns the misclassification matrix (None without predictions)."""
-    path = run_dir / "eval" / "test_predictions.jsonl"
+    path = eval_file(run_dir, split_predictions("test"))
     if not path.is_file():
         notes.append("No `eval/test_predictions.jsonl`: the test-set figures were not made (evaluate the run "
                      "on test first).")
         return None
     labels = groups.labels
-    thresholds_path = run_dir / "thresholds.json"
+    thresholds_path = run_dir / THRESHOLDS
     if thresholds_path.is_file():
-        thresholds = _read_json(thresholds_path, "")["thresholds"]
+        thresholds = dict(zip(labels, load_thresholds(thresholds_path, labels).values.tolist(), strict=True))
     else:
         thresholds = {}
         notes.append("No `thresholds.json`: test predictions use a threshold of 0.5.")

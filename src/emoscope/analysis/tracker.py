@@ -19,8 +19,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from emoscope.data.batching import collate, encode_texts
 from emoscope.errors import DataError, UserError
-from emoscope.models.heads import POOLINGS, pool
+from emoscope.models.heads import pool
+from emoscope.runfolder import capture_path
+from emoscope.vocab import POOLINGS
 
 _FP16_MAX = float(torch.finfo(torch.float16).max)
 
@@ -111,29 +114,24 @@ def capture(model: nn.Module, batches: Iterable[Mapping[str, torch.Tensor]], poi
     return tracker.outputs()
 
 
-def text_batches(tokenizer, texts: Sequence[str], batch_size: int = 64,
-                 max_len: int = 128) -> list[dict[str, torch.Tensor]]:
-    """Tokenised batches of `texts` for `capture`, grouped by length (less padding), each with the `index`
-    of its texts so the capture comes back in text order. Built once, reusable at every epoch."""
-    encoded = tokenizer(list(texts), truncation=True, max_length=max_len)["input_ids"]
+def text_batches(tokenizer, texts: Sequence[str], max_len: int, batch_size: int = 64) -> list[dict[str, torch.Tensor]]:
+    """Batches of `texts` for `capture`, tokenised as training and prediction do (`encode_texts`, the run's
+    `max_len`), grouped by length (less padding), each with the `index` of its texts so the capture comes
+    back in text order. Built once, reusable at every epoch."""
+    encoded = encode_texts(tokenizer, texts, max_len)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     batches = []
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
-        padded = tokenizer.pad({"input_ids": [encoded[i] for i in index]}, return_tensors="pt")
-        batches.append({"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"],
-                        "index": torch.tensor(index)})
+        batches.append({**collate([encoded[i] for i in index], pad_id), "index": torch.tensor(index)})
     return batches
 
 
-def capture_texts(model: nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64, max_len: int = 128,
+def capture_texts(model: nn.Module, tokenizer, texts: Sequence[str], max_len: int, batch_size: int = 64,
                   points: Sequence[str] | None = None, pooling: str = "mean") -> dict[str, torch.Tensor]:
     """`capture` on raw texts, returned in text order."""
-    return capture(model, text_batches(tokenizer, texts, batch_size, max_len), points, pooling)
-
-
-def capture_path(run_dir: str | Path, epoch: int) -> Path:
-    return Path(run_dir) / "captures" / f"epoch_{epoch}.safetensors"
+    return capture(model, text_batches(tokenizer, texts, max_len, batch_size), points, pooling)
 
 
 def save_capture(path: str | Path, representations: Mapping[str, torch.Tensor], *, epoch: int,

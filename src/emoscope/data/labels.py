@@ -14,13 +14,13 @@ from functools import cached_property
 from pathlib import Path
 
 from emoscope.errors import DataError, UserError
+from emoscope.vocab import TAXONOMIES
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 EMOTIONS_FILE, EKMAN_FILE, SENTIMENT_FILE = "emotions.txt", "ekman_mapping.json", "sentiment_dict.json"
 NEUTRAL = "neutral"
 EKMAN_LABELS = ("anger", "disgust", "fear", "joy", "sadness", "surprise", NEUTRAL)
 SENTIMENT_LABELS = ("positive", "negative", "ambiguous", NEUTRAL)
-TAXONOMIES = ("original", "ekman", "sentiment")
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,7 @@
 from emoscope.evaluate.baseline import build_model, run_baseline
 from emoscope.evaluate.bootstrap import bootstrap_ci
 from emoscope.evaluate.metrics import EvalResult, compute_metrics, format_table, save_eval, save_predictions
-from emoscope.evaluate.thresholds import (
-    ThresholdChoice,
-    choose_thresholds,
-    fixed,
-    load_thresholds,
-    save_thresholds,
-    tune_global,
-    tune_per_label,
-)
+from emoscope.evaluate.thresholds import ThresholdChoice, choose_thresholds, fixed, tune_global, tune_per_label
 
 __all__ = [
     "EvalResult",
@@ -22,11 +14,9 @@ __all__ = [
     "compute_metrics",
     "fixed",
     "format_table",
-    "load_thresholds",
     "run_baseline",
     "save_eval",
     "save_predictions",
-    "save_thresholds",
     "tune_global",
     "tune_per_label",
 ]

@@ -32,7 +32,15 @@ from emoscope.evaluate.metrics import (
     save_eval,
     save_predictions,
 )
-from emoscope.evaluate.thresholds import choose_thresholds, save_thresholds
+from emoscope.evaluate.thresholds import choose_thresholds
+from emoscope.runfolder import (
+    BASELINE_INFO,
+    EVAL,
+    THRESHOLDS,
+    save_thresholds,
+    split_predictions,
+    write_labels,
+)
 
 
 def _canonical_csr(x):
@@ -103,24 +111,22 @@ def run_baseline(train_texts: Sequence[str], train_y, dev_texts: Sequence[str], 
     choice = choose_thresholds(threshold_strategy, y_dev=splits["dev"][1], p_dev=p_dev,
                                fixed_value=fixed_value, label_names=names)
     out_dir = Path(out_dir)
-    eval_dir = out_dir / "eval"
-    save_thresholds(out_dir / "thresholds.json", choice, names)
+    eval_dir = out_dir / EVAL
+    save_thresholds(out_dir / THRESHOLDS, choice, names)
     save_eval(compute_metrics(splits["dev"][1], p_dev, choice.values, names), eval_dir, "dev")
     result = compute_metrics(splits["test"][1], p_test, choice.values, names)
     save_eval(result, eval_dir, "test")
-    save_predictions(eval_dir / "dev_predictions.jsonl", splits["dev"][0], splits["dev"][1], p_dev,
+    save_predictions(eval_dir / split_predictions("dev"), splits["dev"][0], splits["dev"][1], p_dev,
                      choice.values, names, ids=dev_ids)
-    save_predictions(eval_dir / "test_predictions.jsonl", splits["test"][0], splits["test"][1], p_test,
+    save_predictions(eval_dir / split_predictions("test"), splits["test"][0], splits["test"][1], p_test,
                      choice.values, names, ids=test_ids)
-    labels = {"taxonomy": taxonomy, "labels": names, "sentiment_of": dict(sentiment_of or {}),
-              "ekman_of": dict(ekman_of or {})}
-    (out_dir / "labels.json").write_text(json.dumps(labels, indent=2) + "\n")
+    write_labels(out_dir, taxonomy, names, sentiment_of, ekman_of)
     info = {"model": "tfidf-logreg", "char_ngrams": char_ngrams, "seed": seed,
             "threshold_strategy": threshold_strategy, "threshold_notes": list(choice.notes),
             "n_train": len(splits["train"][0]),
             "n_features": sum(len(v.vocabulary_) for _, v in model.named_steps["features"].transformer_list),
             "wall_seconds": round(time.perf_counter() - started, 2)}
-    (out_dir / "baseline.json").write_text(json.dumps(info, indent=2) + "\n")
+    (out_dir / BASELINE_INFO).write_text(json.dumps(info, indent=2) + "\n")
     return result
 
 

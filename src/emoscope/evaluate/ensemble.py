@@ -17,7 +17,18 @@ from emoscope.data import Example
 from emoscope.errors import UserError
 from emoscope.evaluate.metrics import Predictions, compute_metrics, read_predictions
 from emoscope.evaluate.split import score_split
-from emoscope.evaluate.thresholds import choose_thresholds, save_thresholds
+from emoscope.evaluate.thresholds import choose_thresholds
+from emoscope.runfolder import (
+    ENSEMBLE_INFO,
+    EVAL,
+    LABELS,
+    RUN_INFO,
+    THRESHOLDS,
+    read_labels,
+    save_thresholds,
+    split_predictions,
+    write_labels,
+)
 
 BLEND_WEIGHTS = tuple(round(w, 2) for w in np.arange(0.0, 0.55, 0.05))  # the baseline's share, tried on dev
 
@@ -30,7 +41,8 @@ def _need(folder: Path, name: str) -> Path:
 
 
 def member_labels(folder: Path) -> list[str]:
-    return json.loads(_need(folder, "labels.json").read_text())["labels"]
+    _need(folder, LABELS)
+    return read_labels(folder)["labels"]
 
 
 def read_member(folder: Path, split: str, labels: Sequence[str]) -> Predictions:
@@ -38,7 +50,7 @@ def read_member(folder: Path, split: str, labels: Sequence[str]) -> Predictions:
     own = member_labels(folder)
     if sorted(own) != sorted(labels):
         raise UserError(f"{folder} predicts other labels than the first member ({len(own)} vs {len(labels)})")
-    preds = read_predictions(_need(folder, f"eval/{split}_predictions.jsonl"), own)
+    preds = read_predictions(_need(folder, f"{EVAL}/{split_predictions(split)}"), own)
     if list(own) != list(labels):
         order = [own.index(name) for name in labels]
         preds = Predictions(preds.ids, preds.texts, preds.truth[:, order], preds.probs[:, order])
@@ -88,20 +100,21 @@ def build_ensemble(runs: Sequence[str | Path], out_dir: str | Path, baseline: st
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    save_thresholds(out / "thresholds.json", choice, labels)
-    (out / "labels.json").write_text((runs[0] / "labels.json").read_text())
+    save_thresholds(out / THRESHOLDS, choice, labels)
+    first = read_labels(runs[0])
+    write_labels(out, first["taxonomy"], first["labels"], first.get("sentiment_of"), first.get("ekman_of"))
     for split, preds, probs in (("dev", dev, dev_probs), ("test", test, test_probs)):
         examples = [Example(text, tuple(int(j) for j in np.flatnonzero(y)), i)
                     for i, text, y in zip(preds.ids, preds.texts, preds.truth, strict=True)]
-        table = score_split(out / "eval", split, examples, probs, choice.values, labels,
+        table = score_split(out / EVAL, split, examples, probs, choice.values, labels,
                             title=f"{split}: ensemble of {len(runs)} run(s)"
                                   + (f" + baseline at weight {weight:.2f}" if baseline is not None else ""))
-    walls = [json.loads((r / "run.json").read_text()).get("wall_seconds") if (r / "run.json").is_file() else None
+    walls = [json.loads((r / RUN_INFO).read_text()).get("wall_seconds") if (r / RUN_INFO).is_file() else None
              for r in runs]
     info = {"runs": [str(r) for r in runs], "baseline": str(baseline) if baseline else None,
             "train_wall_seconds": sum(walls) if None not in walls else None,  # the members', one after another
             "baseline_weight": weight, "dev_macro_f1_by_baseline_weight": scan,
             "threshold_strategy": threshold_strategy}
-    (out / "ensemble.json").write_text(json.dumps(info, indent=1) + "\n")
+    (out / ENSEMBLE_INFO).write_text(json.dumps(info, indent=1) + "\n")
     print(table)
     return info

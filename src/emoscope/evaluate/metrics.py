@@ -28,6 +28,7 @@ from sklearn.metrics import (
 )
 
 from emoscope.errors import DataError, UserError
+from emoscope.runfolder import split_metrics, split_per_emotion
 
 PER_LABEL_COLUMNS = ("label", "precision", "recall", "f1", "support", "threshold", "auc")
 
@@ -171,10 +172,10 @@ def save_eval(result: EvalResult, eval_dir: str | Path, split: str) -> tuple[Pat
     _check_split(split)
     eval_dir = Path(eval_dir)
     eval_dir.mkdir(parents=True, exist_ok=True)
-    metrics_path = eval_dir / f"{split}_metrics.json"
+    metrics_path = eval_dir / split_metrics(split)
     summary = {k: _json_number(v) for k, v in result.summary.items()}
     metrics_path.write_text(json.dumps(summary, indent=2) + "\n")
-    csv_path = eval_dir / f"{split}_per_emotion.csv"
+    csv_path = eval_dir / split_per_emotion(split)
     with csv_path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=PER_LABEL_COLUMNS)
         writer.writeheader()

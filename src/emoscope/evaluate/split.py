@@ -16,6 +16,7 @@ from emoscope.evaluate.metrics import (
     save_eval,
     save_predictions,
 )
+from emoscope.runfolder import split_predictions
 
 
 def score_split(eval_dir: Path, split: str, examples: Sequence, probs: np.ndarray, thresholds: np.ndarray,
@@ -29,6 +30,6 @@ def score_split(eval_dir: Path, split: str, examples: Sequence, probs: np.ndarra
         _, low, high = bootstrap_ci(y, predicted, metric=metric, n_resamples=n_resamples, seed=0)
         result.summary[f"{metric}_ci95_low"], result.summary[f"{metric}_ci95_high"] = float(low), float(high)
     save_eval(result, eval_dir, split)
-    save_predictions(eval_dir / f"{split}_predictions.jsonl", [e.text for e in examples], y, probs, thresholds,
+    save_predictions(eval_dir / split_predictions(split), [e.text for e in examples], y, probs, thresholds,
                      label_names, ids=[e.id for e in examples])
     return format_table(result, title=title or split)

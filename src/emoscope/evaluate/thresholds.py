@@ -8,28 +8,16 @@ Tuning searches the grid 0.01, 0.02, ..., 0.99 with the rule ``prob >= threshold
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from emoscope.errors import DataError, UserError
+from emoscope.errors import UserError
 from emoscope.evaluate.metrics import as_indicator_matrix, as_label_names, as_prob_matrix, as_threshold_vector
+from emoscope.runfolder import ThresholdChoice
+from emoscope.vocab import THRESHOLD_STRATEGIES
 
 GRID = np.round(np.arange(1, 100) / 100, 2)
-STRATEGIES = ("fixed", "global", "per_emotion")
-
-
-@dataclass(frozen=True)
-class ThresholdChoice:
-    """Thresholds [L] with how they were chosen (``chosen_on`` is "dev" or None for fixed) and notes."""
-
-    strategy: str
-    chosen_on: str | None
-    values: np.ndarray
-    notes: tuple[str, ...] = ()
 
 
 def fixed(value: float, n_labels: int) -> np.ndarray:
@@ -88,8 +76,8 @@ def choose_thresholds(strategy: str, y_dev=None, p_dev=None, fixed_value: float 
                       label_names: Sequence[str] | None = None) -> ThresholdChoice:
     """Thresholds by strategy name: "fixed" (``fixed_value``; needs ``p_dev`` or ``label_names`` only for
     the label count), "global" or "per_emotion" (tuned on ``y_dev`` / ``p_dev``, the dev split)."""
-    if strategy not in STRATEGIES:
-        raise UserError(f"unknown threshold strategy {strategy!r} (choose one of {', '.join(STRATEGIES)})")
+    if strategy not in THRESHOLD_STRATEGIES:
+        raise UserError(f"unknown threshold strategy {strategy!r} (choose one of {', '.join(THRESHOLD_STRATEGIES)})")
     if strategy == "fixed":
         if label_names is None and p_dev is None:
             raise UserError("the fixed strategy needs label_names or p_dev to know the number of labels")
@@ -101,43 +89,3 @@ def choose_thresholds(strategy: str, y_dev=None, p_dev=None, fixed_value: float 
         return ThresholdChoice("global", "dev", tune_global(y_dev, p_dev))
     values, notes = tune_per_label(y_dev, p_dev, label_names)
     return ThresholdChoice("per_emotion", "dev", values, tuple(notes))
-
-
-def save_thresholds(path: str | Path, choice: ThresholdChoice, label_names: Sequence[str]) -> Path:
-    """Write ``thresholds.json``: ``{"strategy", "chosen_on", "thresholds": {label: t}}``."""
-    names = as_label_names(label_names, len(choice.values))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"strategy": choice.strategy, "chosen_on": choice.chosen_on,
-            "thresholds": {n: float(t) for n, t in zip(names, choice.values, strict=True)}}
-    path.write_text(json.dumps(data, indent=2) + "\n")
-    return path
-
-
-def load_thresholds(path: str | Path, label_names: Sequence[str] | None = None) -> ThresholdChoice:
-    """Read ``thresholds.json``; with ``label_names`` the values come back in that order and every label
-    must be present, so thresholds cannot be applied to the wrong columns."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such thresholds file") from None
-    except json.JSONDecodeError as e:
-        raise DataError(path, e.lineno, f"not valid JSON: {e.msg}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("thresholds"), dict) or not data["thresholds"]:
-        raise DataError(path, None, 'expected {"strategy", "chosen_on", "thresholds": {label: t}}')
-    if data.get("strategy") not in STRATEGIES:
-        raise DataError(path, None, f"unknown strategy {data.get('strategy')!r}")
-    if data.get("chosen_on") not in ("dev", None):
-        raise DataError(path, None, f"chosen_on must be \"dev\" or null, got {data.get('chosen_on')!r}")
-    table = data["thresholds"]
-    names = list(table) if label_names is None else list(label_names)
-    missing = [n for n in names if n not in table]
-    if missing or len(table) != len(names):
-        problem = f"thresholds do not match the labels ({len(table)} in file, {len(names)} expected"
-        raise DataError(path, None, problem + (f"; missing: {', '.join(missing)})" if missing else ")"))
-    try:
-        values = as_threshold_vector([table[n] for n in names], len(names))
-    except (UserError, TypeError, ValueError) as e:
-        raise DataError(path, None, str(e)) from None
-    return ThresholdChoice(data["strategy"], data["chosen_on"], values)

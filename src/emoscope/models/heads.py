@@ -10,8 +10,7 @@ import torch
 from torch import nn
 
 from emoscope.errors import UserError
-
-POOLINGS = ("mean", "cls")
+from emoscope.vocab import HEADS, POOLINGS, check_head_pooling
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -100,10 +99,9 @@ class CNNHead(nn.Module):
         return self.classifier(self.dropout(self.conv(hidden, mask)))
 
 
-HEADS = ("linear", "mlp-attention", "cnn")
-
 
 def build_head(kind: str, hidden_size: int, num_labels: int, dropout: float, pooling: str = "mean") -> nn.Module:
+    check_head_pooling(kind, pooling)
     if kind == "linear":
         return LinearHead(hidden_size, num_labels, dropout, pooling)
     if kind == "mlp-attention":

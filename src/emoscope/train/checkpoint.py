@@ -13,19 +13,13 @@ import shutil
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from emoscope.errors import UserError
+from emoscope.models.weights import fsync_dir, save_weights
+from emoscope.runfolder import WEIGHTS
 
 LATEST = "latest"
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -33,17 +27,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     with open(tmp, "wb") as handle:
         handle.write(data)
         handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
-def save_weights(state_dict: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
-    """safetensors, atomically; tensors are made contiguous and unshared (tied weights are copied)."""
-    tensors = {k: v.detach().contiguous().clone() for k, v in state_dict.items()}
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file(tensors, str(tmp), metadata=metadata)
-    with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
@@ -64,11 +47,11 @@ def save_checkpoint(root: Path, step: int, model_state: dict, train_state: dict,
     tmp = root / f".tmp-step_{step}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_weights(model_state, tmp / "model.safetensors")
+    save_weights(model_state, tmp / WEIGHTS)
     torch.save(train_state, tmp / "train_state.pt")
     with open(tmp / "train_state.pt", "rb") as handle:
         os.fsync(handle.fileno())
-    files = {name: _sha256(tmp / name) for name in ("model.safetensors", "train_state.pt")}
+    files = {name: _sha256(tmp / name) for name in (WEIGHTS, "train_state.pt")}
     atomic_write_bytes(tmp / "state.json", json.dumps({**state, "files": files}, indent=1).encode())
     if final.exists():
         shutil.rmtree(final)
@@ -111,7 +94,7 @@ def load_latest_checkpoint(root: Path) -> tuple[dict, dict, dict, Path] | None:
     for path in candidates:
         try:
             state = _verify(path)
-            model_state = load_file(str(path / "model.safetensors"))
+            model_state = load_file(str(path / WEIGHTS))
             train_state = torch.load(path / "train_state.pt", map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any damage means: fall back to an older checkpoint
             print(f"emoscope: checkpoint {path} is damaged ({type(exc).__name__}: {exc}); trying an older one",

@@ -1,5 +1,8 @@
 """The one training loop: DDP, mixed precision, accumulation, early stopping and resume, in plain sight.
 
+It trains and keeps what training makes: the best weights (dev macro-F1), checkpoints and `metrics.jsonl`.
+Thresholds, final scores, exports and reports come after it, in `emoscope.recipe`.
+
 Launch with `emoscope train` (one process) or `torchrun --nproc_per_node=N -m emoscope train` (DDP: nccl on
 CUDA, gloo on CPU). Every rank walks the same global batch plan and takes its share of each batch; the loss
 is normalised by the global batch size, so N ranks compute the same update as one process.
@@ -29,19 +32,18 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-import emoscope
-from emoscope.config import TrainConfig, save_config
-from emoscope.data import Example, Taxonomy, load_examples, load_goemotions, load_taxonomy
+from emoscope import runfolder
+from emoscope.config import TrainConfig
 from emoscope.data.batching import batch_plan, collate, encode_texts
+from emoscope.data.splits import SplitData, load_data
 from emoscope.errors import UserError
-from emoscope.evaluate import choose_thresholds, compute_metrics, save_thresholds
-from emoscope.evaluate.baseline import run_baseline_on
+from emoscope.evaluate import choose_thresholds, compute_metrics
 from emoscope.evaluate.metrics import as_indicator_matrix
-from emoscope.evaluate.split import score_split
 from emoscope.models import build_classifier, encoder_layers
 from emoscope.models.backbone import load_tokenizer, max_positions, resolve_backbone
 from emoscope.models.inference import autocast, predict_probs, resolve_precision
-from emoscope.train.checkpoint import load_latest_checkpoint, save_checkpoint, save_weights
+from emoscope.models.weights import save_weights
+from emoscope.train.checkpoint import load_latest_checkpoint, save_checkpoint
 
 
 class TrainingObserver(Protocol):
@@ -49,14 +51,6 @@ class TrainingObserver(Protocol):
 
     def setup(self, run_dir: Path, model: nn.Module, tokenizer, data: SplitData) -> None: ...
     def on_epoch(self, model: nn.Module, epoch: int) -> None: ...
-
-
-@dataclass
-class SplitData:
-    taxonomy: Taxonomy
-    train: list[Example]
-    dev: list[Example]
-    test: list[Example]
 
 
 @dataclass
@@ -68,6 +62,18 @@ class Dist:
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+
+@dataclass
+class Trained:
+    """What the loop hands to what comes after it (`emoscope.recipe`); `main` is False on ranks other than 0."""
+
+    run_dir: Path
+    data: SplitData
+    device: torch.device
+    precision: str  # the configured precision resolved on this device ("auto" -> bf16 or fp32...)
+    wall_seconds: float
+    main: bool
 
 
 # ---------------------------------------------------------------- set-up
@@ -91,41 +97,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def load_data(config: TrainConfig) -> SplitData:
-    """GoEmotions by default; the user's own files when --train_file is given (dev carved off if absent)."""
-    if config.train_file is None:
-        ge = load_goemotions(config.data_dir, taxonomy=config.taxonomy, skip_bad_rows=config.skip_bad_rows)
-        data = SplitData(ge.taxonomy, ge.train, ge.dev, ge.test)
-        if ge.skipped:
-            print(f"data: skipped {len(ge.skipped)} bad rows (first: {ge.skipped[0]})", flush=True)
-    else:
-        taxonomy = load_taxonomy(config.taxonomy, config.data_dir)
-
-        def read(path):
-            examples = load_examples(path, taxonomy, skip_bad_rows=config.skip_bad_rows)
-            if examples.skipped:
-                print(f"data: {path}: {examples.summary()}", flush=True)
-            return list(examples)
-
-        train = read(config.train_file)
-        if config.dev_file:
-            dev = read(config.dev_file)
-        else:
-            order = np.random.default_rng(config.seed).permutation(len(train))
-            cut = max(1, int(round(len(train) * config.dev_fraction)))
-            dev, train = [train[i] for i in order[:cut]], [train[i] for i in order[cut:]]
-        test = read(config.test_file) if config.test_file else []
-        data = SplitData(taxonomy, train, dev, test)
-    rng = np.random.default_rng(config.seed)
-    if config.max_train_examples and len(data.train) > config.max_train_examples:
-        data.train = [data.train[i] for i in sorted(rng.choice(len(data.train), config.max_train_examples, False))]
-    if config.max_eval_examples:
-        data.dev, data.test = data.dev[: config.max_eval_examples], data.test[: config.max_eval_examples]
-    if not data.train or not data.dev:
-        raise UserError("training needs at least one train and one dev example")
-    return data
 
 
 def prepare_run_dir(config: TrainConfig, model_bytes: int) -> Path:
@@ -219,10 +190,11 @@ def multilabel_loss(logits: torch.Tensor, targets: torch.Tensor, config: TrainCo
 
 
 def evaluate_split(model: nn.Module, ids: list[np.ndarray], pad_id: int, d: Dist, device: torch.device,
-                   config: TrainConfig) -> np.ndarray:
+                   batch_size: int, precision: str) -> np.ndarray:
     """Each rank scores every world-th text; all ranks receive all probabilities (same order as `ids`)."""
     mine = list(range(d.rank, len(ids), d.world))
-    probs = predict_probs(model, [ids[i] for i in mine], pad_id, config.eval_batch_size, device, config.precision)
+    autocast_to = precision if precision != "fp32" else None
+    probs = predict_probs(model, [ids[i] for i in mine], pad_id, batch_size, device, autocast_to)
     if d.world == 1:
         return probs
     gathered: list = [None] * d.world
@@ -237,8 +209,10 @@ def evaluate_split(model: nn.Module, ids: list[np.ndarray], pad_id: int, d: Dist
 # ---------------------------------------------------------------- the loop
 
 
-def train(config: TrainConfig, observer: TrainingObserver | None = None) -> Path:
-    """Train, select the best epoch on dev, choose thresholds on dev, evaluate on test; returns the run folder."""
+def train(config: TrainConfig, observer: TrainingObserver | None = None) -> Trained:
+    """Train, keeping the best epoch's weights (dev macro-F1 with thresholds chosen on dev) in the run folder.
+
+    Under DDP every rank returns; the process group is gone by then, so rank 0 finishes the run alone."""
     d, device = setup_distributed()
     try:
         return _train(config, d, device, observer)
@@ -247,9 +221,9 @@ def train(config: TrainConfig, observer: TrainingObserver | None = None) -> Path
             dist.destroy_process_group()
 
 
-def _train(config: TrainConfig, d: Dist, device: torch.device, observer: TrainingObserver | None) -> Path:
-    config.precision = resolve_precision(config.precision, device)
-    if config.precision == "fp16" and device.type != "cuda":
+def _train(config: TrainConfig, d: Dist, device: torch.device, observer: TrainingObserver | None) -> Trained:
+    precision = resolve_precision(config.precision, device)  # config.yaml keeps what was asked for
+    if precision == "fp16" and device.type != "cuda":
         raise UserError("--precision fp16 needs a CUDA GPU; use bf16 (fast on recent CPUs) or fp32 on CPU")
     if config.batch_size % d.world:
         raise UserError(f"--batch_size {config.batch_size} must be divisible by the {d.world} processes")
@@ -287,7 +261,7 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
     lengths = [len(x) for x in train_ids]
 
     if d.main:
-        write_run_files(run_dir, config, data.taxonomy, tokenizer, model, d)
+        write_run_files(run_dir, config, data, tokenizer, model, d, precision)
     ddp_model = DistributedDataParallel(model) if d.world > 1 else model
 
     # The fused kernel is several times faster than the per-tensor one on CPU as well as on CUDA.
@@ -296,13 +270,13 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
     steps_per_epoch = math.ceil(plan_len / config.grad_accum)
     total_steps = steps_per_epoch * config.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config, total_steps))
-    scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
     # The epoch's running loss is state too: a run resumed mid-epoch must log the same train_loss.
     state = {"epoch": 0, "batch": 0, "step": 0, "best_f1": -1.0, "best_epoch": 0, "bad_epochs": 0,
              "metrics_bytes": 0, "wall_seconds": 0.0, "stopped": False, "epoch_loss": 0.0, "epoch_examples": 0}
-    metrics_path = run_dir / "metrics.jsonl"
-    resumed = load_latest_checkpoint(run_dir / "checkpoints") if config.resume else None
+    metrics_path = run_dir / runfolder.METRICS_LOG
+    resumed = load_latest_checkpoint(run_dir / runfolder.CHECKPOINTS) if config.resume else None
     if resumed:
         model_state, train_state, saved, ckpt = resumed
         state.update(saved)
@@ -331,7 +305,7 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
     def checkpoint() -> None:
         if d.main:
             handle_pos = metrics_path.stat().st_size
-            save_checkpoint(run_dir / "checkpoints", state["step"], model.state_dict(),
+            save_checkpoint(run_dir / runfolder.CHECKPOINTS, state["step"], model.state_dict(),
                             {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                              "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state()},
                             {**state, "metrics_bytes": handle_pos,
@@ -360,7 +334,7 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
                 batch = collate([train_ids[r] for r in rows], pad_id, y_train[rows])
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 sync = i == len(group) - 1 or d.world == 1
-                with (contextlib.nullcontext() if sync else ddp_model.no_sync()), autocast(device, config.precision):
+                with (contextlib.nullcontext() if sync else ddp_model.no_sync()), autocast(device, precision):
                     logits = ddp_model(batch["input_ids"], batch["attention_mask"])
                     loss = multilabel_loss(logits, batch["labels"], config, pos_weight).sum()
                     # Normalised by the global group size; DDP averages over ranks, hence * world.
@@ -394,7 +368,7 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
         bar.close()
         train_loss = state["epoch_loss"] / max(state["epoch_examples"], 1)
 
-        dev_probs = evaluate_split(model, dev_ids, pad_id, d, device, config)
+        dev_probs = evaluate_split(model, dev_ids, pad_id, d, device, config.eval_batch_size, precision)
         choice = choose_thresholds(config.threshold_strategy, y_dev, dev_probs, config.threshold, labels)
         dev_result = compute_metrics(y_dev, dev_probs, choice.values, labels)
         dev_f1 = dev_result.summary["macro_f1"]
@@ -402,7 +376,7 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
         if improved:
             state.update(best_f1=dev_f1, best_epoch=epoch + 1, bad_epochs=0)
             if d.main:
-                save_weights(model.state_dict(), run_dir / "model.safetensors", {"epoch": str(epoch + 1)})
+                save_weights(model.state_dict(), run_dir / runfolder.WEIGHTS, {"epoch": str(epoch + 1)})
         else:
             state["bad_epochs"] += 1
         log({"kind": "epoch", "epoch": epoch + 1, "step": state["step"],
@@ -423,30 +397,24 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
         state.update(epoch=epoch + 1, batch=0, epoch_loss=0.0, epoch_examples=0)
         checkpoint()
 
-    wall = state["wall_seconds"] + time.time() - started
-    if d.main:
-        finish(run_dir, config, data, model, tokenizer, device, wall, d)
-    if d.world > 1:
-        dist.barrier()
-    return run_dir
+    return Trained(run_dir, data, device, precision, state["wall_seconds"] + time.time() - started, d.main)
 
 
 # ---------------------------------------------------------------- the run folder
 
 
-def write_run_files(run_dir: Path, config: TrainConfig, taxonomy: Taxonomy, tokenizer, model: nn.Module,
-                    d: Dist) -> None:
-    save_config(config, run_dir / "config.yaml")
-    (run_dir / "labels.json").write_text(json.dumps({
-        "taxonomy": taxonomy.name, "labels": list(taxonomy.labels),
-        "sentiment_of": taxonomy.sentiment_of, "ekman_of": taxonomy.ekman_of}, indent=1))
-    tokenizer.save_pretrained(run_dir / "tokenizer")
-    model.backbone.config.to_json_file(run_dir / "backbone_config.json")
-    run_info = {"format": emoscope.RUN_FORMAT_VERSION, "emoscope": emoscope.__version__,
-                "torch": torch.__version__, "transformers": _version("transformers"),
-                "python": platform.python_version(), "hardware": hardware_description(),
-                "world_size": d.world, "started": datetime.datetime.now().isoformat(timespec="seconds")}
-    (run_dir / "run.json").write_text(json.dumps(run_info, indent=1))
+def write_run_files(run_dir: Path, config: TrainConfig, data: SplitData, tokenizer, model: nn.Module,
+                    d: Dist, precision: str) -> None:
+    """Before the first step: what a reader needs besides the weights, so a run stopped early still loads."""
+    tax = data.taxonomy
+    runfolder.write_config(run_dir, config)
+    runfolder.write_labels(run_dir, tax.name, tax.labels, tax.sentiment_of, tax.ekman_of)
+    tokenizer.save_pretrained(run_dir / runfolder.TOKENIZER)
+    model.backbone.config.to_json_file(run_dir / runfolder.BACKBONE_CONFIG)
+    runfolder.write_run_info(run_dir, {
+        "torch": torch.__version__, "transformers": _version("transformers"),
+        "python": platform.python_version(), "hardware": hardware_description(), "world_size": d.world,
+        "precision": precision, "started": datetime.datetime.now().isoformat(timespec="seconds")})
 
 
 def _version(package: str) -> str:
@@ -467,49 +435,6 @@ def hardware_description() -> str:
     return f"CPU: {cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
 
 
-def lexical_floor(out: Path, config: TrainConfig, data: SplitData) -> None:
-    """TF-IDF + logistic regression on the run's own splits and thresholds strategy: the report shows how far
-    above it the model is, and `emoscope ensemble` can blend it in."""
-    try:
-        result = run_baseline_on(data, out, threshold_strategy=config.threshold_strategy, seed=config.seed,
-                                 fixed_value=config.threshold)
-    except ValueError as exc:  # e.g. too few texts for a vocabulary: the model's results stand without it
-        print(f"lexical floor: not fitted ({exc})")
-        return
-    print(f"lexical floor (TF-IDF + logistic regression, {out}): test macro-F1 {result.summary['macro_f1']:.4f}")
-
-
 def peak_rss_mb() -> float:
     """This process's peak resident memory so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def finish(run_dir: Path, config: TrainConfig, data: SplitData, model: nn.Module, tokenizer,
-           device: torch.device, wall: float, d: Dist) -> None:
-    """Best weights back in; thresholds from dev; dev and test scored and saved."""
-    from safetensors.torch import load_file
-
-    model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
-    labels = data.taxonomy.labels
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    single = Dist()
-    dev_ids = encode_texts(tokenizer, [e.text for e in data.dev], config.max_len)
-    y_dev = as_indicator_matrix([e.labels for e in data.dev], "dev", len(labels))
-    dev_probs = evaluate_split(model, dev_ids, pad_id, single, device, config)
-    choice = choose_thresholds(config.threshold_strategy, y_dev, dev_probs, config.threshold, labels)
-    save_thresholds(run_dir / "thresholds.json", choice, labels)
-    for note in choice.notes:
-        print(f"thresholds: {note}")
-    score_split(run_dir / "eval", "dev", data.dev, dev_probs, choice.values, labels)
-    if data.test:
-        test_ids = encode_texts(tokenizer, [e.text for e in data.test], config.max_len)
-        test_probs = evaluate_split(model, test_ids, pad_id, single, device, config)
-        print(score_split(run_dir / "eval", "test", data.test, test_probs, choice.values, labels,
-                          title=f"test ({choice.strategy} thresholds, chosen on {choice.chosen_on or 'nothing'})"))
-    if data.test and config.lexical_baseline:
-        lexical_floor(run_dir / "baseline", config, data)
-    run_info = json.loads((run_dir / "run.json").read_text())
-    run_info.update(wall_seconds=round(wall, 1), finished=datetime.datetime.now().isoformat(timespec="seconds"),
-                    peak_rss_mb=round(peak_rss_mb()))
-    (run_dir / "run.json").write_text(json.dumps(run_info, indent=1))
-    print(f"run folder: {run_dir}")

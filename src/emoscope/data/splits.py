@@ -1,0 +1,56 @@
+"""A run's train/dev/test splits from its config: what training, evaluation, captures and benchmarks read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from emoscope.config import TrainConfig
+from emoscope.data.formats import Example
+from emoscope.data.labels import Taxonomy, load_taxonomy
+from emoscope.data.source import load_examples, load_goemotions
+from emoscope.errors import UserError
+
+
+@dataclass
+class SplitData:
+    taxonomy: Taxonomy
+    train: list[Example]
+    dev: list[Example]
+    test: list[Example]
+
+
+def load_data(config: TrainConfig) -> SplitData:
+    """GoEmotions by default; the user's own files when --train_file is given (dev carved off if absent)."""
+    if config.train_file is None:
+        ge = load_goemotions(config.data_dir, taxonomy=config.taxonomy, skip_bad_rows=config.skip_bad_rows)
+        data = SplitData(ge.taxonomy, ge.train, ge.dev, ge.test)
+        if ge.skipped:
+            print(f"data: skipped {len(ge.skipped)} bad rows (first: {ge.skipped[0]})", flush=True)
+    else:
+        taxonomy = load_taxonomy(config.taxonomy, config.data_dir)
+
+        def read(path):
+            examples = load_examples(path, taxonomy, skip_bad_rows=config.skip_bad_rows)
+            if examples.skipped:
+                print(f"data: {path}: {examples.summary()}", flush=True)
+            return list(examples)
+
+        train = read(config.train_file)
+        if config.dev_file:
+            dev = read(config.dev_file)
+        else:
+            order = np.random.default_rng(config.seed).permutation(len(train))
+            cut = max(1, int(round(len(train) * config.dev_fraction)))
+            dev, train = [train[i] for i in order[:cut]], [train[i] for i in order[cut:]]
+        test = read(config.test_file) if config.test_file else []
+        data = SplitData(taxonomy, train, dev, test)
+    rng = np.random.default_rng(config.seed)
+    if config.max_train_examples and len(data.train) > config.max_train_examples:
+        data.train = [data.train[i] for i in sorted(rng.choice(len(data.train), config.max_train_examples, False))]
+    if config.max_eval_examples:
+        data.dev, data.test = data.dev[: config.max_eval_examples], data.test[: config.max_eval_examples]
+    if not data.train or not data.dev:
+        raise UserError("training needs at least one train and one dev example")
+    return data

@@ -1,0 +1,20 @@
+"""The closed vocabularies of options, defined once and torch-free: the config, the CLI and the modules that
+implement each option (heads, data labels, thresholds, inference) all import them from here."""
+
+from __future__ import annotations
+
+from emoscope.errors import UserError
+
+HEADS = ("linear", "mlp-attention", "cnn")
+POOLINGS = ("mean", "cls")
+TAXONOMIES = ("original", "ekman", "sentiment")
+THRESHOLD_STRATEGIES = ("fixed", "global", "per_emotion")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def check_head_pooling(head: str, pooling: str) -> None:
+    """Only the linear head pools with `pooling`; the others pool their own way (learned attention, max over a
+    convolution), so asking them for another pooling would be silently ignored."""
+    if head != "linear" and pooling != POOLINGS[0]:
+        raise UserError(f"--pooling {pooling} applies to the linear head only; the {head} head pools its own way "
+                        f"(leave --pooling at {POOLINGS[0]})")
