@@ -16,7 +16,6 @@ from threadpoolctl import threadpool_limits
 from emoscope.analysis import figures as fig
 from emoscope.analysis import predictions as pr
 from emoscope.analysis.metrics import (
-    NEUTRAL,
     LabelGroups,
     centroid_linkage,
     centroids,
@@ -30,8 +29,9 @@ from emoscope.analysis.metrics import (
 from emoscope.analysis.probe import COOCCURRENCE, read_cooccurrence, read_probe
 from emoscope.analysis.projection import tsne_series
 from emoscope.analysis.tracker import load_capture
+from emoscope.data.labels import sentiment_colour, text_sentiment
 from emoscope.errors import DataError, UserError
-from emoscope.evaluate.metrics import read_predictions
+from emoscope.evaluate.metrics import confusion_counts, per_label_scores, read_predictions
 
 METRICS = ("silhouette_emotion", "silhouette_sentiment", "silhouette_ekman", "probe_macro_f1", "rsa_sentiment",
            "rsa_ekman", "rsa_cooccurrence", "ari_sentiment_k3", "ari_ekman_k6", "cka_vs_epoch0")
@@ -54,13 +54,6 @@ def _spread(epochs: list[int], keep: int | None) -> list[int]:
     if keep < 2:
         return epochs[-1:]
     return [epochs[i] for i in sorted({round(k * (len(epochs) - 1) / (keep - 1)) for k in range(keep)})]
-
-
-def _example_sentiment(y: Sequence[int], groups: LabelGroups) -> str:
-    """One sentiment group per text: its labels' group, `mixed` when they disagree (neutral aside)."""
-    found = {groups.sentiment[i] for i in y}
-    rest = found - {NEUTRAL}
-    return "mixed" if len(rest) > 1 else next(iter(rest)) if rest else NEUTRAL
 
 
 class _Captures:
@@ -253,10 +246,10 @@ def _tsne_figures(out: Path, caps: _Captures, groups: LabelGroups,
                        [palette[f] if f is not None else "black" for f in first],
                        {groups.labels[i]: palette[i] for i in present},
                        "t-SNE of the probe set, coloured by (first) emotion")
-    sentiment = [_example_sentiment(y, groups) for y in caps.labels]
+    sentiment = [text_sentiment(groups.sentiment[i] for i in y) for y in caps.labels]
     fig.plot_tsne_grid(out / "tsne_sentiment.png", layouts, caps.points, caps.epochs,
-                       [fig.sentiment_colour(s) for s in sentiment],
-                       {s: fig.sentiment_colour(s) for s in dict.fromkeys(sorted(sentiment))},
+                       [sentiment_colour(s) for s in sentiment],
+                       {s: sentiment_colour(s) for s in dict.fromkeys(sorted(sentiment))},
                        "t-SNE of the probe set, coloured by sentiment group")
 
 
@@ -278,14 +271,14 @@ def _test_figures(run_dir: Path, out: Path, groups: LabelGroups, notes: list[str
     predicted = pr.decide(preds.probs, labels, thresholds)
     group_of = dict(zip(labels, groups.sentiment, strict=True))
 
-    scores = pr.per_emotion_scores(preds.truth, predicted)
+    counts = confusion_counts(preds.truth, predicted)
+    scores = per_label_scores(counts)
     order = np.argsort(-scores["f1"], kind="stable")
     fig.write_csv(out / "per_emotion_f1.csv", ["label", "f1", "precision", "recall", "support"],
                   [[labels[i], scores["f1"][i], scores["precision"][i], scores["recall"][i], scores["support"][i]]
                    for i in order])
     fig.plot_per_emotion_f1(out / "per_emotion_f1.png", labels, scores["f1"], scores["support"], group_of)
 
-    counts = pr.confusion_counts(preds.truth, predicted)
     fig.write_csv(out / "confusion_2x2.csv", ["label", "tn", "fp", "fn", "tp"],
                   [[name, *row] for name, row in zip(labels, counts, strict=True)])
     fig.plot_confusion_grid(out / "confusion_2x2.png", labels, counts)
