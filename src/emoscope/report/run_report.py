@@ -160,16 +160,16 @@ def _overview(rd: RunData, pg: Page) -> str:
         cards.append(_card("world size", str(info["world_size"])))
     out = [f'<div class="cards">{"".join(cards)}</div>'] if cards else []
 
-    left = ["<h3>Configuration (config.yaml)</h3>"]
+    left = [f"<h3>Configuration ({rf.CONFIG})</h3>"]
     if rd.config is None:
-        left.append(h.note("Not available: <code>config.yaml</code> not found (a baseline has none)."))
+        left.append(h.note(f"Not available: <code>{rf.CONFIG}</code> not found (a baseline has none)."))
     elif not rd.config:
-        left.append(h.note("config.yaml is empty."))
+        left.append(h.note(f"{rf.CONFIG} is empty."))
     else:
         left.append(h.kv_table(flatten(rd.config), table_id="config-table"))
-    right = ["<h3>Environment (run.json)</h3>"]
+    right = [f"<h3>Environment ({rf.RUN_INFO})</h3>"]
     if info is None:
-        right.append(h.note("Not available: <code>run.json</code> not found (a baseline has none)."))
+        right.append(h.note(f"Not available: <code>{rf.RUN_INFO}</code> not found (a baseline has none)."))
     else:
         pairs = []
         for k, v in flatten(info):
@@ -183,7 +183,7 @@ def _overview(rd: RunData, pg: Page) -> str:
 
 def _training(rd: RunData, pg: Page) -> str:
     if rd.steps is None and rd.epochs is None:
-        return h.note("Not available: <code>metrics.jsonl</code> not found (a baseline has no training log).")
+        return h.note(f"Not available: <code>{rf.METRICS_LOG}</code> not found (a baseline has no training log).")
     out = []
     steps = F.downsample(rd.steps or [])
     if steps:
@@ -205,7 +205,7 @@ def _training(rd: RunData, pg: Page) -> str:
             note = f'<p class="muted">{len(rd.steps)} steps logged; every {every}th shown.</p>'
         out.append("<h3>Per step</h3>" + note + f'<div class="grid3">{"".join(charts)}</div>')
     else:
-        out.append(h.note("No step lines in <code>metrics.jsonl</code>."))
+        out.append(h.note(f"No step lines in <code>{rf.METRICS_LOG}</code>."))
 
     epochs = rd.epochs or []
     if epochs:
@@ -257,7 +257,7 @@ def _training(rd: RunData, pg: Page) -> str:
             + h.table(["epoch", *keys], rows, table_id="epoch-table", sortable=True)
         )
     else:
-        out.append(h.note("No epoch lines in <code>metrics.jsonl</code>."))
+        out.append(h.note(f"No epoch lines in <code>{rf.METRICS_LOG}</code>."))
     return "".join(out)
 
 
@@ -290,7 +290,7 @@ def _metrics(rd: RunData, pg: Page) -> str:
 def _thresholds_html(rd: RunData) -> str:
     th = rd.thresholds
     if th is None:
-        return h.note("Not available: <code>thresholds.json</code> not found; 0.5 assumed for predictions.")
+        return h.note(f"Not available: <code>{rf.THRESHOLDS}</code> not found; 0.5 assumed for predictions.")
     strategy = th.get("strategy")
     chosen = th.get("chosen_on")
     where = f"chosen on the <b>{h.esc(chosen)}</b> split" if chosen else "fixed (not tuned on any split)"
@@ -601,7 +601,7 @@ def _tsne(rd: RunData, pg: Page) -> str:
             g = text_sentiment(rd.sentiment_group(labels[v]) for v in li) or "other"
             group_idx[i] = groups.index(g) if g in groups else groups.index("other")
     else:
-        notes.append(h.note("<code>captures/probe.jsonl</code> not found: points have no text or labels."))
+        notes.append(h.note(f"<code>{rf.CAPTURES}/{rf.PROBE}</code> not found: points have no text or labels."))
 
     pred = None
     if probe is not None:
