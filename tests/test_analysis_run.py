@@ -27,6 +27,7 @@ from emoscope.analysis import (
     save_capture,
     write_cooccurrence,
 )
+from emoscope.analysis.summary import summary_markdown
 from emoscope.errors import UserError
 from emoscope.models import build_classifier
 
@@ -121,6 +122,9 @@ def test_planted_run_summary_names_the_first_separating_layer(tmp_path):
     assert "After training (epoch 2): **layer_2** is the first point" in summary
     assert "training labels (`analysis_inputs/cooccurrence.csv`)" in summary
     assert "No `eval/test_predictions.jsonl`" in summary
+    findings = json.loads((out / "summary.json").read_text())
+    assert findings["separation"][0] == {**findings["separation"][0], "epoch": 2, "first_point": "layer_2"}
+    assert findings["confusions"] is None and summary_markdown(findings) == summary
     assert not (out / "per_emotion_f1.png").exists()
     rows = list(csv.DictReader((out / "layer_metrics.csv").open()))
     last = [r for r in rows if r["epoch"] == "2"]

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from emoscope.data import EKMAN_LABELS, ORIGINAL_LABELS, SENTIMENT_LABELS, load_taxonomy
-from emoscope.data.labels import PACKAGE_DIR
+from emoscope.data.labels import PACKAGE_DIR, SENTIMENT_COLOURS, sentiment_colour, text_sentiment
 from emoscope.errors import DataError, UserError
 
 LABEL_FILES = ("emotions.txt", "ekman_mapping.json", "sentiment_dict.json")
@@ -143,3 +143,11 @@ def test_broken_json_gives_its_line(label_dir):
 
 def test_missing_files_fall_back_to_the_packaged_copies(tmp_path):
     assert load_taxonomy("ekman", tmp_path) == load_taxonomy("ekman")
+
+
+def test_the_sentiment_of_a_text_and_its_colour():
+    assert text_sentiment(["positive", "neutral"]) == "positive"
+    assert text_sentiment(["positive", "negative", "neutral"]) == "mixed"
+    assert text_sentiment(["neutral"]) == "neutral" and text_sentiment([]) is None
+    assert sentiment_colour("mixed") == SENTIMENT_COLOURS["mixed"]
+    assert sentiment_colour(None) == sentiment_colour("joy") == SENTIMENT_COLOURS["other"]

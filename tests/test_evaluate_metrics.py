@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 
 from emoscope.errors import UserError
-from emoscope.evaluate.metrics import compute_metrics, format_table, save_eval, save_predictions
+from emoscope.evaluate.metrics import (
+    compute_metrics,
+    confusion_counts,
+    format_table,
+    per_label_scores,
+    save_eval,
+    save_predictions,
+)
 
 NAMES = ["joy", "anger", "fear"]
 # Worked example. With threshold 0.5 the predictions are
@@ -134,3 +141,17 @@ def test_bad_inputs_raise_user_error(y, p, t, names, message):
 def test_bad_split_name(tmp_path):
     with pytest.raises(UserError, match="split name"):
         save_eval(compute_metrics(Y, P, 0.5, NAMES), tmp_path, "../test")
+
+
+def test_per_label_scores_from_counts_agree_with_the_indicator_matrices():
+    pred = (P >= 0.5).astype(int)
+    counts = confusion_counts(np.asarray(Y), pred)
+    r = compute_metrics(Y, P, 0.5, NAMES)
+    scores = per_label_scores(counts)
+    for j, row in enumerate(r.per_label):
+        assert [scores[k][j] for k in ("precision", "recall", "f1", "support")] == pytest.approx(
+            [row["precision"], row["recall"], row["f1"], row["support"]])
+    # a label never predicted and never present: 0 when scoring, NaN when shown as undefined
+    empty = per_label_scores([[5, 0, 0, 0]], zero_division=math.nan)
+    assert math.isnan(empty["precision"][0]) and math.isnan(empty["f1"][0]) and empty["support"][0] == 0
+    assert per_label_scores([[5, 0, 0, 0]])["f1"][0] == 0

@@ -21,7 +21,7 @@ from test_report_support import (
 
 from emoscope.errors import DataError, UserError
 from emoscope.report import COMPARISON_SECTION_IDS, SECTION_IDS, write_comparison, write_report
-from emoscope.report._html import json_for_script, markdown
+from emoscope.report._html import json_for_script
 
 ANALYSIS_SECTIONS = (
     "confusion",
@@ -305,15 +305,21 @@ def test_resumed_run_repeats_steps_last_wins(runs, tmp_path):
     assert fig["data"][0]["x"] == [1, 2, 3] and fig["data"][0]["y"] == [9.0, 1.0, 1.0]
 
 
-def test_json_for_script_and_markdown_are_safe():
+def test_json_for_script_is_safe():
     nasty = {"t": "</script><script>alert('x')</script> & \u2028", "n": float("nan")}
     text = json_for_script(nasty)
     assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
     assert json.loads(text) == {"t": nasty["t"], "n": None}
-    md = markdown("# T\n\n<script>x</script> **b** `<i>` *e*\n\n- a\n- b\n\n1. one\n")
-    assert "<script>" not in md and "&lt;script&gt;" in md
-    assert "<strong>b</strong>" in md and "<code>&lt;i&gt;</code>" in md and "<em>e</em>" in md
-    assert md.count("<li>") == 3 and "<ol>" in md and "<h3>T</h3>" in md
+
+
+def test_the_summary_renders_from_summary_json(report):
+    """The layers section tells analysis/summary.json's findings: verdicts, the per-point table, pairs, notes."""
+    summ = section_html(report, "layers")
+    assert "After training (epoch 2): <strong>layer_3</strong> is the first point" in summ
+    assert "At the first capture (epoch 0): no point reaches 0.10 (highest: layer_6, \u2013)" in summ
+    assert 'id="summary-points"' in summ and summ.count("<td>layer_") >= 6
+    assert "annoyance / anger: 0.930" in summ and "annoyance \u2192 anger: 0.200" in summ
+    assert "No <code>thresholds.json</code>: test predictions" in summ
 
 
 def test_a_narrow_wide_matrix_is_not_taken_for_long_form(tmp_path):

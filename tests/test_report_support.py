@@ -430,12 +430,25 @@ def write_analysis(path: Path, probe: list[dict], rng: np.random.Generator) -> N
         ["label", "kind", "prob", "id", "text", "true_labels", "predicted_labels"],
         mistakes,
     )
-    (an / "summary.md").write_text(
-        "# Summary\n\nPositive and negative emotions separate first at **layer_3** "
-        "(silhouette 0.21 > 0.1).\n\n## Entangled emotions\n\n- `annoyance` and `anger` (CKA 0.93)\n"
-        f"- *fear* and nervousness\n\n{NASTY_SUMMARY}\n\n"
-        "| point | probe F1 |\n|---|---|\n| layer_6 | 0.41 |\n",
-        encoding="utf-8",
-    )
+    summary = {
+        "run": path.name,
+        "probe": {"texts": len(probe), "single_label": len(probe) - 40, "epochs": [0, 1, 2], "pooling": "mean",
+                  "points": POINTS},
+        "rsa_reference": "training labels (`analysis_inputs/cooccurrence.csv`)",
+        "posneg_threshold": 0.1,
+        "separation": [
+            {"epoch": 2, "stage": "last", "first_point": "layer_3", "best_point": "layer_6", "best_value": 0.41},
+            {"epoch": 0, "stage": "first", "first_point": None, "best_point": "layer_6", "best_value": None},
+        ],
+        "points": [{"point": p, "posneg_first": 0.01, "silhouette_posneg_last": 0.21,
+                    "silhouette_sentiment_last": 0.1, "probe_macro_f1_last": 0.41, "rsa_sentiment_last": None}
+                   for p in POINTS],
+        "entangled": {"point": "layer_6", "epoch": 2, "pairs": [
+            {"a": "annoyance", "b": "anger", "similarity": 0.93, "same_sentiment": True},
+            {"a": "fear", "b": "nervousness", "similarity": 0.9, "same_sentiment": True}]},
+        "confusions": [{"true": "annoyance", "predicted": "anger", "share": 0.2}],
+        "notes": [NASTY_SUMMARY, "No `thresholds.json`: test predictions use a threshold of 0.5."],
+    }
+    (an / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     for i, name in enumerate(FIGURES):
         _png(an / f"{name}.png", i)

@@ -18,20 +18,15 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from scipy.cluster.hierarchy import dendrogram
 
-SENTIMENT_COLOURS = {"positive": "#2a9d3f", "negative": "#d62728", "ambiguous": "#e6a100", "neutral": "#8c8c8c",
-                     "mixed": "#9467bd"}
-_OTHER = "#17becf"
+from emoscope.data.labels import NEUTRAL, SENTIMENT_COLOURS, sentiment_colour
+
 DPI = 90
-
-
-def sentiment_colour(group: str) -> str:
-    return SENTIMENT_COLOURS.get(group, _OTHER)
 
 
 def label_colours(labels: Sequence[str]) -> list:
     """One distinct colour per label (tab20 then tab20b), neutral grey."""
     palette = list(colormaps["tab20"].colors) + list(colormaps["tab20b"].colors)
-    return [SENTIMENT_COLOURS["neutral"] if name == "neutral" else palette[i % len(palette)]
+    return [SENTIMENT_COLOURS[NEUTRAL] if name == NEUTRAL else palette[i % len(palette)]
             for i, name in enumerate(labels)]
 
 

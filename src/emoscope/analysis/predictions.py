@@ -6,7 +6,6 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from sklearn.metrics import multilabel_confusion_matrix, precision_recall_fscore_support
 
 from emoscope.evaluate.metrics import Predictions
 
@@ -14,17 +13,6 @@ from emoscope.evaluate.metrics import Predictions
 def decide(probs: np.ndarray, labels: Sequence[str], thresholds: Mapping[str, float]) -> np.ndarray:
     """Predicted label matrix: probability at or above the label's threshold (0.5 when none is given)."""
     return probs >= np.array([thresholds.get(name, 0.5) for name in labels])
-
-
-def per_emotion_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarray]:
-    precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, average=None,
-                                                                     zero_division=0)
-    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
-
-
-def confusion_counts(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """[n_labels, 4]: tn, fp, fn, tp of each label against the rest."""
-    return multilabel_confusion_matrix(truth, predicted).reshape(-1, 4)
 
 
 def misclassification(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:

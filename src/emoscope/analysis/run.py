@@ -15,7 +15,6 @@ from threadpoolctl import threadpool_limits
 from emoscope.analysis import figures as fig
 from emoscope.analysis import predictions as pr
 from emoscope.analysis.metrics import (
-    NEUTRAL,
     LabelGroups,
     centroid_linkage,
     centroids,
@@ -28,9 +27,11 @@ from emoscope.analysis.metrics import (
 )
 from emoscope.analysis.probe import read_cooccurrence, read_probe
 from emoscope.analysis.projection import tsne_series
+from emoscope.analysis.summary import write_summary
 from emoscope.analysis.tracker import load_capture
+from emoscope.data.labels import sentiment_colour, text_sentiment
 from emoscope.errors import DataError, UserError
-from emoscope.evaluate.metrics import read_predictions
+from emoscope.evaluate.metrics import confusion_counts, per_label_scores, read_predictions
 from emoscope.runfolder import (
     ANALYSIS,
     CAPTURES,
@@ -55,13 +56,6 @@ def _spread(epochs: list[int], keep: int | None) -> list[int]:
     if keep < 2:
         return epochs[-1:]
     return [epochs[i] for i in sorted({round(k * (len(epochs) - 1) / (keep - 1)) for k in range(keep)})]
-
-
-def _example_sentiment(y: Sequence[int], groups: LabelGroups) -> str:
-    """One sentiment group per text: its labels' group, `mixed` when they disagree (neutral aside)."""
-    found = {groups.sentiment[i] for i in y}
-    rest = found - {NEUTRAL}
-    return "mixed" if len(rest) > 1 else next(iter(rest)) if rest else NEUTRAL
 
 
 class _Captures:
@@ -149,8 +143,7 @@ def _analyse(run_dir: Path, points: Sequence[str] | None, max_epochs: int | None
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)
-    (out / "summary.md").write_text(_summary(run_dir, caps, groups, rows, confusions, reference, notes),
-                                    encoding="utf-8")
+    write_summary(out, _summary(run_dir, caps, groups, rows, confusions, reference, notes))
     say(f"analysis written to {out}")
     return out
 
@@ -254,10 +247,10 @@ def _tsne_figures(out: Path, caps: _Captures, groups: LabelGroups,
                        [palette[f] if f is not None else "black" for f in first],
                        {groups.labels[i]: palette[i] for i in present},
                        "t-SNE of the probe set, coloured by (first) emotion")
-    sentiment = [_example_sentiment(y, groups) for y in caps.labels]
+    sentiment = [text_sentiment(groups.sentiment[i] for i in y) for y in caps.labels]
     fig.plot_tsne_grid(out / "tsne_sentiment.png", layouts, caps.points, caps.epochs,
-                       [fig.sentiment_colour(s) for s in sentiment],
-                       {s: fig.sentiment_colour(s) for s in dict.fromkeys(sorted(sentiment))},
+                       [sentiment_colour(s) for s in sentiment],
+                       {s: sentiment_colour(s) for s in dict.fromkeys(sorted(sentiment))},
                        "t-SNE of the probe set, coloured by sentiment group")
 
 
@@ -279,14 +272,14 @@ def _test_figures(run_dir: Path, out: Path, groups: LabelGroups, notes: list[str
     predicted = pr.decide(preds.probs, labels, thresholds)
     group_of = dict(zip(labels, groups.sentiment, strict=True))
 
-    scores = pr.per_emotion_scores(preds.truth, predicted)
+    counts = confusion_counts(preds.truth, predicted)
+    scores = per_label_scores(counts)
     order = np.argsort(-scores["f1"], kind="stable")
     fig.write_csv(out / "per_emotion_f1.csv", ["label", "f1", "precision", "recall", "support"],
                   [[labels[i], scores["f1"][i], scores["precision"][i], scores["recall"][i], scores["support"][i]]
                    for i in order])
     fig.plot_per_emotion_f1(out / "per_emotion_f1.png", labels, scores["f1"], scores["support"], group_of)
 
-    counts = pr.confusion_counts(preds.truth, predicted)
     fig.write_csv(out / "confusion_2x2.csv", ["label", "tn", "fp", "fn", "tp"],
                   [[name, *row] for name, row in zip(labels, counts, strict=True)])
     fig.plot_confusion_grid(out / "confusion_2x2.png", labels, counts)
@@ -325,33 +318,19 @@ def _first_separating(rows: list[dict], epoch: int) -> tuple[str | None, str, fl
 
 
 def _summary(run_dir: Path, caps: _Captures, groups: LabelGroups, rows: list[dict],
-             confusion: np.ndarray | None, reference: str, notes: list[str]) -> str:
+             confusion: np.ndarray | None, reference: str, notes: list[str]) -> dict:
+    """The findings with their numbers (`analysis/summary.json`; `emoscope.analysis.summary` renders them)."""
     last = caps.epochs[-1]
-    n_single = len(single_label(caps.labels)[0])
-    lines = [f"# Representation analysis: {run_dir.name}", "",
-             f"Probe set: {len(caps.labels)} texts ({n_single} with a single label); captures at epochs "
-             f"{', '.join(map(str, caps.epochs))}; pooling `{caps.pooling}`; points {', '.join(caps.points)}. "
-             f"Human co-annotation reference for the RSA: {reference}.", "",
-             "## Where positive and negative emotion separate", "",
-             f"Criterion: the shallowest point whose **positive-vs-negative silhouette** reaches "
-             f"{POSNEG_THRESHOLD:.2f}. That silhouette (cosine, features centred on the probe mean) is computed on "
-             "the single-label probe texts whose emotion is positive or negative, grouped by that sentiment; "
-             f"{POSNEG_THRESHOLD:.2f} means a text is on average 10% closer to its own side than to the other.", ""]
-    moments = [(last, f"After training (epoch {last})")]
-    if caps.epochs[0] != last:
-        moments.append((caps.epochs[0], f"At the first capture (epoch {caps.epochs[0]})"))
-    for epoch, when in moments:
+    separation = []
+    for epoch, stage in [(last, "last")] + ([(caps.epochs[0], "first")] if caps.epochs[0] != last else []):
         first, best, value = _first_separating(rows, epoch)
-        verdict = (f"**{first}** is the first point to separate positive from negative emotion" if first else
-                   f"no point reaches {POSNEG_THRESHOLD:.2f}")
-        lines.append(f"- {when}: {verdict} (highest: {best}, {value:.3f}).")
-    lines += ["", "| point | posneg silhouette, first capture | posneg silhouette, last | sentiment silhouette, "
-              "last | probe macro-F1, last | RSA sentiment, last |", "|---|---|---|---|---|---|"]
+        separation.append({"epoch": epoch, "stage": stage, "first_point": first, "best_point": best,
+                           "best_value": value})
     by = {(r["epoch"], r["point"]): r for r in rows}
-    for p in caps.points:
-        a, b = by[(caps.epochs[0], p)], by[(last, p)]
-        lines.append(f"| {p} | {a['silhouette_posneg']:.3f} | {b['silhouette_posneg']:.3f} | "
-                     f"{b['silhouette_sentiment']:.3f} | {b['probe_macro_f1']:.3f} | {b['rsa_sentiment']:.3f} |")
+    points = [{"point": p, "posneg_first": by[(caps.epochs[0], p)]["silhouette_posneg"],
+               **{f"{m}_last": by[(last, p)][m] for m in ("silhouette_posneg", "silhouette_sentiment",
+                                                          "probe_macro_f1", "rsa_sentiment")}}
+              for p in caps.points]
 
     deep = [p for p in caps.points if p != "classifier"] or caps.points
     point = deep[-1]
@@ -360,20 +339,25 @@ def _summary(run_dir: Path, caps: _Captures, groups: LabelGroups, rows: list[dic
     similarity = unit @ unit.T
     pairs = sorted(((similarity[a, b], keep[a], keep[b]) for a in range(len(keep)) for b in range(a + 1, len(keep))),
                    reverse=True)[:5]
-    lines += ["", "## Emotions that stay entangled", "",
-              f"At `{point}` (the deepest point before the logits), epoch {last}, the emotion pairs with the most "
-              "similar centroids (cosine similarity of centred centroids):", ""]
-    lines += [f"- {groups.labels[a]} / {groups.labels[b]}: {s:.3f}"
-              f"{' (different sentiment groups)' if groups.sentiment[a] != groups.sentiment[b] else ''}"
-              for s, a, b in pairs]
+    confusions = None
     if confusion is not None:
         off = np.nan_to_num(confusion.copy(), nan=0.0)
         np.fill_diagonal(off, 0.0)
         emotions = groups.emotions
         cells = sorted(((off[i, j], i, j) for i in emotions for j in emotions if i != j), reverse=True)[:5]
-        lines += ["", "On test, the most frequent confusions (share of a true emotion's examples also given "
-                  "the other label, which they do not carry):", ""]
-        lines += [f"- {groups.labels[i]} -> {groups.labels[j]}: {v:.3f}" for v, i, j in cells if v > 0]
-    if notes:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
-    return "\n".join(lines) + "\n"
+        confusions = [{"true": groups.labels[i], "predicted": groups.labels[j], "share": float(v)}
+                      for v, i, j in cells if v > 0]
+    return {
+        "run": run_dir.name,
+        "probe": {"texts": len(caps.labels), "single_label": len(single_label(caps.labels)[0]),
+                  "epochs": caps.epochs, "pooling": caps.pooling, "points": caps.points},
+        "rsa_reference": reference,
+        "posneg_threshold": POSNEG_THRESHOLD,
+        "separation": separation,
+        "points": points,
+        "entangled": {"point": point, "epoch": last, "pairs": [
+            {"a": groups.labels[a], "b": groups.labels[b], "similarity": float(s),
+             "same_sentiment": groups.sentiment[a] == groups.sentiment[b]} for s, a, b in pairs]},
+        "confusions": confusions,
+        "notes": notes,
+    }

@@ -21,6 +21,25 @@ EMOTIONS_FILE, EKMAN_FILE, SENTIMENT_FILE = "emotions.txt", "ekman_mapping.json"
 NEUTRAL = "neutral"
 EKMAN_LABELS = ("anger", "disgust", "fear", "joy", "sadness", "surprise", NEUTRAL)
 SENTIMENT_LABELS = ("positive", "negative", "ambiguous", NEUTRAL)
+MIXED = "mixed"  # a text whose labels fall in more than one non-neutral sentiment group
+# The colour of each sentiment group in every figure: the PNGs of `emoscope analyze` and the report's Plotly.
+SENTIMENT_COLOURS = {"positive": "#2B9348", "negative": "#D62828", "ambiguous": "#F77F00", NEUTRAL: "#9E9E9E",
+                     MIXED: "#7B2CBF", "other": "#444444"}
+
+
+def sentiment_colour(group: str | None) -> str:
+    """The palette colour of a group; "other" for a group outside it (a label with no sentiment group)."""
+    return SENTIMENT_COLOURS.get(group or "other", SENTIMENT_COLOURS["other"])
+
+
+def text_sentiment(label_groups: Iterable[str]) -> str | None:
+    """The sentiment group of a text from its labels' groups: `mixed` when they disagree (neutral aside),
+    neutral when every label is neutral, None for a text without labels."""
+    found = set(label_groups)
+    rest = found - {NEUTRAL}
+    if len(rest) > 1:
+        return MIXED
+    return next(iter(rest)) if rest else NEUTRAL if found else None
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,27 @@ def as_label_names(label_names: Sequence[str], n_labels: int) -> list[str]:
     return names
 
 
+def confusion_counts(y_true: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """[L, 4]: tn, fp, fn, tp of each label against the rest, from {0,1} matrices [N, L]."""
+    return multilabel_confusion_matrix(y_true, predicted).reshape(-1, 4)
+
+
+def per_label_scores(counts, *, zero_division: float = 0.0) -> dict[str, np.ndarray]:
+    """Per-label precision, recall, F1 and support from `confusion_counts` rows (tn, fp, fn, tp).
+
+    The one place these are derived: evaluation, the analysis figures and the report all call it. A ratio
+    with a zero denominator (never predicted, never present) is `zero_division`: 0 for scoring, NaN to show
+    it as undefined.
+    """
+    tn, fp, fn, tp = np.asarray(counts, dtype=np.float64).reshape(-1, 4).T
+
+    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        return np.divide(num, den, out=np.full_like(num, zero_division), where=den > 0)
+
+    return {"precision": ratio(tp, tp + fp), "recall": ratio(tp, tp + fn), "f1": ratio(2 * tp, 2 * tp + fp + fn),
+            "support": (tp + fn).astype(np.int64)}
+
+
 def compute_metrics(y_true, probs, thresholds, label_names: Sequence[str]) -> EvalResult:
     """Score probabilities [N, L] against {0,1} labels [N, L] after thresholding (``prob >= threshold``).
 
@@ -148,13 +169,15 @@ def compute_metrics(y_true, probs, thresholds, label_names: Sequence[str]) -> Ev
     summary["label_cardinality"] = float(y.sum(axis=1).mean())
     summary["predicted_cardinality"] = float(pred.sum(axis=1).mean())
 
-    prec, rec, f1, _ = precision_recall_fscore_support(y, pred, average=None, zero_division=0)
+    counts = confusion_counts(y, pred)
+    scores = per_label_scores(counts)
     per_label = [
-        {"label": names[j], "precision": float(prec[j]), "recall": float(rec[j]), "f1": float(f1[j]),
-         "support": int(support[j]), "threshold": float(t[j]), "auc": float(auc[j])}
+        {"label": names[j], "precision": float(scores["precision"][j]), "recall": float(scores["recall"][j]),
+         "f1": float(scores["f1"][j]), "support": int(scores["support"][j]), "threshold": float(t[j]),
+         "auc": float(auc[j])}
         for j in range(n_labels)
     ]
-    return EvalResult(summary=summary, per_label=per_label, confusion=multilabel_confusion_matrix(y, pred))
+    return EvalResult(summary=summary, per_label=per_label, confusion=counts.reshape(-1, 2, 2))
 
 
 def _check_split(split: str) -> None:

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from emoscope import runfolder as rf
 from emoscope.errors import UserError
 from emoscope.report import _html as h
 from emoscope.report import figures as F
-from emoscope.report.run_report import _Page
+from emoscope.report.page import Page, section
 from emoscope.report.rundata import RunData, flatten, to_number
 
 COMPARISON_SECTIONS: tuple[tuple[str, str], ...] = (
@@ -35,13 +36,13 @@ def write_comparison(run_dirs: Sequence[str | Path], out_path: str | Path) -> Pa
         raise UserError("give at least one run folder to compare")
     runs = [RunData.open(d) for d in run_dirs]
     names = _unique_names(runs)
-    pg = _Page()
+    pg = Page()
     body = "".join(
         [
-            h.section("runs", "Runs", _runs(runs, names)),
-            h.section("summary", "Summary metrics", _summary(runs, names)),
-            h.section("per-emotion-f1", "F1 per emotion", _per_emotion(runs, names, pg)),
-            h.section("layers", "Alignment by depth", _layers(runs, names, pg)),
+            section("runs", "Runs", _runs(runs, names)),
+            section("summary", "Summary metrics", _summary(runs, names)),
+            section("per-emotion-f1", "F1 per emotion", _per_emotion(runs, names, pg)),
+            section("layers", "Alignment by depth", _layers(runs, names, pg)),
         ]
     )
     out = Path(out_path)
@@ -52,13 +53,7 @@ def write_comparison(run_dirs: Sequence[str | Path], out_path: str | Path) -> Pa
         + ", ".join(f"<code>{h.esc(n)}</code>" for n in names)
         + f" \u00b7 written {h.esc(_dt.datetime.now().astimezone().isoformat(timespec='seconds'))}"
     )
-    html = h.page(
-        title="emoscope comparison",
-        subtitle_html=sub,
-        nav=COMPARISON_SECTIONS,
-        body_html=body,
-        data=pg.data(),
-    )
+    html = pg.html(title="emoscope comparison", subtitle_html=sub, nav=COMPARISON_SECTIONS, body_html=body)
     h.write_atomic(out, html)
     return out
 
@@ -77,7 +72,7 @@ def _unique_names(runs: list[RunData]) -> list[str]:
 
 
 def _kind(r: RunData) -> str:
-    return "run" if (r.path / "run.json").is_file() or (r.path / "metrics.jsonl").is_file() else "baseline"
+    return "run" if (r.path / rf.RUN_INFO).is_file() or (r.path / rf.METRICS_LOG).is_file() else "baseline"
 
 
 def _config_value(r: RunData, *suffixes: str) -> Any:
@@ -183,7 +178,7 @@ def _summary(runs: list[RunData], names: list[str]) -> str:
     )
 
 
-def _per_emotion(runs: list[RunData], names: list[str], pg: _Page) -> str:
+def _per_emotion(runs: list[RunData], names: list[str], pg: Page) -> str:
     per: dict[str, dict[str, dict]] = {}
     labels: list[str] = []
     for r, n in zip(runs, names, strict=True):
@@ -200,27 +195,8 @@ def _per_emotion(runs: list[RunData], names: list[str], pg: _Page) -> str:
                     labels.append(lab)
     if not per:
         return h.note("Not available: none of the runs has <code>eval/&lt;split&gt;_per_emotion.csv</code>.")
-    data = [
-        {
-            "type": "bar",
-            "name": h.ptext(n),
-            "x": [h.ptext(lab) for lab in labels],
-            "y": [per[n].get(lab, {}).get("f1") for lab in labels],
-            "hovertemplate": f"{h.ptext(n)}<br>%{{x}}: F1 %{{y:.3f}}<extra></extra>",
-        }
-        for n in names
-        if n in per
-    ]
-    fig = {
-        "data": data,
-        "layout": {
-            "barmode": "group",
-            "title": {"text": "F1 per emotion"},
-            "xaxis": {"tickangle": -50, "type": "category", "automargin": True},
-            "yaxis": {"title": {"text": "F1"}, "range": [0, 1]},
-            "legend": {"orientation": "h", "y": 1.08},
-        },
-    }
+    f1_by_run = {n: [per[n].get(lab, {}).get("f1") for lab in labels] for n in names if n in per}
+    fig = F.grouped_f1_bars(labels, f1_by_run)
     out = [pg.figure("fig-compare-f1", fig, height=520)]
     cols = [n for n in names if n in per]
     rows = [[lab] + [per[n].get(lab, {}).get("f1") for n in cols] for lab in labels]
@@ -235,7 +211,7 @@ def _per_emotion(runs: list[RunData], names: list[str], pg: _Page) -> str:
     return "".join(out)
 
 
-def _layers(runs: list[RunData], names: list[str], pg: _Page) -> str:
+def _layers(runs: list[RunData], names: list[str], pg: Page) -> str:
     rows: list[dict] = []
     metrics: list[str] = []
     have, missing = [], []

@@ -8,10 +8,41 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from emoscope.report._html import EMOTION_COLOURS, NEUTRAL_COLOUR, SENTIMENT_COLOURS, ptext
+from emoscope.data.labels import NEUTRAL, SENTIMENT_COLOURS, sentiment_colour
+from emoscope.report._html import ptext
 from emoscope.report.rundata import Matrix, to_number
 
 MAX_CURVE_POINTS = 4000
+# One distinct colour per emotion in the interactive t-SNE (neutral takes its sentiment group's grey).
+EMOTION_COLOURS = [
+    "#3283FE",
+    "#F6222E",
+    "#1C8356",
+    "#FEAF16",
+    "#AA0DFE",
+    "#85660D",
+    "#2ED9FF",
+    "#FC1CBF",
+    "#325A9B",
+    "#90AD1C",
+    "#C4451C",
+    "#782AB6",
+    "#1CBE4F",
+    "#B00068",
+    "#DEA0FD",
+    "#16FF32",
+    "#FA0087",
+    "#B10DA1",
+    "#F8A19F",
+    "#1CFFCE",
+    "#C075A6",
+    "#FBE426",
+    "#0B7285",
+    "#E67700",
+    "#5C940D",
+    "#862E9C",
+    "#A61E4D",
+]
 
 
 def downsample(rows: list[dict], limit: int = MAX_CURVE_POINTS) -> list[dict]:
@@ -58,7 +89,7 @@ def line_chart(
 
 
 def emotion_colour(label: str, index: int) -> str:
-    return NEUTRAL_COLOUR if label == "neutral" else EMOTION_COLOURS[index % len(EMOTION_COLOURS)]
+    return SENTIMENT_COLOURS[NEUTRAL] if label == NEUTRAL else EMOTION_COLOURS[index % len(EMOTION_COLOURS)]
 
 
 def heatmap(
@@ -99,7 +130,7 @@ def heatmap(
 
 def per_emotion_f1_bar(rows: list[dict], group_of) -> dict:
     rows = sorted(rows, key=lambda r: -(r.get("f1") or 0))
-    colours = [SENTIMENT_COLOURS.get(group_of(r["label"]), SENTIMENT_COLOURS["other"]) for r in rows]
+    colours = [sentiment_colour(group_of(r["label"])) for r in rows]
     hover = [
         f"<b>{ptext(r['label'])}</b><br>F1 {_f(r.get('f1'))}<br>precision {_f(r.get('precision'))}"
         f"<br>recall {_f(r.get('recall'))}<br>support {_f(r.get('support'))}<br>"
@@ -122,6 +153,46 @@ def per_emotion_f1_bar(rows: list[dict], group_of) -> dict:
         "xaxis": {"tickangle": -50, "automargin": True, "type": "category"},
         "yaxis": {"title": {"text": "F1"}, "range": [0, 1]},
         "showlegend": False,
+    }
+    return {"data": data, "layout": layout}
+
+
+def bar_chart(title: str, values: Sequence[tuple[str, Any]], *, y_title: str) -> dict:
+    """One bar per (label, value), in the given order."""
+    data = [
+        {
+            "type": "bar",
+            "x": [ptext(label) for label, _ in values],
+            "y": [to_number(v) for _, v in values],
+            "name": ptext(y_title),
+        }
+    ]
+    layout = {
+        "title": {"text": ptext(title)},
+        "xaxis": {"tickangle": -50, "type": "category", "automargin": True},
+        "yaxis": {"title": {"text": ptext(y_title)}},
+    }
+    return {"data": data, "layout": layout}
+
+
+def grouped_f1_bars(labels: Sequence[str], f1_by_run: dict[str, list[Any]]) -> dict:
+    """F1 per emotion, one bar series per run (the comparison page)."""
+    data = [
+        {
+            "type": "bar",
+            "name": ptext(run),
+            "x": [ptext(lab) for lab in labels],
+            "y": f1,
+            "hovertemplate": f"{ptext(run)}<br>%{{x}}: F1 %{{y:.3f}}<extra></extra>",
+        }
+        for run, f1 in f1_by_run.items()
+    ]
+    layout = {
+        "barmode": "group",
+        "title": {"text": "F1 per emotion"},
+        "xaxis": {"tickangle": -50, "type": "category", "automargin": True},
+        "yaxis": {"title": {"text": "F1"}, "range": [0, 1]},
+        "legend": {"orientation": "h", "y": 1.08},
     }
     return {"data": data, "layout": layout}
 

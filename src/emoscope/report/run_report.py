@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import re
 import statistics
 from pathlib import Path
 from typing import Any
 
-from emoscope.errors import DataError
+import numpy as np
+
+from emoscope import runfolder as rf
+from emoscope.data.labels import SENTIMENT_LABELS, sentiment_colour, text_sentiment
+from emoscope.evaluate.metrics import per_label_scores
 from emoscope.report import _html as h
 from emoscope.report import figures as F
-from emoscope.report.rundata import (
-    RunData,
-    flatten,
-    read_csv,
-    read_matrix,
-    require_columns,
-    split_labels,
-    to_number,
-)
+from emoscope.report.page import Page, section
+from emoscope.report.rundata import RunData, flatten, to_number
 
 # Section ids, in page order (tests and links rely on them).
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -40,43 +38,6 @@ SECTION_IDS = tuple(s for s, _ in SECTIONS)
 _PREFERRED_METRICS = ("macro_f1", "micro_f1", "weighted_f1", "samples_f1")
 
 
-class _Page:
-    """Collects the embedded data while sections are built."""
-
-    def __init__(self) -> None:
-        self.figures: dict[str, dict] = {}
-        self.figure_sets: dict[str, dict[str, dict]] = {}
-        self.tsne: dict | None = None
-
-    def figure(self, div_id: str, fig: dict, *, height: int = 420) -> str:
-        self.figures[div_id] = fig
-        return h.figure_div(div_id, height=height)
-
-    def figure_set(
-        self,
-        div_id: str,
-        figs: dict[str, dict],
-        *,
-        label: str,
-        selected: str | None = None,
-        height: int = 460,
-    ) -> str:
-        """A figure with a <select> that swaps between prepared figures."""
-        self.figure_sets[div_id] = figs
-        selected = selected if selected in figs else next(iter(figs))
-        ctl = h.select(
-            f"{div_id}-select",
-            [(k, k) for k in figs],
-            label=label,
-            selected=selected,
-            extra_attrs=f' data-switch="{h.esc(div_id)}"',
-        )
-        return f'<div class="controls">{ctl}</div>' + h.figure_div(div_id, height=height)
-
-    def data(self) -> dict:
-        return {"figures": self.figures, "figureSets": self.figure_sets, "tsne": self.tsne}
-
-
 def write_report(run_dir: str | Path, out_path: str | Path | None = None) -> Path:
     """Write RUN_DIR/report.html (or `out_path`) and return its path.
 
@@ -84,8 +45,8 @@ def write_report(run_dir: str | Path, out_path: str | Path | None = None) -> Pat
     inputs raise `DataError` (one line naming the file and line).
     """
     rd = RunData.open(run_dir)
-    out = Path(out_path) if out_path is not None else rd.path / "report.html"
-    pg = _Page()
+    out = Path(out_path) if out_path is not None else rd.path / rf.REPORT
+    pg = Page()
     builders = {
         "overview": _overview,
         "training": _training,
@@ -99,7 +60,7 @@ def write_report(run_dir: str | Path, out_path: str | Path | None = None) -> Pat
         "tsne": _tsne,
         "mistakes": _mistakes,
     }
-    body = "".join(h.section(sid, title, builders[sid](rd, pg)) for sid, title in SECTIONS)
+    body = "".join(section(sid, title, builders[sid](rd, pg)) for sid, title in SECTIONS)
     info = rd.run_info or {}
     sub = [f"run folder <code>{h.esc(rd.path)}</code>"]
     if info.get("started"):
@@ -107,12 +68,11 @@ def write_report(run_dir: str | Path, out_path: str | Path | None = None) -> Pat
     if info.get("emoscope"):
         sub.append(f"emoscope {h.esc(info['emoscope'])}")
     sub.append(f"report written {h.esc(_dt.datetime.now().astimezone().isoformat(timespec='seconds'))}")
-    html = h.page(
+    html = pg.html(
         title=f"emoscope report \u2013 {rd.name}",
         subtitle_html=" \u00b7 ".join(sub),
         nav=SECTIONS,
         body_html=body,
-        data=pg.data(),
     )
     h.write_atomic(out, html)
     return out
@@ -177,7 +137,7 @@ def _best_epoch(rd: RunData) -> tuple[Any, Any] | None:
 # --- sections ------------------------------------------------------------------------------------------
 
 
-def _overview(rd: RunData, pg: _Page) -> str:
+def _overview(rd: RunData, pg: Page) -> str:
     info = rd.run_info
     split = rd.main_split
     cards = []
@@ -200,16 +160,16 @@ def _overview(rd: RunData, pg: _Page) -> str:
         cards.append(_card("world size", str(info["world_size"])))
     out = [f'<div class="cards">{"".join(cards)}</div>'] if cards else []
 
-    left = ["<h3>Configuration (config.yaml)</h3>"]
+    left = [f"<h3>Configuration ({rf.CONFIG})</h3>"]
     if rd.config is None:
-        left.append(h.note("Not available: <code>config.yaml</code> not found (a baseline has none)."))
+        left.append(h.note(f"Not available: <code>{rf.CONFIG}</code> not found (a baseline has none)."))
     elif not rd.config:
-        left.append(h.note("config.yaml is empty."))
+        left.append(h.note(f"{rf.CONFIG} is empty."))
     else:
         left.append(h.kv_table(flatten(rd.config), table_id="config-table"))
-    right = ["<h3>Environment (run.json)</h3>"]
+    right = [f"<h3>Environment ({rf.RUN_INFO})</h3>"]
     if info is None:
-        right.append(h.note("Not available: <code>run.json</code> not found (a baseline has none)."))
+        right.append(h.note(f"Not available: <code>{rf.RUN_INFO}</code> not found (a baseline has none)."))
     else:
         pairs = []
         for k, v in flatten(info):
@@ -221,9 +181,9 @@ def _overview(rd: RunData, pg: _Page) -> str:
     return "".join(out)
 
 
-def _training(rd: RunData, pg: _Page) -> str:
+def _training(rd: RunData, pg: Page) -> str:
     if rd.steps is None and rd.epochs is None:
-        return h.note("Not available: <code>metrics.jsonl</code> not found (a baseline has no training log).")
+        return h.note(f"Not available: <code>{rf.METRICS_LOG}</code> not found (a baseline has no training log).")
     out = []
     steps = F.downsample(rd.steps or [])
     if steps:
@@ -245,7 +205,7 @@ def _training(rd: RunData, pg: _Page) -> str:
             note = f'<p class="muted">{len(rd.steps)} steps logged; every {every}th shown.</p>'
         out.append("<h3>Per step</h3>" + note + f'<div class="grid3">{"".join(charts)}</div>')
     else:
-        out.append(h.note("No step lines in <code>metrics.jsonl</code>."))
+        out.append(h.note(f"No step lines in <code>{rf.METRICS_LOG}</code>."))
 
     epochs = rd.epochs or []
     if epochs:
@@ -297,11 +257,11 @@ def _training(rd: RunData, pg: _Page) -> str:
             + h.table(["epoch", *keys], rows, table_id="epoch-table", sortable=True)
         )
     else:
-        out.append(h.note("No epoch lines in <code>metrics.jsonl</code>."))
+        out.append(h.note(f"No epoch lines in <code>{rf.METRICS_LOG}</code>."))
     return "".join(out)
 
 
-def _metrics(rd: RunData, pg: _Page) -> str:
+def _metrics(rd: RunData, pg: Page) -> str:
     out = []
     splits = [s for s in rd.splits if rd.eval_metrics(s) is not None]
     if not splits:
@@ -330,7 +290,7 @@ def _metrics(rd: RunData, pg: _Page) -> str:
 def _thresholds_html(rd: RunData) -> str:
     th = rd.thresholds
     if th is None:
-        return h.note("Not available: <code>thresholds.json</code> not found; 0.5 assumed for predictions.")
+        return h.note(f"Not available: <code>{rf.THRESHOLDS}</code> not found; 0.5 assumed for predictions.")
     strategy = th.get("strategy")
     chosen = th.get("chosen_on")
     where = f"chosen on the <b>{h.esc(chosen)}</b> split" if chosen else "fixed (not tuned on any split)"
@@ -358,7 +318,7 @@ def _thresholds_html(rd: RunData) -> str:
     return "".join(parts)
 
 
-def _per_emotion(rd: RunData, pg: _Page) -> str:
+def _per_emotion(rd: RunData, pg: Page) -> str:
     split = next((s for s in rd.splits if rd.per_emotion(s) is not None), None)
     if split is None:
         return h.note("Not available: no <code>eval/&lt;split&gt;_per_emotion.csv</code> in this run folder.")
@@ -380,21 +340,20 @@ def _per_emotion(rd: RunData, pg: _Page) -> str:
     return "".join(out)
 
 
-def _confusion(rd: RunData, pg: _Page) -> str:
-    p = rd.analysis_file("confusion_2x2.csv")
+def _confusion(rd: RunData, pg: Page) -> str:
+    rows = rd.confusion_2x2
     png = rd.analysis_file("confusion_2x2.png")
-    if p is None and png is None:
+    if rows is None and png is None:
         return _analysis_note(rd, "confusion_2x2.csv")
     out = []
-    if p is not None:
-        rows = read_csv(p) or []
-        require_columns(p, rows, ("label", "tn", "fp", "fn", "tp"))
-        table_rows = []
-        for r in rows:
-            tn, fp, fn, tp = (to_number(r[k]) for k in ("tn", "fp", "fn", "tp"))
-            prec = tp / (tp + fp) if tp is not None and fp is not None and tp + fp else None
-            rec = tp / (tp + fn) if tp is not None and fn is not None and tp + fn else None
-            table_rows.append([r["label"], tn, fp, fn, tp, prec, rec])
+    if rows is not None:
+        cells = ("tn", "fp", "fn", "tp")
+        counts = np.array([[r[k] for k in cells] for r in rows], dtype=float).reshape(-1, 4)
+        scores = per_label_scores(counts, zero_division=math.nan)  # undefined shows as a dash
+        table_rows = [
+            [r["label"], *(r[k] for k in cells), prec, rec]
+            for r, prec, rec in zip(rows, scores["precision"], scores["recall"], strict=True)
+        ]
         out.append("<p>Per-emotion 2\u00d72 confusion counts on test (one-vs-rest).</p>")
         out.append(
             '<div class="scroll">'
@@ -413,22 +372,20 @@ def _confusion(rd: RunData, pg: _Page) -> str:
                 rd,
                 "confusion_2x2",
                 "2x2 confusion grid",
-                open_=p is None,
+                open_=rows is None,
                 summary="2\u00d72 grid (static figure)",
             )
         )
     return "".join(out)
 
 
-def _misclassification(rd: RunData, pg: _Page) -> str:
-    p = rd.analysis_file("misclassification.csv")
+def _misclassification(rd: RunData, pg: Page) -> str:
+    m = rd.misclassification
     png = rd.analysis_file("misclassification.png")
-    if p is None and png is None:
+    if m is None and png is None:
         return _analysis_note(rd, "misclassification.csv")
     out = []
-    if p is not None:
-        mats = read_matrix(p) or {}
-        m = next(iter(mats.values()))
+    if m is not None:
         out.append("<p>Rows: true emotion; columns: predicted emotion; each row normalised (test).</p>")
         out.append(
             pg.figure(
@@ -438,19 +395,18 @@ def _misclassification(rd: RunData, pg: _Page) -> str:
             )
         )
     if png is not None:
-        out.append(_png_block(rd, "misclassification", "misclassification matrix", open_=p is None))
+        out.append(_png_block(rd, "misclassification", "misclassification matrix", open_=m is None))
     return "".join(out)
 
 
-def _correlation(rd: RunData, pg: _Page) -> str:
-    p = rd.analysis_file("correlation.csv")
+def _correlation(rd: RunData, pg: Page) -> str:
+    mats = rd.correlations
     png = rd.analysis_file("correlation.png")
-    lp = rd.analysis_file("label_prob_correlation.csv")
-    if p is None and png is None and lp is None:
+    lp = rd.label_prob_correlation
+    if mats is None and png is None and lp is None:
         return _analysis_note(rd, "correlation.csv")
     out = []
-    if p is not None:
-        mats = read_matrix(p) or {}
+    if mats is not None:
         order = {"human": 0, "model": 1, "difference": 2, "diff": 2}
         names = sorted(mats, key=lambda s: (order.get(s.lower(), 3), s))
         divs = []
@@ -468,37 +424,17 @@ def _correlation(rd: RunData, pg: _Page) -> str:
             "and their difference.</p>"
         )
         out.append(f'<div class="grid2">{"".join(divs)}</div>')
-    if lp is not None:
-        rows = read_csv(lp) or []
-        if rows:
-            label_col = "label" if "label" in rows[0] else next(iter(rows[0]))
-            value_col = next(
-                (c for c in rows[0] if c != label_col and to_number(rows[0][c]) is not None), None
-            )
-            if value_col:
-                rows = sorted(rows, key=lambda r: -(to_number(r[value_col]) or 0))
-                fig = {
-                    "data": [
-                        {
-                            "type": "bar",
-                            "x": [h.ptext(r[label_col]) for r in rows],
-                            "y": [to_number(r[value_col]) for r in rows],
-                            "name": h.ptext(value_col),
-                        }
-                    ],
-                    "layout": {
-                        "title": {"text": "correlation of predicted probability with the human label"},
-                        "xaxis": {"tickangle": -50, "type": "category", "automargin": True},
-                        "yaxis": {"title": {"text": h.ptext(value_col)}},
-                    },
-                }
-                out.append(pg.figure("fig-label-prob-correlation", fig, height=400))
+    if lp is not None and lp[0] is not None:
+        value_col, values = lp
+        values = sorted(values, key=lambda lv: -(lv[1] or 0))
+        fig = F.bar_chart("correlation of predicted probability with the human label", values, y_title=value_col)
+        out.append(pg.figure("fig-label-prob-correlation", fig, height=400))
     if png is not None:
-        out.append(_png_block(rd, "correlation", "correlation heatmaps", open_=p is None))
+        out.append(_png_block(rd, "correlation", "correlation heatmaps", open_=mats is None))
     return "".join(out)
 
 
-def _dendrograms(rd: RunData, pg: _Page) -> str:
+def _dendrograms(rd: RunData, pg: Page) -> str:
     png = rd.analysis_file("dendrograms.png")
     if png is None:
         return _analysis_note(rd, "dendrograms.png")
@@ -511,7 +447,7 @@ def _dendrograms(rd: RunData, pg: _Page) -> str:
     )
 
 
-def _layers(rd: RunData, pg: _Page) -> str:
+def _layers(rd: RunData, pg: Page) -> str:
     out = []
     rows = rd.layer_metrics
     if rows is None:
@@ -546,12 +482,12 @@ def _layers(rd: RunData, pg: _Page) -> str:
         out.append(_png_block(rd, "layer_metrics", "layer metrics (static)"))
 
     out.append('<h3 id="cka">CKA between hook points</h3>')
-    cka_files = sorted(rd.analysis_dir.glob("cka_*.csv")) if rd.analysis_dir.is_dir() else []
-    if not cka_files and rd.analysis_file("cka_layers.png") is None:
+    cka_tables = rd.cka_tables
+    if not cka_tables and rd.analysis_file("cka_layers.png") is None:
         out.append(_analysis_note(rd, "cka_layers.csv"))
-    for i, p in enumerate(cka_files):
-        for src, m in (read_matrix(p) or {}).items():
-            title = f"linear CKA ({p.stem}{' ' + src if src else ''})"
+    for i, (stem, mats) in enumerate(cka_tables):
+        for src, m in mats.items():
+            title = f"linear CKA ({stem}{' ' + src if src else ''})"
             out.append(
                 pg.figure(
                     f"fig-cka-{i}{'-' + re.sub(r'[^a-z0-9]+', '-', src.lower()) if src else ''}",
@@ -559,68 +495,96 @@ def _layers(rd: RunData, pg: _Page) -> str:
                     height=520,
                 )
             )
-    out.append(_png_block(rd, "cka_layers", "CKA between hook points (static)", open_=not cka_files))
+    out.append(_png_block(rd, "cka_layers", "CKA between hook points (static)", open_=not cka_tables))
 
-    out.append('<h3 id="summary">Summary (analysis/summary.md)</h3>')
-    if rd.summary_md is None:
-        out.append(_analysis_note(rd, "summary.md"))
-    else:
-        out.append(f'<div class="md">{h.markdown(rd.summary_md)}</div>')
+    out.append(f'<h3 id="summary">Summary ({rf.ANALYSIS}/{rf.SUMMARY})</h3>')
+    summary = rd.summary
+    out.append(_analysis_note(rd, rf.SUMMARY) if summary is None else _summary_html(summary))
     return "".join(out)
 
 
-def _tsne(rd: RunData, pg: _Page) -> str:
-    p = rd.analysis_file("tsne_coords.csv")
+def _summary_html(s: dict) -> str:
+    """`analysis/summary.json` as HTML: the findings summary.md tells, the per-point numbers as a table."""
+    probe, threshold = s.get("probe") or {}, h.fmt(s.get("posneg_threshold"), 2)
+    out = [
+        f"<p>Probe set: {h.esc(probe.get('texts'))} texts ({h.esc(probe.get('single_label'))} with a single "
+        f"label); captures at epochs {h.esc(', '.join(map(str, probe.get('epochs') or [])))}; pooling "
+        f"<code>{h.esc(probe.get('pooling'))}</code>. Human co-annotation reference for the RSA: "
+        f"{_code_spans(s.get('rsa_reference'))}.</p>",
+        "<h4>Where positive and negative emotion separate</h4>",
+        f"<p>The shallowest point whose positive-vs-negative silhouette reaches {threshold}.</p><ul>",
+    ]
+    for sep in s.get("separation") or []:
+        when = "After training" if sep.get("stage") == "last" else "At the first capture"
+        verdict = (
+            f"<strong>{h.esc(sep['first_point'])}</strong> is the first point to separate positive from "
+            "negative emotion"
+            if sep.get("first_point")
+            else f"no point reaches {threshold}"
+        )
+        out.append(
+            f"<li>{when} (epoch {h.esc(sep.get('epoch'))}): {verdict} (highest: {h.esc(sep.get('best_point'))}, "
+            f"{h.fmt(sep.get('best_value'), 3)}).</li>"
+        )
+    out.append("</ul>")
+    columns = ("posneg_first", "silhouette_posneg_last", "silhouette_sentiment_last", "probe_macro_f1_last",
+               "rsa_sentiment_last")
+    rows = [[p.get("point"), *(p.get(c) for c in columns)] for p in s.get("points") or []]
+    headers = ["point", "posneg silhouette, first capture", "posneg silhouette, last",
+               "sentiment silhouette, last", "probe macro-F1, last", "RSA sentiment, last"]
+    out.append(h.table(headers, rows, table_id="summary-points", digits=3))
+    ent = s.get("entangled") or {}
+    out.append(
+        f"<h4>Emotions that stay entangled</h4><p>At <code>{h.esc(ent.get('point'))}</code> (the deepest point "
+        f"before the logits), epoch {h.esc(ent.get('epoch'))}, the emotion pairs with the most similar "
+        "centroids (cosine similarity of centred centroids):</p><ul>"
+    )
+    for pair in ent.get("pairs") or []:
+        differ = "" if pair.get("same_sentiment") else " (different sentiment groups)"
+        out.append(
+            f"<li>{h.esc(pair.get('a'))} / {h.esc(pair.get('b'))}: {h.fmt(pair.get('similarity'), 3)}{differ}</li>"
+        )
+    out.append("</ul>")
+    if s.get("confusions") is not None:
+        out.append("<p>On test, the most frequent confusions (share of a true emotion's examples also given the "
+                   "other label, which they do not carry):</p><ul>")
+        out += [
+            f"<li>{h.esc(c.get('true'))} \u2192 {h.esc(c.get('predicted'))}: {h.fmt(c.get('share'), 3)}</li>"
+            for c in s["confusions"]
+        ]
+        out.append("</ul>")
+    if s.get("notes"):
+        out.append("<h4>Notes</h4><ul>" + "".join(f"<li>{_code_spans(n)}</li>" for n in s["notes"]) + "</ul>")
+    return '<div class="md">' + "".join(out) + "</div>"
+
+
+def _code_spans(text: Any) -> str:
+    """Escaped text whose `quoted` parts (file names in the analysis notes) show as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", h.esc(text))
+
+
+def _tsne(rd: RunData, pg: Page) -> str:
+    tsne = rd.tsne
     statics = _png_block(
         rd, "tsne_emotion", "t-SNE grid coloured by emotion", summary="static grid by emotion"
     )
     statics += _png_block(
         rd, "tsne_sentiment", "t-SNE grid coloured by sentiment", summary="static grid by sentiment"
     )
-    if p is None:
+    if tsne is None:
         return _analysis_note(rd, "tsne_coords.csv") + statics
-    rows = read_csv(p) or []
-    require_columns(p, rows, ("epoch", "point", "probe_index", "x", "y"))
-    if not rows:
+    if not tsne.coords:
         return h.note("<code>analysis/tsne_coords.csv</code> has no rows.") + statics
 
     probe = rd.probe
-    n_probe = len(probe) if probe is not None else None
     labels = rd.labels
-    points: list[str] = []
-    epochs: list[Any] = []
-    coords: dict[str, dict[str, list]] = {}
-    max_index = -1
-    for n, r in enumerate(rows, start=2):
-        idx, x, y, ep = (
-            to_number(r["probe_index"]),
-            to_number(r["x"]),
-            to_number(r["y"]),
-            to_number(r["epoch"]),
-        )
-        if not isinstance(idx, int) or idx < 0 or (n_probe is not None and idx >= n_probe):
-            raise DataError(
-                p, n, f"probe_index {r['probe_index']!r} is not an index into captures/probe.jsonl"
-            )
-        if x is None or y is None:
-            continue
-        ep = ep if ep is not None else r["epoch"]
-        if r["point"] not in points:
-            points.append(r["point"])
-        if ep not in epochs:
-            epochs.append(ep)
-        c = coords.setdefault(f"{ep}|{r['point']}", {"i": [], "x": [], "y": []})
-        c["i"].append(idx)
-        c["x"].append(round(float(x), 3))
-        c["y"].append(round(float(y), 3))
-        max_index = max(max_index, idx)
     depth_of = {r["point"]: r.get("depth") for r in rd.layer_metrics or [] if r.get("depth") is not None}
-    first_seen = {pt: i for i, pt in enumerate(points)}
-    points.sort(key=lambda pt: (depth_of.get(pt, float("inf")), first_seen[pt]))
-    epochs.sort(key=lambda e: (0, e) if isinstance(e, (int, float)) else (1, str(e)))
-    n = n_probe if n_probe is not None else max_index + 1
+    first_seen = {pt: i for i, pt in enumerate(tsne.points)}
+    points = sorted(tsne.points, key=lambda pt: (depth_of.get(pt, float("inf")), first_seen[pt]))
+    epochs = sorted(tsne.epochs, key=lambda e: (0, e) if isinstance(e, (int, float)) else (1, str(e)))
+    n = len(probe) if probe is not None else tsne.n_points
 
-    groups = ["positive", "negative", "ambiguous", "neutral", "mixed", "other"]
+    groups = [*SENTIMENT_LABELS, "mixed", "other"]
     texts: list[str | None] = [None] * n
     ids: list[str | None] = [None] * n
     human: list[list[int]] = [[] for _ in range(n)]
@@ -634,17 +598,10 @@ def _tsne(rd: RunData, pg: _Page) -> str:
             li = [int(v) for v in o.get("labels") or [] if isinstance(v, int) and 0 <= v < len(labels)]
             human[i] = li
             first[i] = li[0] if li else -1
-            gs = {rd.sentiment_group(labels[v]) for v in li}
-            non_neutral = gs - {"neutral"}
-            if len(non_neutral) > 1:
-                g = "mixed"
-            elif non_neutral:
-                g = next(iter(non_neutral))
-            else:
-                g = "neutral" if gs else "other"
+            g = text_sentiment(rd.sentiment_group(labels[v]) for v in li) or "other"
             group_idx[i] = groups.index(g) if g in groups else groups.index("other")
     else:
-        notes.append(h.note("<code>captures/probe.jsonl</code> not found: points have no text or labels."))
+        notes.append(h.note(f"<code>{rf.CAPTURES}/{rf.PROBE}</code> not found: points have no text or labels."))
 
     pred = None
     if probe is not None:
@@ -669,19 +626,19 @@ def _tsne(rd: RunData, pg: _Page) -> str:
     pg.tsne = {
         "points": points,
         "epochs": epochs,
-        "coords": coords,
+        "coords": tsne.coords,
         "labels": labels,
         "emotionNames": emotion_names,
         "emotionColours": emotion_colours,
         "groups": groups,
-        "groupColours": [h.SENTIMENT_COLOURS[g] for g in groups],
+        "groupColours": [sentiment_colour(g) for g in groups],
         "text": texts,
         "ids": ids,
         "human": human,
         "pred": pred,
         "first": first,
         "group": group_idx,
-        "gl": max(len(c["i"]) for c in coords.values()) > 6000,
+        "gl": max(len(c["i"]) for c in tsne.coords.values()) > 6000,
     }
     default_point = points[-1]
     controls = "".join(
@@ -714,12 +671,10 @@ def _tsne(rd: RunData, pg: _Page) -> str:
     )
 
 
-def _mistakes(rd: RunData, pg: _Page) -> str:
-    p = rd.analysis_file("confident_mistakes.csv")
-    if p is None:
+def _mistakes(rd: RunData, pg: Page) -> str:
+    rows = rd.confident_mistakes
+    if rows is None:
         return _analysis_note(rd, "confident_mistakes.csv")
-    rows = read_csv(p) or []
-    require_columns(p, rows, ("label", "kind", "prob", "text"))
     labels_present = []
     for r in rows:
         if r["label"] not in labels_present:
@@ -739,13 +694,13 @@ def _mistakes(rd: RunData, pg: _Page) -> str:
     ]
     table_rows, attrs = [], []
     for r in rows:
-        row = [r["label"], r["kind"], to_number(r["prob"])]
+        row = [r["label"], r["kind"], r["prob"]]
         if "id" in extra:
             row.append(r["id"])
         row.append(r["text"])
         for c in ("true_labels", "predicted_labels"):
             if c in extra:
-                row.append(", ".join(split_labels(r[c])))
+                row.append(", ".join(r[c]))
         table_rows.append(row)
         attrs.append({"data-label": r["label"], "data-kind": r["kind"]})
     col_classes = ["text" if c == "text" else "" for c in headers]

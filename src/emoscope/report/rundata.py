@@ -18,18 +18,12 @@ from typing import Any
 
 import yaml
 
+from emoscope import runfolder as rf
+from emoscope.data.labels import NEUTRAL, SENTIMENT_LABELS
 from emoscope.errors import DataError, UserError
 
-SENTIMENT_GROUPS = ("positive", "negative", "ambiguous", "neutral")
-_RUN_MARKERS = (
-    "labels.json",
-    "run.json",
-    "config.yaml",
-    "thresholds.json",
-    "metrics.jsonl",
-    "eval",
-    "analysis",
-)
+_RUN_MARKERS = (rf.LABELS, rf.RUN_INFO, rf.CONFIG, rf.THRESHOLDS, rf.METRICS_LOG, rf.EVAL, rf.ANALYSIS)
+_SPLIT_FILES = (rf.split_metrics(""), rf.split_per_emotion(""), rf.split_predictions(""))  # name = split + one
 
 
 def to_number(text: Any) -> float | int | None:
@@ -212,7 +206,8 @@ class RunData:
             raise UserError(f"not a folder: {path} (give the run folder, not a file in it)")
         if not any((path / m).exists() for m in _RUN_MARKERS):
             raise UserError(
-                f"{path} is not an emoscope run folder (no labels.json, run.json, eval/ or analysis/)"
+                f"{path} is not an emoscope run folder (no {rf.LABELS}, {rf.RUN_INFO}, {rf.EVAL}/ or "
+                f"{rf.ANALYSIS}/)"
             )
         return cls(path.resolve())
 
@@ -224,7 +219,7 @@ class RunData:
 
     @cached_property
     def config(self) -> dict | None:
-        p = self.path / "config.yaml"
+        p = self.path / rf.CONFIG
         if not p.is_file():
             return None
         try:
@@ -238,14 +233,14 @@ class RunData:
 
     @cached_property
     def run_info(self) -> dict | None:
-        data = read_json(self.path / "run.json")
+        data = read_json(self.path / rf.RUN_INFO)
         if data is not None and not isinstance(data, dict):
-            raise DataError(self.path / "run.json", None, "expected a JSON object")
+            raise DataError(self.path / rf.RUN_INFO, None, "expected a JSON object")
         return data
 
     @cached_property
     def labels_info(self) -> dict | None:
-        p = self.path / "labels.json"
+        p = self.path / rf.LABELS
         data = read_json(p)
         if data is None:
             return None
@@ -269,16 +264,17 @@ class RunData:
         return (self.labels_info or {}).get("taxonomy")
 
     def sentiment_group(self, label: str) -> str:
-        if label in SENTIMENT_GROUPS and self.taxonomy == "sentiment":
+        """The label's group in `labels.json`'s sentiment_of; a label of the sentiment taxonomy is its own."""
+        if label in SENTIMENT_LABELS and self.taxonomy == "sentiment":
             return label
         group = ((self.labels_info or {}).get("sentiment_of") or {}).get(label)
-        if group is None and label == "neutral":
-            group = "neutral"
+        if group is None and label == NEUTRAL:
+            group = NEUTRAL
         return str(group) if group else "other"
 
     @cached_property
     def thresholds(self) -> dict | None:
-        p = self.path / "thresholds.json"
+        p = self.path / rf.THRESHOLDS
         data = read_json(p)
         if data is not None and not isinstance(data, dict):
             raise DataError(p, None, "expected a JSON object")
@@ -296,7 +292,7 @@ class RunData:
 
     @cached_property
     def _metrics_lines(self) -> list[dict] | None:
-        return read_jsonl(self.path / "metrics.jsonl")
+        return read_jsonl(self.path / rf.METRICS_LOG)
 
     @cached_property
     def steps(self) -> list[dict] | None:
@@ -323,13 +319,11 @@ class RunData:
     @cached_property
     def splits(self) -> list[str]:
         """Splits with evaluation files, test first."""
-        ev = self.path / "eval"
+        ev = self.path / rf.EVAL
         found = set()
         if ev.is_dir():
             for p in ev.iterdir():
-                m = re.match(r"(.+?)_(metrics\.json|per_emotion\.csv|predictions\.jsonl)$", p.name)
-                if m:
-                    found.add(m.group(1))
+                found.update(p.name[: -len(end)] for end in _SPLIT_FILES if p.name.endswith(end) and p.name != end)
         order = {"test": 0, "dev": 1, "validation": 1, "train": 2}
         return sorted(found, key=lambda s: (order.get(s, 3), s))
 
@@ -340,13 +334,13 @@ class RunData:
     @cached_property
     def lexical_floor(self) -> RunData | None:
         """The TF-IDF baseline fitted with the run (`baseline/`), when there is one."""
-        path = self.path / "baseline"
-        return RunData(path) if (path / "eval").is_dir() else None
+        path = self.path / rf.BASELINE
+        return RunData(path) if (path / rf.EVAL).is_dir() else None
 
     def eval_metrics(self, split: str) -> dict | None:
         key = f"metrics:{split}"
         if key not in self._cache:
-            p = self.path / "eval" / f"{split}_metrics.json"
+            p = rf.eval_file(self.path, rf.split_metrics(split))
             data = read_json(p)
             if data is not None and not isinstance(data, dict):
                 raise DataError(p, None, "expected a JSON object of metrics")
@@ -360,7 +354,7 @@ class RunData:
     def per_emotion(self, split: str) -> list[dict] | None:
         key = f"per_emotion:{split}"
         if key not in self._cache:
-            p = self.path / "eval" / f"{split}_per_emotion.csv"
+            p = rf.eval_file(self.path, rf.split_per_emotion(split))
             rows = read_csv(p)
             if rows is not None:
                 require_columns(p, rows, ("label", "f1"))
@@ -375,12 +369,12 @@ class RunData:
         """Predicted label names (probability >= threshold) for the given ids, from any split."""
         labels = self.labels
         out: dict[str, list[str]] = {}
-        ev = self.path / "eval"
+        ev = self.path / rf.EVAL
         if not ids or not labels or not ev.is_dir():
             return out
         th = [self.threshold_of(lab) for lab in labels]
         th = [0.5 if t is None else t for t in th]
-        for p in sorted(ev.glob("*_predictions.jsonl")):
+        for p in sorted(ev.glob(rf.split_predictions("*"))):
             rows = read_jsonl(p, keep=lambda o: str(o.get("id")) in ids) or []
             for o in rows:
                 probs = o.get("probs")
@@ -400,11 +394,11 @@ class RunData:
 
     @cached_property
     def probe(self) -> list[dict] | None:
-        return read_jsonl(self.path / "captures" / "probe.jsonl")
+        return read_jsonl(self.path / rf.CAPTURES / rf.PROBE)
 
     @property
     def analysis_dir(self) -> Path:
-        return self.path / "analysis"
+        return self.path / rf.ANALYSIS
 
     def analysis_file(self, name: str) -> Path | None:
         p = self.analysis_dir / name
@@ -430,6 +424,103 @@ class RunData:
         ]
 
     @cached_property
-    def summary_md(self) -> str | None:
-        p = self.analysis_dir / "summary.md"
-        return p.read_text(encoding="utf-8", errors="replace") if p.is_file() else None
+    def cka_tables(self) -> list[tuple[str, dict[str, Matrix]]]:
+        """(file stem, its matrices) of every `analysis/cka_*.csv`."""
+        if not self.analysis_dir.is_dir():
+            return []
+        return [(p.stem, read_matrix(p) or {}) for p in sorted(self.analysis_dir.glob("cka_*.csv"))]
+
+    @cached_property
+    def confusion_2x2(self) -> list[dict] | None:
+        """`label,tn,fp,fn,tp` rows, counts as numbers (None where a cell is blank)."""
+        p = self.analysis_dir / "confusion_2x2.csv"
+        rows = read_csv(p)
+        if rows is None:
+            return None
+        require_columns(p, rows, ("label", "tn", "fp", "fn", "tp"))
+        return [{"label": r["label"], **{k: to_number(r[k]) for k in ("tn", "fp", "fn", "tp")}} for r in rows]
+
+    @cached_property
+    def misclassification(self) -> Matrix | None:
+        mats = read_matrix(self.analysis_dir / "misclassification.csv")
+        return None if mats is None else next(iter(mats.values()))
+
+    @cached_property
+    def correlations(self) -> dict[str, Matrix] | None:
+        """{source (human, model, difference): matrix} from `analysis/correlation.csv`."""
+        return read_matrix(self.analysis_dir / "correlation.csv")
+
+    @cached_property
+    def label_prob_correlation(self) -> tuple[str | None, list[tuple[str, float | int | None]]] | None:
+        """(name of the value column, [(label, value)]): the first numeric column after the labels."""
+        rows = read_csv(self.analysis_dir / "label_prob_correlation.csv")
+        if rows is None:
+            return None
+        if not rows:
+            return None, []
+        label_col = "label" if "label" in rows[0] else next(iter(rows[0]))
+        value_col = next((c for c in rows[0] if c != label_col and to_number(rows[0][c]) is not None), None)
+        if value_col is None:
+            return None, []
+        return value_col, [(r[label_col], to_number(r[value_col])) for r in rows]
+
+    @cached_property
+    def tsne(self) -> TsneCoords | None:
+        """`analysis/tsne_coords.csv`, every probe_index checked against `captures/probe.jsonl`."""
+        p = self.analysis_dir / "tsne_coords.csv"
+        rows = read_csv(p)
+        if rows is None:
+            return None
+        require_columns(p, rows, ("epoch", "point", "probe_index", "x", "y"))
+        n_probe = len(self.probe) if self.probe is not None else None
+        out = TsneCoords()
+        for n, r in enumerate(rows, start=2):
+            idx, x, y, ep = (to_number(r[k]) for k in ("probe_index", "x", "y", "epoch"))
+            if not isinstance(idx, int) or idx < 0 or (n_probe is not None and idx >= n_probe):
+                raise DataError(
+                    p, n, f"probe_index {r['probe_index']!r} is not an index into {rf.CAPTURES}/{rf.PROBE}"
+                )
+            if x is None or y is None:
+                continue
+            ep = ep if ep is not None else r["epoch"]
+            if r["point"] not in out.points:
+                out.points.append(r["point"])
+            if ep not in out.epochs:
+                out.epochs.append(ep)
+            c = out.coords.setdefault(f"{ep}|{r['point']}", {"i": [], "x": [], "y": []})
+            c["i"].append(idx)
+            c["x"].append(round(float(x), 3))
+            c["y"].append(round(float(y), 3))
+            out.n_points = max(out.n_points, idx + 1)
+        return out
+
+    @cached_property
+    def confident_mistakes(self) -> list[dict] | None:
+        """Rows of `analysis/confident_mistakes.csv`: prob a number, true/predicted labels as lists."""
+        p = self.analysis_dir / "confident_mistakes.csv"
+        rows = read_csv(p)
+        if rows is None:
+            return None
+        require_columns(p, rows, ("label", "kind", "prob", "text"))
+        lists = ("true_labels", "predicted_labels")
+        return [{k: to_number(v) if k == "prob" else split_labels(v) if k in lists else v for k, v in r.items()}
+                for r in rows]
+
+    @cached_property
+    def summary(self) -> dict | None:
+        """`analysis/summary.json`, the findings `emoscope analyze` also writes as summary.md."""
+        p = self.analysis_dir / rf.SUMMARY
+        data = read_json(p)
+        if data is not None and not isinstance(data, dict):
+            raise DataError(p, None, "expected a JSON object")
+        return data
+
+
+@dataclass
+class TsneCoords:
+    """The 2-D layouts of the probe set: coords["<epoch>|<point>"] = {"i": probe rows, "x": [...], "y": [...]}."""
+
+    points: list[str] = field(default_factory=list)
+    epochs: list[Any] = field(default_factory=list)
+    coords: dict[str, dict[str, list]] = field(default_factory=dict)
+    n_points: int = 0  # one past the highest probe index seen
