@@ -2,19 +2,31 @@
 
 The loop (`emoscope.train`) only trains; everything after it happens on rank 0 alone, through the same
 readers anyone uses on a finished run: final scores come from a `Predictor` on the saved weights.
+`emoscope distill` is the same recipe with teachers (`config.teachers`); `emoscope crossfit` runs it once per
+fold of train and joins the folds into one teacher folder (`crossfit_run`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import json
+import os
+import shutil
 from pathlib import Path
+
+import numpy as np
 
 from emoscope import runfolder
 from emoscope.analysis import TrackerObserver, run_analysis
 from emoscope.config import TrainConfig
-from emoscope.data.splits import SplitData
+from emoscope.data.folds import assign_folds
+from emoscope.data.splits import SplitData, load_data
+from emoscope.distill import OOF_SPLIT, Teachers
+from emoscope.errors import UserError
 from emoscope.evaluate import choose_thresholds
 from emoscope.evaluate.baseline import run_baseline_on
+from emoscope.evaluate.ensemble import build_ensemble
 from emoscope.evaluate.metrics import as_indicator_matrix
 from emoscope.evaluate.split import score_split
 from emoscope.predict import Predictor, export_hf
@@ -29,10 +41,11 @@ def train_run(config: TrainConfig) -> Path:
     if config.visualize:
         observer = TrackerObserver(max_len=config.max_len, probe_size=config.probe_size,
                                    pooling=config.capture_pooling, seed=config.seed)
-    trained = train(config, observer)
+    teachers = Teachers(config.teachers) if config.teachers else None
+    trained = train(config, observer, teachers)
     if not trained.main:
         return trained.run_dir
-    finish(trained, config)
+    finish(trained, config, teachers)
     if config.head == "linear":
         print(f"transformers export: {export_hf(trained.run_dir)}")
     if config.visualize:
@@ -41,9 +54,9 @@ def train_run(config: TrainConfig) -> Path:
     return trained.run_dir
 
 
-def finish(trained: Trained, config: TrainConfig) -> None:
+def finish(trained: Trained, config: TrainConfig, teachers: Teachers | None = None) -> None:
     """The best weights scored as a `Predictor` scores them: thresholds chosen on dev, dev and test saved,
-    the lexical floor beside them, run.json completed."""
+    the lexical floor beside them, run.json completed (with the teachers' training time for a student)."""
     run_dir, data = trained.run_dir, trained.data
     predictor = Predictor(run_dir, device=trained.device, precision=trained.precision)
     labels = data.taxonomy.labels
@@ -61,8 +74,12 @@ def finish(trained: Trained, config: TrainConfig) -> None:
                           title=f"test ({choice.strategy} thresholds, chosen on {choice.chosen_on or 'nothing'})"))
         if config.lexical_baseline:
             lexical_floor(run_dir / runfolder.BASELINE, config, data)
-    runfolder.update_run_info(run_dir, wall_seconds=round(trained.wall_seconds, 1),
-                              finished=datetime.datetime.now().isoformat(timespec="seconds"),
+    times = {"wall_seconds": round(trained.wall_seconds, 1)}
+    if teachers is not None:
+        teacher_seconds = teachers.wall_seconds()
+        times["teachers_wall_seconds"] = teacher_seconds and round(teacher_seconds, 1)
+        times["total_wall_seconds"] = teacher_seconds and round(teacher_seconds + trained.wall_seconds, 1)
+    runfolder.update_run_info(run_dir, **times, finished=datetime.datetime.now().isoformat(timespec="seconds"),
                               peak_rss_mb=round(peak_rss_mb()))
     print(f"run folder: {run_dir}")
 
@@ -77,3 +94,44 @@ def lexical_floor(out: Path, config: TrainConfig, data: SplitData) -> None:
         print(f"lexical floor: not fitted ({exc})")
         return
     print(f"lexical floor (TF-IDF + logistic regression, {out}): test macro-F1 {result.summary['macro_f1']:.4f}")
+
+
+def crossfit_run(config: TrainConfig, folds: int) -> Path:
+    """`emoscope crossfit`: k teachers, each trained on train without one fold, in `run_dir/fold_<k>/`; then
+    `run_dir` becomes their ensemble (dev/test, thresholds chosen on dev: a model `Predictor` loads) and holds
+    each train text's out-of-fold probabilities from the one teacher that never saw it, which
+    `emoscope distill --teacher run_dir` learns from. `--resume` skips finished folds and resumes the next."""
+    out = Path(config.run_dir or f"runs/crossfit-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+    if out.exists() and any(out.iterdir()) and not config.resume:
+        if not config.overwrite:
+            raise UserError(f"crossfit folder {out} already exists; pass --overwrite to replace it or --resume")
+        shutil.rmtree(out)
+    runs = []
+    for k in range(folds):
+        fold_dir = out / f"fold_{k}"
+        runs.append(fold_dir)
+        if config.resume and (fold_dir / runfolder.THRESHOLDS).is_file():
+            print(f"crossfit: fold {k} already trained ({fold_dir})", flush=True)
+            continue
+        print(f"crossfit: teacher {k + 1}/{folds}, trained without fold {k}", flush=True)
+        train_run(dataclasses.replace(
+            config, run_dir=str(fold_dir), crossfit_folds=folds, crossfit_fold=k, visualize=False,
+            lexical_baseline=False, resume=config.resume and fold_dir.is_dir(), overwrite=True))
+    if os.environ.get("RANK", "0") != "0":
+        return out
+    build_ensemble(runs, out, threshold_strategy=config.threshold_strategy)
+    data = load_data(config)
+    labels = data.taxonomy.labels
+    fold_of = assign_folds([e.id for e in data.train], folds, config.seed)
+    oof = np.zeros((len(data.train), len(labels)), dtype=np.float32)
+    for k, run in enumerate(runs):
+        rows = np.flatnonzero(fold_of == k)
+        oof[rows] = Predictor(run).predict_proba([data.train[i].text for i in rows], config.eval_batch_size)
+    thresholds = runfolder.load_thresholds(out / runfolder.THRESHOLDS, labels).values
+    print(score_split(out / runfolder.EVAL, OOF_SPLIT, data.train, oof, thresholds, labels,
+                      title="train, each text scored by the teacher that never saw it"))
+    info = {"folds": folds, "seed": config.seed, "runs": [r.name for r in runs],
+            "fold_sizes": np.bincount(fold_of, minlength=folds).tolist()}
+    (out / runfolder.CROSSFIT_INFO).write_text(json.dumps(info, indent=1) + "\n")
+    print(f"crossfit folder: {out}")
+    return out

@@ -41,6 +41,10 @@ COOCCURRENCE = "cooccurrence.csv"
 BASELINE = "baseline"
 BASELINE_INFO = "baseline.json"
 ENSEMBLE_INFO = "ensemble.json"
+CROSSFIT_INFO = "crossfit.json"  # a crossfit folder: k teacher runs, their ensemble, out-of-fold train labels
+TEACHER_CACHE = "teachers"  # in a distilled run: the teachers' probabilities on train and their provenance
+TEACHER_PROBS = "train_probs.npy"
+TEACHER_INFO = "teachers.json"
 HF_EXPORT = "hf"
 REPORT = "report.html"
 # Weights saved by other tools, refused unless the user trusts pickles (`emoscope.predict.weights_file`).

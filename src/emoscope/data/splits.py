@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emoscope.config import TrainConfig
+from emoscope.data.folds import assign_folds
 from emoscope.data.formats import Example
 from emoscope.data.labels import Taxonomy, load_taxonomy
 from emoscope.data.source import load_examples, load_goemotions
@@ -49,6 +50,9 @@ def load_data(config: TrainConfig) -> SplitData:
     rng = np.random.default_rng(config.seed)
     if config.max_train_examples and len(data.train) > config.max_train_examples:
         data.train = [data.train[i] for i in sorted(rng.choice(len(data.train), config.max_train_examples, False))]
+    if config.crossfit_fold is not None:  # a cross-fitted teacher never sees the fold it will label
+        fold_of = assign_folds([e.id for e in data.train], config.crossfit_folds, config.seed)
+        data.train = [e for e, fold in zip(data.train, fold_of, strict=True) if fold != config.crossfit_fold]
     if config.max_eval_examples:
         data.dev, data.test = data.dev[: config.max_eval_examples], data.test[: config.max_eval_examples]
     if not data.train or not data.dev:

@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from emoscope import runfolder
 from emoscope.config import TrainConfig
+from emoscope.data import Example
 from emoscope.data.batching import batch_plan, collate, encode_texts
 from emoscope.data.splits import SplitData, load_data
 from emoscope.errors import UserError
@@ -51,6 +52,15 @@ class TrainingObserver(Protocol):
 
     def setup(self, run_dir: Path, model: nn.Module, tokenizer, data: SplitData) -> None: ...
     def on_epoch(self, model: nn.Module, epoch: int) -> None: ...
+
+
+class SoftTargets(Protocol):
+    """Teachers' probabilities for the train texts (distillation), e.g. `emoscope.distill.Teachers`.
+
+    Called once the run folder exists, first on rank 0 (which may compute them and cache them there), then on
+    the other ranks (which read that cache); training never imports the teachers' code."""
+
+    def probabilities(self, run_dir: Path, train: list[Example], labels: tuple[str, ...]) -> np.ndarray: ...
 
 
 @dataclass
@@ -186,6 +196,14 @@ def multilabel_loss(logits: torch.Tensor, targets: torch.Tensor, config: TrainCo
     return loss.mean(dim=1)
 
 
+def distillation_loss(logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Per-example BCE against the teachers' probabilities, both sides' logits divided by the temperature;
+    times T^2 so that the gradient keeps its size as T grows (Hinton et al., 2015)."""
+    target = torch.sigmoid(torch.logit(teacher_probs.float().clamp(1e-6, 1 - 1e-6)) / temperature)
+    loss = F.binary_cross_entropy_with_logits(logits.float() / temperature, target, reduction="none")
+    return loss.mean(dim=1) * temperature**2
+
+
 # ---------------------------------------------------------------- evaluation
 
 
@@ -209,19 +227,21 @@ def evaluate_split(model: nn.Module, ids: list[np.ndarray], pad_id: int, d: Dist
 # ---------------------------------------------------------------- the loop
 
 
-def train(config: TrainConfig, observer: TrainingObserver | None = None) -> Trained:
+def train(config: TrainConfig, observer: TrainingObserver | None = None,
+          soft_targets: SoftTargets | None = None) -> Trained:
     """Train, keeping the best epoch's weights (dev macro-F1 with thresholds chosen on dev) in the run folder.
 
     Under DDP every rank returns; the process group is gone by then, so rank 0 finishes the run alone."""
     d, device = setup_distributed()
     try:
-        return _train(config, d, device, observer)
+        return _train(config, d, device, observer, soft_targets)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _train(config: TrainConfig, d: Dist, device: torch.device, observer: TrainingObserver | None) -> Trained:
+def _train(config: TrainConfig, d: Dist, device: torch.device, observer: TrainingObserver | None,
+           soft_targets: SoftTargets | None) -> Trained:
     precision = resolve_precision(config.precision, device)  # config.yaml keeps what was asked for
     if precision == "fp16" and device.type != "cuda":
         raise UserError("--precision fp16 needs a CUDA GPU; use bf16 (fast on recent CPUs) or fp32 on CPU")
@@ -258,6 +278,14 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
     y_dev = as_indicator_matrix([e.labels for e in data.dev], "dev", len(labels))
     pos_weight = positive_weights(y_train, config.pos_weight)
     pos_weight = pos_weight.to(device) if pos_weight is not None else None
+    soft_train = None
+    if soft_targets is not None:  # rank 0 first: it may compute the teachers' probabilities and cache them
+        if d.main:
+            soft_train = soft_targets.probabilities(run_dir, data.train, labels)
+        if d.world > 1:
+            dist.barrier()
+            if not d.main:
+                soft_train = soft_targets.probabilities(run_dir, data.train, labels)
     lengths = [len(x) for x in train_ids]
 
     if d.main:
@@ -336,7 +364,12 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
                 sync = i == len(group) - 1 or d.world == 1
                 with (contextlib.nullcontext() if sync else ddp_model.no_sync()), autocast(device, precision):
                     logits = ddp_model(batch["input_ids"], batch["attention_mask"])
-                    loss = multilabel_loss(logits, batch["labels"], config, pos_weight).sum()
+                    loss = multilabel_loss(logits, batch["labels"], config, pos_weight)
+                    if soft_train is not None:
+                        teacher = torch.from_numpy(soft_train[rows]).to(device, non_blocking=True)
+                        soft = distillation_loss(logits, teacher, config.distill_temperature)
+                        loss = (1 - config.distill_weight) * loss + config.distill_weight * soft
+                    loss = loss.sum()
                     # Normalised by the global group size; DDP averages over ranks, hence * world.
                     scaled = loss * d.world / group_size
                 scaler.scale(scaled).backward()

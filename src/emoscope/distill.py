@@ -1,0 +1,136 @@
+"""Teachers for distillation: their probabilities on the train texts, computed once and cached with provenance.
+
+A teacher is a run folder, an `emoscope ensemble` folder, or an `emoscope crossfit` folder. A crossfit folder's
+runs never saw the texts they label: each trained without one fold of train and labelled that fold, so every
+train text has an out-of-fold soft label (GoEmotions' labels are noisy; a teacher that memorised a text would
+only repeat its label). Several teachers are averaged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from emoscope import runfolder
+from emoscope.data import Example
+from emoscope.errors import UserError
+from emoscope.evaluate.metrics import read_predictions
+
+OOF_SPLIT = "train_oof"  # a crossfit folder's eval/train_oof_predictions.jsonl
+
+
+def teacher_kind(folder: Path) -> str:
+    """"crossfit", "ensemble" or "run", from the file each kind of folder is named by."""
+    if (folder / runfolder.CROSSFIT_INFO).is_file():
+        return "crossfit"
+    if (folder / runfolder.ENSEMBLE_INFO).is_file():
+        return "ensemble"
+    if (folder / runfolder.RUN_INFO).is_file():
+        return "run"
+    raise UserError(f"teacher {folder} is not a run, ensemble or crossfit folder")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fingerprint(folder: Path, kind: str) -> str:
+    """What the teacher's probabilities depend on: its weights, its members, or its out-of-fold labels."""
+    if kind == "crossfit":
+        return _sha256(runfolder.eval_file(folder, runfolder.split_predictions(OOF_SPLIT)))
+    if kind == "ensemble":
+        return _sha256(folder / runfolder.ENSEMBLE_INFO)
+    return _sha256(folder / runfolder.WEIGHTS)
+
+
+def _ids_digest(train: Sequence[Example]) -> str:
+    return hashlib.sha256("\n".join(e.id for e in train).encode()).hexdigest()
+
+
+def out_of_fold_probs(folder: Path, train: Sequence[Example], labels: Sequence[str]) -> np.ndarray:
+    """A crossfit folder's out-of-fold probabilities, in the order of `train` (matched by id)."""
+    path = runfolder.eval_file(folder, runfolder.split_predictions(OOF_SPLIT))
+    if not path.is_file():
+        raise UserError(f"crossfit folder {folder} is incomplete: {path.name} is missing")
+    oof = read_predictions(path, labels)
+    row_of = {i: n for n, i in enumerate(oof.ids)}
+    missing = [e.id for e in train if e.id not in row_of]
+    if missing:
+        raise UserError(f"crossfit folder {folder} has no out-of-fold label for {len(missing)} of the "
+                        f"{len(train)} train texts (first: {missing[0]}): distil on the data it was fitted on")
+    return oof.probs[[row_of[e.id] for e in train]].astype(np.float32)
+
+
+def teacher_probs(folder: Path, train: Sequence[Example], labels: Sequence[str]) -> np.ndarray:
+    """One teacher's probabilities [len(train), labels] for the train texts."""
+    kind = teacher_kind(folder)
+    if kind == "crossfit":
+        return out_of_fold_probs(folder, train, labels)
+    from emoscope.predict import Predictor
+
+    predictor = Predictor(folder)
+    if list(predictor.labels) != list(labels):
+        raise UserError(f"teacher {folder} predicts other labels than the data ({len(predictor.labels)} labels "
+                        f"vs {len(labels)}); a teacher must share the student's taxonomy")
+    return predictor.predict_proba([e.text for e in train]).astype(np.float32)
+
+
+class Teachers:
+    """The mean of the teachers' probabilities on train, cached in the student's run folder (`teachers/`):
+    computed on the first run, read back on `--resume` while the teachers and the train texts are the same."""
+
+    def __init__(self, folders: Sequence[str | Path]):
+        if not folders:
+            raise UserError("distillation needs at least one --teacher folder")
+        self.folders = [Path(f) for f in folders]
+        for folder in self.folders:
+            teacher_kind(folder)
+
+    def provenance(self, train: Sequence[Example], labels: Sequence[str]) -> dict:
+        teachers = []
+        for folder in self.folders:
+            kind = teacher_kind(folder)
+            teachers.append({"path": str(folder), "kind": kind, "sha256": _fingerprint(folder, kind)})
+        return {"teachers": teachers, "labels": list(labels), "train_examples": len(train),
+                "train_ids_sha256": _ids_digest(train)}
+
+    def probabilities(self, run_dir: Path, train: list[Example], labels: tuple[str, ...]) -> np.ndarray:
+        cache = Path(run_dir) / runfolder.TEACHER_CACHE
+        probs_path, info_path = cache / runfolder.TEACHER_PROBS, cache / runfolder.TEACHER_INFO
+        provenance = self.provenance(train, labels)
+        if info_path.is_file() and probs_path.is_file():
+            if json.loads(info_path.read_text()) == provenance:
+                print(f"teachers: probabilities on train read from {probs_path}", flush=True)
+                return np.load(probs_path, allow_pickle=False)
+            print(f"teachers: {info_path} is for other teachers or texts; computing again", flush=True)
+        probs = np.mean([teacher_probs(f, train, labels) for f in self.folders], axis=0).astype(np.float32)
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = probs_path.with_name(f".{probs_path.name}.tmp{os.getpid()}.npy")
+        np.save(tmp, probs, allow_pickle=False)
+        os.replace(tmp, probs_path)
+        info_path.write_text(json.dumps(provenance, indent=1) + "\n")
+        print(f"teachers: probabilities of {len(self.folders)} teacher(s) on {len(train)} train texts cached "
+              f"in {cache}", flush=True)
+        return probs
+
+    def wall_seconds(self) -> float | None:
+        """The teachers' training time, for the student's run.json (None when a teacher does not record it)."""
+        total = 0.0
+        for folder in self.folders:
+            kind = teacher_kind(folder)
+            info = json.loads((folder / (runfolder.RUN_INFO if kind == "run" else runfolder.ENSEMBLE_INFO))
+                              .read_text())
+            seconds = info.get("wall_seconds" if kind == "run" else "train_wall_seconds")
+            if seconds is None:
+                return None
+            total += seconds
+        return total
