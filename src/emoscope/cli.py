@@ -40,6 +40,16 @@ def _train(args: argparse.Namespace) -> None:
         print(f"report: {write_report(run_dir)}")
 
 
+def _train_or_print_config(args: argparse.Namespace) -> None:
+    """`--print-config` resolves and validates the configuration and stops: no data, weights or run folder."""
+    if not getattr(args, "print_config", False):
+        _train(args)
+        return
+    from emoscope.config import config_overrides, config_yaml, resolve_config
+
+    print(config_yaml(resolve_config(args.preset, config_overrides(args))), end="")
+
+
 def _is_main_process() -> bool:
     import os
 
@@ -209,16 +219,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from emoscope.config import add_config_arguments, preset_names
+    from emoscope.config import ConfigHelpFormatter, add_config_arguments
 
     parser = _Parser(prog="emoscope", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="fine-tune a model; any config field can be set as --field value",
-                       epilog=f"presets: {', '.join(preset_names())}. Fields: see emoscope/config.py.")
-    p.add_argument("--preset", default="cpu-default", help="a packaged preset or a YAML file")
+                       description="Fine-tune a model: a preset, then any field of the configuration as --field "
+                                   "value.", usage="%(prog)s [--preset NAME|FILE] [--FIELD VALUE ...] [--print-config]",
+                       formatter_class=ConfigHelpFormatter)
+    p.add_argument("--print-config", "--print_config", dest="print_config", action="store_true",
+                   default=argparse.SUPPRESS, help="print the resolved configuration as YAML and stop")
     add_config_arguments(p)
-    p.set_defaults(func=_train)
+    p.set_defaults(func=_train_or_print_config)
 
     p = sub.add_parser("evaluate", help="score a run folder on a split or a labelled file")
     p.add_argument("run_dir")
