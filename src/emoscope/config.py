@@ -50,8 +50,8 @@ class Interval:
 
     def __str__(self) -> str:
         if self.high == math.inf:
-            return "positive" if (self.low, self.low_open) == (0, True) else f">= {self.low:g}"
-        return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+            return "positive" if (self.low, self.low_open) == (0, True) else f">= {self.low}"
+        return f"in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
 
 
 POSITIVE = Interval(0, low_open=True)
