@@ -102,3 +102,31 @@ def test_analyze_can_capture_saved_weights_on_demand(run_dir, tmp_path, capsys):
     assert len((run / "captures" / "probe.jsonl").read_text().splitlines()) == 24
     assert (run / "analysis" / "layer_metrics.csv").stat().st_size > 0
     assert "captured" in capsys.readouterr().out
+
+
+def test_evaluate_writes_its_own_folder_and_leaves_training_eval_byte_identical(run_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+
+    def training_eval() -> dict:
+        return {p.relative_to(run): p.read_bytes() for p in (run / "eval").rglob("*") if p.is_file()}
+
+    before = training_eval()
+    assert {"dev_predictions.jsonl", "test_metrics.json"} <= {p.name for p in before}
+    out = run / "evaluations" / "dev"
+    assert main(["evaluate", str(run), "--split", "dev"]) == 0
+    assert f"evaluation: {out}" in capsys.readouterr().out
+    assert {p.name for p in out.iterdir()} == {"dev_metrics.json", "dev_per_emotion.csv", "dev_predictions.jsonl"}
+    assert main(["evaluate", str(run), "--split", "test"]) == 0
+    assert (run / "evaluations" / "test" / "test_metrics.json").is_file()
+    assert training_eval() == before
+
+    written = out.joinpath("dev_metrics.json").stat().st_mtime_ns
+    assert main(["evaluate", str(run), "--split", "dev"]) == 2
+    assert capsys.readouterr().err == (f"emoscope: error: {out} already exists; pass --overwrite to replace its "
+                                       "files, or --out another folder\n")
+    assert out.joinpath("dev_metrics.json").stat().st_mtime_ns == written
+    assert main(["evaluate", str(run), "--split", "dev", "--overwrite"]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    assert main(["evaluate", str(run), "--split", "test", "--out", str(elsewhere)]) == 0
+    assert (elsewhere / "test_metrics.json").is_file() and training_eval() == before

@@ -57,10 +57,18 @@ def _is_main_process() -> bool:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    """Writes into its own folder: the run's eval/ (which `emoscope ensemble` tunes on) stays as training left it."""
     from emoscope.evaluate.split import score_split
     from emoscope.predict import Predictor
+    from emoscope.runfolder import EVALUATIONS, THRESHOLDS
     from emoscope.train.loop import load_data
 
+    name = Path(args.file).stem if args.file else args.split
+    out = Path(args.out) if args.out else Path(args.run_dir) / EVALUATIONS / name
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} is a file, not a folder")
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise UserError(f"{out} already exists; pass --overwrite to replace its files, or --out another folder")
     predictor = Predictor(args.run_dir, trust_pickle=args.trust_pickle)
     config = predictor.config
     if args.data_dir:
@@ -71,14 +79,14 @@ def _evaluate(args: argparse.Namespace) -> None:
         taxonomy = load_taxonomy(config.taxonomy, config.data_dir)
         _check_labels(taxonomy.labels, predictor)
         examples = load_examples(args.file, taxonomy, skip_bad_rows=args.skip_bad_rows)
-        name = Path(args.file).stem
     else:
         data = load_data(config)
         _check_labels(data.taxonomy.labels, predictor)
-        examples, name = getattr(data, args.split), args.split
+        examples = getattr(data, args.split)
     probs = predictor.predict_proba([e.text for e in examples])
-    print(score_split(predictor.run_dir / "eval", name, examples, probs, predictor.thresholds, predictor.labels,
-                      title=f"{name} (thresholds from {predictor.run_dir / 'thresholds.json'})"))
+    print(score_split(out, name, examples, probs, predictor.thresholds, predictor.labels,
+                      title=f"{name} (thresholds from {predictor.run_dir / THRESHOLDS})"))
+    print(f"evaluation: {out}")
 
 
 def _check_labels(labels: tuple[str, ...], predictor) -> None:
@@ -239,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="a labelled file in any supported layout")
     p.add_argument("--data-dir", "--data_dir", dest="data_dir")
     p.add_argument("--skip-bad-rows", "--skip_bad_rows", dest="skip_bad_rows", action="store_true")
+    p.add_argument("--out", help="the folder to write (default: RUN_DIR/evaluations/<split or file stem>); the "
+                                 "run's own eval/ is never touched unless named here")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of an existing --out folder")
     p.add_argument(*TRUST_PICKLE, dest="trust_pickle", action="store_true", help=TRUST_PICKLE_HELP)
     p.set_defaults(func=_evaluate)
 

@@ -18,6 +18,7 @@ WEIGHTS = "model.safetensors"
 CHECKPOINTS = "checkpoints"
 METRICS_LOG = "metrics.jsonl"
 EVAL = "eval"
+EVALUATIONS = "evaluations"  # emoscope evaluate: <split or file stem>/, beside what training wrote
 CAPTURES = "captures"
 PROBE = "probe.jsonl"
 ANALYSIS = "analysis"
