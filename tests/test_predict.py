@@ -7,10 +7,10 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import slice_goemotions, train_args
 
 from emoscope.cli import main
-from emoscope.errors import UserError
-from emoscope.predict import Predictor, export_hf
+from emoscope.predict import Predictor
 
 
 @pytest.fixture(scope="module")
@@ -52,18 +52,36 @@ def test_batch_mode_reads_csv_tsv_jsonl_and_writes_csv(run_dir, tmp_path):
     assert outputs[0].splitlines()[0].startswith("text,predicted,admiration,")
 
 
-def test_transformers_pipeline_loads_the_export_and_agrees(run_dir, tmp_path):
-    from transformers import pipeline
+@pytest.fixture(scope="module")
+def head_runs(tiny_run, tiny_models, goemotions_dir, tmp_path_factory) -> dict:
+    """The shared tiny run (linear head), and a tiny run of each other head."""
+    data = slice_goemotions(goemotions_dir, tmp_path_factory.mktemp("heads-data"), 96, 32, 32)
+    runs = {"linear": tiny_run}
+    for head in ("mlp-attention", "cnn"):
+        runs[head] = tmp_path_factory.mktemp(head) / "run"
+        assert main(train_args(tiny_models["bert"], data, runs[head], "--head", head,
+                               "--lexical_baseline", "false")) == 0
+    return runs
 
-    texts = ["thank you so much!", "I can't believe this happened, I'm furious"]
-    ours = Predictor(run_dir, precision="fp32").predict_proba(texts)
-    folder = export_hf(run_dir, tmp_path / "hf")
-    classify = pipeline("text-classification", model=str(folder), top_k=None, trust_remote_code=True)
+
+@pytest.mark.parametrize("head", ["linear", "mlp-attention", "cnn"])
+def test_transformers_pipeline_loads_the_export_of_every_head_and_agrees(head, head_runs, tmp_path, capsys):
+    from transformers import AutoTokenizer, pipeline
+
+    long_text = "I am so happy " * 500  # ~2,000 tokens: past the tiny BERT's 128 positions, and BERT's 512
+    texts = ["thank you so much!", "I can't believe this happened, I'm furious", long_text]
+    predictor = Predictor(head_runs[head], precision="fp32")
+    ours = predictor.predict_proba(texts)
+    assert main(["export", str(head_runs[head]), "--out", str(tmp_path / "hf")]) == 0
+    assert capsys.readouterr().out == f"transformers export: {tmp_path / 'hf'}\n"
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "hf")
+    assert tokenizer.model_max_length == predictor.config.max_len == 64
+    assert len(tokenizer(long_text, truncation=False)["input_ids"]) > 2000
+    classify = pipeline("text-classification", model=str(tmp_path / "hf"), top_k=None, trust_remote_code=True)
     theirs = classify(texts)
-    labels = Predictor(run_dir).labels
     for row, scores in zip(ours, theirs, strict=True):
         by_label = {s["label"]: s["score"] for s in scores}
-        np.testing.assert_allclose([by_label[label] for label in labels], row, atol=1e-5)
+        np.testing.assert_allclose([by_label[label] for label in predictor.labels], row, atol=1e-5)
 
 
 def test_an_empty_text_is_refused(run_dir, capsys):
@@ -83,15 +101,6 @@ def test_a_run_folder_from_another_format_version_is_refused(run_dir, tmp_path, 
     (old / "run.json").write_text(json.dumps({**info, "format": 99}))
     assert main(["predict", str(old), "hi"]) == 2
     assert "was written in run-folder format 99; this emoscope" in capsys.readouterr().err
-
-
-def test_only_linear_heads_export(run_dir, tmp_path):
-    other = tmp_path / "cnn"
-    shutil.copytree(run_dir, other)
-    config = (other / "config.yaml").read_text().replace("head: linear", "head: cnn")
-    (other / "config.yaml").write_text(config)
-    with pytest.raises(UserError, match="only linear-head runs export"):
-        export_hf(other)
 
 
 def test_analyze_can_capture_saved_weights_on_demand(run_dir, tmp_path, capsys):

@@ -276,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tsne", dest="no_tsne", action="store_true")
     p.set_defaults(func=_analyze)
 
-    p = sub.add_parser("export", help="a transformers folder (linear head) that pipeline() loads")
+    p = sub.add_parser("export", help="a transformers folder (any head) that pipeline(..., trust_remote_code=True) "
+                                      "loads")
     p.add_argument("run_dir")
     p.add_argument("--out", help="default: RUN_DIR/hf")
     p.set_defaults(func=_export)
