@@ -19,7 +19,7 @@ def train_help(capsys) -> str:
     with pytest.raises(SystemExit) as info:
         main(["train", "--help"])
     assert info.value.code == 0
-    return capsys.readouterr().out
+    return " ".join(capsys.readouterr().out.split())  # lines wrap at the terminal's width
 
 
 def test_every_field_has_a_help_line_in_a_group_and_appears_in_train_help(capsys):
@@ -28,9 +28,9 @@ def test_every_field_has_a_help_line_in_a_group_and_appears_in_train_help(capsys
         assert f.metadata.get("help", "").strip(), f"{f.name} has no help line"
         assert f.name == "preset" or f.metadata["group"] in GROUPS, f.name
         option = f"--{f.name}" if f.name != "extra" else f"extra: {f.metadata['help']}"
-        assert option in " ".join(text.split()), f"{f.name} is missing from emoscope train --help"
+        assert option in text, f"{f.name} is missing from emoscope train --help"
     for group in GROUPS:
-        assert f"\n{group}:\n" in text
+        assert f" {group}: --" in text
     # Type, default (the default preset's) and help on one option's lines.
     assert "--epochs INT" in text and "passes over the training data (default: 4)" in text
     assert "--schedule {linear,cosine,constant}" in text and "--head-lr, --head_lr FLOAT|none" in text

@@ -244,7 +244,7 @@ class ConfigHelpFormatter(argparse.HelpFormatter):
     """`--batch-size, --batch_size INT` once, rather than the value after every spelling; wide option column."""
 
     def __init__(self, prog: str):
-        super().__init__(prog, max_help_position=44, width=118)
+        super().__init__(prog, max_help_position=44)
 
     def _format_action_invocation(self, action: argparse.Action) -> str:
         if not action.option_strings or action.nargs == 0:
