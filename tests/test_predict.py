@@ -7,10 +7,11 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import slice_goemotions, train_args
 
 from emoscope.cli import main
 from emoscope.errors import UserError
-from emoscope.predict import Predictor, export_hf
+from emoscope.predict import Predictor
 
 
 @pytest.fixture(scope="module")
@@ -52,18 +53,36 @@ def test_batch_mode_reads_csv_tsv_jsonl_and_writes_csv(run_dir, tmp_path):
     assert outputs[0].splitlines()[0].startswith("text,predicted,admiration,")
 
 
-def test_transformers_pipeline_loads_the_export_and_agrees(run_dir, tmp_path):
-    from transformers import pipeline
+@pytest.fixture(scope="module")
+def head_runs(tiny_run, tiny_models, goemotions_dir, tmp_path_factory) -> dict:
+    """The shared tiny run (linear head), and a tiny run of each other head."""
+    data = slice_goemotions(goemotions_dir, tmp_path_factory.mktemp("heads-data"), 96, 32, 32)
+    runs = {"linear": tiny_run}
+    for head in ("mlp-attention", "cnn"):
+        runs[head] = tmp_path_factory.mktemp(head) / "run"
+        assert main(train_args(tiny_models["bert"], data, runs[head], "--head", head,
+                               "--lexical_baseline", "false")) == 0
+    return runs
 
-    texts = ["thank you so much!", "I can't believe this happened, I'm furious"]
-    ours = Predictor(run_dir, precision="fp32").predict_proba(texts)
-    folder = export_hf(run_dir, tmp_path / "hf")
-    classify = pipeline("text-classification", model=str(folder), top_k=None, trust_remote_code=True)
+
+@pytest.mark.parametrize("head", ["linear", "mlp-attention", "cnn"])
+def test_transformers_pipeline_loads_the_export_of_every_head_and_agrees(head, head_runs, tmp_path, capsys):
+    from transformers import AutoTokenizer, pipeline
+
+    long_text = "I am so happy " * 500  # ~2,000 tokens: past the tiny BERT's 128 positions, and BERT's 512
+    texts = ["thank you so much!", "I can't believe this happened, I'm furious", long_text]
+    predictor = Predictor(head_runs[head], precision="fp32")
+    ours = predictor.predict_proba(texts)
+    assert main(["export", str(head_runs[head]), "--out", str(tmp_path / "hf")]) == 0
+    assert capsys.readouterr().out == f"transformers export: {tmp_path / 'hf'}\n"
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "hf")
+    assert tokenizer.model_max_length == predictor.config.max_len == 64
+    assert len(tokenizer(long_text, truncation=False)["input_ids"]) > 2000
+    classify = pipeline("text-classification", model=str(tmp_path / "hf"), top_k=None, trust_remote_code=True)
     theirs = classify(texts)
-    labels = Predictor(run_dir).labels
     for row, scores in zip(ours, theirs, strict=True):
         by_label = {s["label"]: s["score"] for s in scores}
-        np.testing.assert_allclose([by_label[label] for label in labels], row, atol=1e-5)
+        np.testing.assert_allclose([by_label[label] for label in predictor.labels], row, atol=1e-5)
 
 
 def test_an_empty_text_is_refused(run_dir, capsys):
@@ -83,15 +102,6 @@ def test_a_run_folder_from_another_format_version_is_refused(run_dir, tmp_path, 
     (old / "run.json").write_text(json.dumps({**info, "format": 99}))
     assert main(["predict", str(old), "hi"]) == 2
     assert "was written in run-folder format 99; this emoscope" in capsys.readouterr().err
-
-
-def test_only_linear_heads_export(run_dir, tmp_path):
-    other = tmp_path / "cnn"
-    shutil.copytree(run_dir, other)
-    config = (other / "config.yaml").read_text().replace("head: linear", "head: cnn")
-    (other / "config.yaml").write_text(config)
-    with pytest.raises(UserError, match="only linear-head runs export"):
-        export_hf(other)
 
 
 def test_analyze_can_capture_saved_weights_on_demand(run_dir, tmp_path, capsys):
@@ -141,3 +151,31 @@ def test_capture_defaults_to_the_runs_capture_pooling(run_dir, tmp_path):
     (run / "config.yaml").write_text(yaml.safe_dump({**config, "capture_pooling": "cls"}))
     assert main(["analyze", str(run), "--capture", "--probe-size", "24", "--no-tsne"]) == 0
     assert load_capture(run / "captures" / "epoch_1.safetensors")[1]["pooling"] == "cls"
+
+
+def test_evaluate_writes_its_own_folder_and_leaves_training_eval_byte_identical(run_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+
+    def training_eval() -> dict:
+        return {p.relative_to(run): p.read_bytes() for p in (run / "eval").rglob("*") if p.is_file()}
+
+    before = training_eval()
+    assert {"dev_predictions.jsonl", "test_metrics.json"} <= {p.name for p in before}
+    out = run / "evaluations" / "dev"
+    assert main(["evaluate", str(run), "--split", "dev"]) == 0
+    assert f"evaluation: {out}" in capsys.readouterr().out
+    assert {p.name for p in out.iterdir()} == {"dev_metrics.json", "dev_per_emotion.csv", "dev_predictions.jsonl"}
+    assert main(["evaluate", str(run), "--split", "test"]) == 0
+    assert (run / "evaluations" / "test" / "test_metrics.json").is_file()
+    assert training_eval() == before
+
+    written = out.joinpath("dev_metrics.json").stat().st_mtime_ns
+    assert main(["evaluate", str(run), "--split", "dev"]) == 2
+    assert capsys.readouterr().err == (f"emoscope: error: {out} already exists; pass --overwrite to replace its "
+                                       "files, or --out another folder\n")
+    assert out.joinpath("dev_metrics.json").stat().st_mtime_ns == written
+    assert main(["evaluate", str(run), "--split", "dev", "--overwrite"]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    assert main(["evaluate", str(run), "--split", "test", "--out", str(elsewhere)]) == 0
+    assert (elsewhere / "test_metrics.json").is_file() and training_eval() == before

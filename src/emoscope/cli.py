@@ -14,19 +14,31 @@ from emoscope.errors import UserError
 
 
 def _train(args: argparse.Namespace) -> None:
-    from emoscope.config import resolve_config
+    """`--print-config` resolves and validates the configuration and stops: no data, weights or run folder."""
+    from emoscope.config import config_overrides, config_yaml, resolve_config
+
+    config = resolve_config(args.preset, config_overrides(args))
+    if getattr(args, "print_config", False):
+        print(config_yaml(config), end="")
+        return
     from emoscope.recipe import train_run
 
-    overrides = {k: v for k, v in vars(args).items() if k not in {"command", "preset", "func"}}
-    train_run(resolve_config(args.preset, overrides))
+    train_run(config)
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    """Writes into its own folder: the run's eval/ (which `emoscope ensemble` tunes on) stays as training left it."""
     from emoscope.data.splits import load_data
     from emoscope.evaluate.split import score_split
     from emoscope.predict import Predictor
-    from emoscope.runfolder import EVAL, THRESHOLDS
+    from emoscope.runfolder import EVALUATIONS, THRESHOLDS
 
+    name = Path(args.file).stem if args.file else args.split
+    out = Path(args.out) if args.out else Path(args.run_dir) / EVALUATIONS / name
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} is a file, not a folder")
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise UserError(f"{out} already exists; pass --overwrite to replace its files, or --out another folder")
     predictor = Predictor(args.run_dir, trust_pickle=args.trust_pickle)
     config = predictor.config
     if args.data_dir:
@@ -37,14 +49,14 @@ def _evaluate(args: argparse.Namespace) -> None:
         taxonomy = load_taxonomy(config.taxonomy, config.data_dir)
         _check_labels(taxonomy.labels, predictor)
         examples = load_examples(args.file, taxonomy, skip_bad_rows=args.skip_bad_rows)
-        name = Path(args.file).stem
     else:
         data = load_data(config)
         _check_labels(data.taxonomy.labels, predictor)
-        examples, name = getattr(data, args.split), args.split
+        examples = getattr(data, args.split)
     probs = predictor.predict_proba([e.text for e in examples])
-    print(score_split(predictor.run_dir / EVAL, name, examples, probs, predictor.thresholds, predictor.labels,
+    print(score_split(out, name, examples, probs, predictor.thresholds, predictor.labels,
                       title=f"{name} (thresholds from {predictor.run_dir / THRESHOLDS})"))
+    print(f"evaluation: {out}")
 
 
 def _check_labels(labels: tuple[str, ...], predictor) -> None:
@@ -159,15 +171,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from emoscope.config import add_config_arguments, preset_names
+    from emoscope.config import ConfigHelpFormatter, add_config_arguments
     from emoscope.vocab import POOLINGS, TAXONOMIES, THRESHOLD_STRATEGIES
 
     parser = _Parser(prog="emoscope", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="fine-tune a model; any config field can be set as --field value",
-                       epilog=f"presets: {', '.join(preset_names())}. Fields: see emoscope/config.py.")
-    p.add_argument("--preset", default="cpu-default", help="a packaged preset or a YAML file")
+                       description="Fine-tune a model: a preset, then any field of the configuration as --field "
+                                   "value.", usage="%(prog)s [--preset NAME|FILE] [--FIELD VALUE ...] [--print-config]",
+                       formatter_class=ConfigHelpFormatter)
+    p.add_argument("--print-config", "--print_config", dest="print_config", action="store_true",
+                   default=argparse.SUPPRESS, help="print the resolved configuration as YAML and stop")
     add_config_arguments(p)
     p.set_defaults(func=_train)
 
@@ -177,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="a labelled file in any supported layout")
     p.add_argument("--data-dir", "--data_dir", dest="data_dir")
     p.add_argument("--skip-bad-rows", "--skip_bad_rows", dest="skip_bad_rows", action="store_true")
+    p.add_argument("--out", help="the folder to write (default: RUN_DIR/evaluations/<split or file stem>); the "
+                                 "run's own eval/ is never touched unless named here")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of an existing --out folder")
     p.add_argument(*TRUST_PICKLE, dest="trust_pickle", action="store_true", help=TRUST_PICKLE_HELP)
     p.set_defaults(func=_evaluate)
 
@@ -203,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tsne", dest="no_tsne", action="store_true")
     p.set_defaults(func=_analyze)
 
-    p = sub.add_parser("export", help="a transformers folder (linear head) that pipeline() loads")
+    p = sub.add_parser("export", help="a transformers folder (any head) that pipeline(..., trust_remote_code=True) "
+                                      "loads")
     p.add_argument("run_dir")
     p.add_argument("--out", help="default: RUN_DIR/hf")
     p.set_defaults(func=_export)

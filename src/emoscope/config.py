@@ -1,9 +1,15 @@
-"""Typed training configuration, YAML presets, and command-line overrides of any field."""
+"""Typed training configuration, YAML presets, and command-line overrides of any field.
+
+Each field carries its help line, its help group and, where it has one, the set or range of values it accepts:
+`emoscope train --help` and the validation of presets, overrides and a run's config.yaml are generated from
+them, so the documentation cannot drift from the code.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -12,97 +18,180 @@ from pathlib import Path
 
 import yaml
 
+import emoscope
 from emoscope.errors import UserError
 from emoscope.vocab import HEADS, POOLINGS, PRECISIONS, TAXONOMIES, THRESHOLD_STRATEGIES, check_head_pooling
+
+# Allowed values of the fields that name a choice: the owners' vocabularies (emoscope.vocab) and the loop's own.
+CHOICES = {
+    "taxonomy": TAXONOMIES,
+    "head": HEADS,
+    "pooling": POOLINGS,
+    "schedule": ("linear", "cosine", "constant"),
+    "pos_weight": ("none", "balanced", "sqrt"),
+    "precision": PRECISIONS,
+    "threshold_strategy": THRESHOLD_STRATEGIES,
+    "capture_pooling": POOLINGS,
+}
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The numbers a field accepts; NaN is never inside."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high == math.inf:
+            return "positive" if (self.low, self.low_open) == (0, True) else f">= {self.low}"
+        return f"in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+
+
+POSITIVE = Interval(0, low_open=True)
+NON_NEGATIVE = Interval(0)
+PROBABILITY = Interval(0, 1)
+BELOW_ONE = Interval(0, 1, high_open=True)  # dropout, smoothing: 1 would leave nothing to learn from
+
+GROUPS = ("data", "model", "optimisation", "thresholds", "run folder", "analysis")
+
+
+def _option(group: str):
+    """A field factory for one help group: `_data(default, "help line", allowed)`."""
+    def make(default, help: str, allowed: Interval | tuple | None = None, **kwargs):
+        return field(default=default, metadata={"group": group, "help": help, "allowed": allowed}, **kwargs)
+    return make
+
+
+_data, _model, _optimisation, _thresholds, _run_folder, _analysis = map(_option, GROUPS)
 
 
 @dataclass
 class TrainConfig:
-    preset: str = "cpu-default"
+    preset: str = field(default="cpu-default", metadata={
+        "help": "a packaged preset or a YAML file of fields; the fields below override it"})
     # data
-    data_dir: str | None = None
-    taxonomy: str = "original"
-    train_file: str | None = None
-    dev_file: str | None = None
-    test_file: str | None = None
-    dev_fraction: float = 0.1  # carved from train_file, with the seed, when no dev_file is given
-    skip_bad_rows: bool = False
-    max_train_examples: int | None = None  # a random subset, for quick experiments and tests
-    max_eval_examples: int | None = None
+    data_dir: str | None = _data(None, "folder of the GoEmotions files; none: $EMOSCOPE_DATA_DIR, else the "
+                                       "cache, else downloaded")
+    taxonomy: str = _data("original", "the label set: the 28 original emotions, or Ekman's or the sentiment "
+                                      "groups", CHOICES["taxonomy"])
+    train_file: str | None = _data(None, "a labelled training file in any supported layout, instead of the "
+                                         "official train split")
+    dev_file: str | None = _data(None, "a labelled dev file (thresholds and early stopping are chosen on it)")
+    test_file: str | None = _data(None, "a labelled test file, scored once at the end")
+    dev_fraction: float = _data(0.1, "share of train_file carved out as dev, with the seed, when no dev_file is "
+                                     "given", Interval(0, 1, low_open=True, high_open=True))
+    skip_bad_rows: bool = _data(False, "skip and count malformed rows instead of stopping at the first")
+    max_train_examples: int | None = _data(None, "train on a random subset of this size (quick experiments)",
+                                           POSITIVE)
+    max_eval_examples: int | None = _data(None, "score a random subset of dev and test of this size", POSITIVE)
     # model
-    backbone: str = "all-MiniLM-L6-v2"
-    head: str = "linear"
-    pooling: str = "mean"
-    head_dropout: float = 0.1
-    backbone_dropout: float | None = None  # None keeps the backbone's own config
-    train_last_layers: int | None = None  # None trains every layer
-    freeze_embeddings: bool = False
-    max_len: int = 64
-    trust_pickle: bool = False  # a backbone with only pickled weights (.bin) can run code when loaded
+    backbone: str = _model("all-MiniLM-L6-v2", "a Hugging Face encoder: hub id (cached when offline) or local "
+                                               "folder")
+    head: str = _model("linear", "the classification head over the backbone's hidden states", CHOICES["head"])
+    pooling: str = _model("mean", "how the linear head pools tokens into one vector", CHOICES["pooling"])
+    head_dropout: float = _model(0.1, "dropout before the head's classifier", BELOW_ONE)
+    backbone_dropout: float | None = _model(None, "every dropout of the backbone; none keeps the backbone's own",
+                                            BELOW_ONE)
+    train_last_layers: int | None = _model(None, "fine-tune only the last N encoder layers (embeddings frozen); "
+                                                 "none trains every layer", NON_NEGATIVE)
+    freeze_embeddings: bool = _model(False, "keep the embedding layer fixed")
+    max_len: int = _model(64, "tokens per text, special tokens included; longer texts are truncated", POSITIVE)
+    trust_pickle: bool = _model(False, "accept a backbone with only pickled weights (.bin): loading a pickle can "
+                                       "run code")
     # optimisation
-    epochs: int = 3
-    batch_size: int = 32  # global: split over ranks, before accumulation
-    grad_accum: int = 1
-    lr: float = 1e-4
-    head_lr: float | None = 1e-3  # None: same as lr
-    layer_lr_decay: float = 1.0  # lr of layer i is lr * decay ** (layers above it)
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.06
-    schedule: str = "linear"
-    clip_grad: float | None = 1.0
-    label_smoothing: float = 0.0
-    pos_weight: str = "none"
-    focal_gamma: float = 0.0
-    precision: str = "auto"  # bf16 where the hardware runs it natively, else fp32 (fp16 on older GPUs)
-    seed: int = 42
-    early_stopping_patience: int | None = 2
-    group_by_length: bool = True
+    epochs: int = _optimisation(3, "passes over the training data", POSITIVE)
+    batch_size: int = _optimisation(32, "examples per optimizer step, over all processes, before accumulation",
+                                    POSITIVE)
+    grad_accum: int = _optimisation(1, "batches accumulated per optimizer step", POSITIVE)
+    lr: float = _optimisation(1e-4, "peak learning rate of the backbone (AdamW)", POSITIVE)
+    head_lr: float | None = _optimisation(1e-3, "peak learning rate of the head; none: the same as lr", POSITIVE)
+    layer_lr_decay: float = _optimisation(1.0, "layer i learns at lr * decay ** (layers above it); 1: no decay",
+                                          Interval(0, 1, low_open=True))
+    weight_decay: float = _optimisation(0.01, "AdamW weight decay of the matrices (not biases or norms)",
+                                        NON_NEGATIVE)
+    warmup_ratio: float = _optimisation(0.06, "share of the optimizer steps spent warming the learning rate up",
+                                        PROBABILITY)
+    schedule: str = _optimisation("linear", "learning-rate decay after warm-up", CHOICES["schedule"])
+    clip_grad: float | None = _optimisation(1.0, "largest gradient norm; 0 or none: no clipping", NON_NEGATIVE)
+    label_smoothing: float = _optimisation(0.0, "targets move this far towards 0.5", BELOW_ONE)
+    pos_weight: str = _optimisation("none", "weight of each emotion's positives in the loss, from train counts "
+                                            "(rare emotions weigh more)", CHOICES["pos_weight"])
+    focal_gamma: float = _optimisation(0.0, "focal-loss exponent; 0: plain binary cross-entropy", NON_NEGATIVE)
+    precision: str = _optimisation("auto", "auto: bf16 where the hardware runs it natively, else fp32 (fp16 on "
+                                           "older GPUs)", CHOICES["precision"])
+    seed: int = _optimisation(42, "seeds the dev split, the subsets, initialisation and batch order",
+                              Interval(0, 2**32 - 1))
+    early_stopping_patience: int | None = _optimisation(2, "stop after this many epochs without a better dev "
+                                                           "macro-F1; none: run every epoch", POSITIVE)
+    group_by_length: bool = _optimisation(True, "batch texts of similar length together (less padding)")
     # thresholds, always chosen on dev
-    threshold_strategy: str = "per_emotion"
-    threshold: float = 0.5
-    lexical_baseline: bool = True  # also fit TF-IDF + logistic regression (baseline/): the floor to beat
+    threshold_strategy: str = _thresholds("per_emotion", "fixed: --threshold for all; global or per_emotion: "
+                                                         "chosen on dev", CHOICES["threshold_strategy"])
+    threshold: float = _thresholds(0.5, "the probability threshold of the fixed strategy", PROBABILITY)
+    lexical_baseline: bool = _thresholds(True, "also fit TF-IDF + logistic regression (baseline/): the floor to "
+                                               "beat")
     # run folder
-    run_dir: str | None = None
-    overwrite: bool = False
-    resume: bool = False
-    checkpoint_every: int = 500  # optimizer steps; every epoch end too
-    keep_checkpoints: int = 2
-    log_every: int = 20
-    eval_batch_size: int = 128
-    num_threads: int | None = None
-    progress: bool = True
-    # representation tracking
-    visualize: bool = False
-    probe_size: int = 2000
-    capture_pooling: str = "mean"
-    extra: dict = field(default_factory=dict)  # free-form notes kept in config.yaml
+    run_dir: str | None = _run_folder(None, "the run folder to write; none: runs/<preset>-<date>-<time>")
+    overwrite: bool = _run_folder(False, "replace an existing run folder")
+    resume: bool = _run_folder(False, "continue an existing run folder from its last complete checkpoint")
+    checkpoint_every: int = _run_folder(500, "optimizer steps between checkpoints (and one at every epoch end)",
+                                        POSITIVE)
+    keep_checkpoints: int = _run_folder(2, "how many of the newest checkpoints to keep", POSITIVE)
+    log_every: int = _run_folder(20, "optimizer steps between lines of metrics.jsonl", POSITIVE)
+    eval_batch_size: int = _run_folder(128, "texts per batch when scoring dev and test", POSITIVE)
+    num_threads: int | None = _run_folder(None, "CPU threads for torch; none: torch's default", POSITIVE)
+    progress: bool = _run_folder(True, "show a progress bar")
+    # representation analysis
+    visualize: bool = _analysis(False, "capture the probe set every epoch, then analyse and write report.html")
+    probe_size: int = _analysis(2000, "texts in the fixed probe set the captures record", POSITIVE)
+    capture_pooling: str = _analysis("mean", "how a capture pools the token vectors of a layer",
+                                     CHOICES["capture_pooling"])
+    extra: dict = field(default_factory=dict, metadata={
+        "group": "run folder", "help": "free-form notes kept in config.yaml"})
 
     def validate(self) -> TrainConfig:
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "max_len": self.max_len,
-                    "grad_accum": self.grad_accum, "eval_batch_size": self.eval_batch_size,
-                    "probe_size": self.probe_size, "checkpoint_every": self.checkpoint_every}
-        if self.head_lr is not None:
-            positive["head_lr"] = self.head_lr
-        for name, value in positive.items():
-            if not value > 0:  # NaN too
-                raise UserError(f"--{name} must be positive, got {value}")
-        choices = {"schedule": ("linear", "cosine", "constant"), "precision": PRECISIONS,
-                   "pos_weight": ("none", "balanced", "sqrt"), "taxonomy": TAXONOMIES,
-                   "threshold_strategy": THRESHOLD_STRATEGIES, "capture_pooling": POOLINGS,
-                   "pooling": POOLINGS, "head": HEADS}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise UserError(f"--{name} must be one of {', '.join(allowed)}, got '{getattr(self, name)}'")
-        ranges = {"warmup_ratio": (0, 1), "dev_fraction": (0, 1), "label_smoothing": (0, 1),
-                  "head_dropout": (0, 1), "threshold": (0, 1), "layer_lr_decay": (0, 1)}
-        for name, (low, high) in ranges.items():
-            value = getattr(self, name)
-            if not (low <= value <= high) or (name in {"dev_fraction", "layer_lr_decay"} and value == low):
-                raise UserError(f"--{name} must be in ({low}, {high}], got {value}")
-        if self.train_last_layers is not None and self.train_last_layers < 0:
-            raise UserError(f"--train_last_layers must be >= 0, got {self.train_last_layers}")
+        """Every field's type and range, before anything starts; ints are widened where a float is expected."""
+        hints = typing.get_type_hints(TrainConfig)
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, _checked(f.name, getattr(self, f.name), hints[f.name], f.metadata.get("allowed")))
         check_head_pooling(self.head, self.pooling)
         return self
+
+
+def _kind(annotation) -> tuple[type, bool]:
+    """`int | None` -> (int, True); `bool` -> (bool, False)."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return next(a for a in typing.get_args(annotation) if a is not type(None)), True
+    return annotation, False
+
+
+_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a mapping"}
+
+
+def _checked(name: str, value, annotation, allowed: Interval | tuple | None):
+    kind, optional = _kind(annotation)
+    if value is None and optional:
+        return None
+    if kind is float:
+        fits = isinstance(value, int | float) and not isinstance(value, bool)
+    else:  # True is an int to Python, not to a config
+        fits = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+    if not fits:
+        raise UserError(f"--{name} must be {_TYPE_WORDS[kind]}{' or none' if optional else ''}, got {value!r}")
+    value = float(value) if kind is float else value
+    if isinstance(allowed, tuple) and value not in allowed:
+        raise UserError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
+    if isinstance(allowed, Interval) and value not in allowed:
+        raise UserError(f"--{name} must be {allowed}, got {value!r}")
+    return value
 
 
 PRESETS_PACKAGE = "emoscope.presets"
@@ -137,14 +226,6 @@ def load_preset(name: str) -> dict:
     return values
 
 
-def _base_type(annotation) -> type:
-    """`int | None` -> int; `bool` -> bool (annotations are strings under `from __future__`)."""
-    hint = typing.get_type_hints(TrainConfig)[annotation] if isinstance(annotation, str) else annotation
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        hint = next(a for a in typing.get_args(hint) if a is not type(None))
-    return hint
-
-
 def _parse_bool(text: str) -> bool:
     lowered = text.lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -161,21 +242,56 @@ def _optional(convert):
     return parse
 
 
+class ConfigHelpFormatter(argparse.HelpFormatter):
+    """`--batch-size, --batch_size INT` once, rather than the value after every spelling; wide option column."""
+
+    def __init__(self, prog: str):
+        super().__init__(prog, max_help_position=44)
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if not action.option_strings or action.nargs == 0:
+            return super()._format_action_invocation(action)
+        return f"{', '.join(action.option_strings)} {self._format_args(action, action.dest.upper())}"
+
+
+def _metavar(kind: type, optional: bool, allowed) -> str:
+    word = "{" + ",".join(allowed) + "}" if isinstance(allowed, tuple) else kind.__name__.upper()
+    return f"{word}|none" if optional else word
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One option per field, spelled --a-b or --a_b; booleans also work as bare flags (--visualize)."""
+    """`--preset`, then one option per field in its help group, spelled --a-b or --a_b (and the old aliases);
+    booleans also work as bare flags (--visualize). The help shows each field's type, its value in the default
+    preset and its help line; an option stays absent from the namespace unless given (argparse.SUPPRESS)."""
+    preset, extra = (next(f for f in dataclasses.fields(TrainConfig) if f.name == name) for name in ("preset", "extra"))
+    defaults = resolve_config(preset.default, {})
+    parser.epilog = (f"Defaults are the {preset.default} preset's; another --preset changes them. A preset file "
+                     f"can also set extra: {extra.metadata['help']}.")
+    parser.add_argument("--preset", default=preset.default, metavar="NAME|FILE",
+                        help=f"{preset.metadata['help']} (default: %(default)s; packaged: {', '.join(preset_names())})")
+    groups = {name: parser.add_argument_group(name) for name in GROUPS}
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
         if f.name in {"preset", "extra"}:
             continue
-        kind = _base_type(hints[f.name])
-        names = {f"--{f.name}", f"--{f.name.replace('_', '-')}"}
-        names |= {f"--{alias}" for alias, target in _ALIASES.items() if target == f.name}
+        kind, optional = _kind(hints[f.name])
+        names = [f"--{f.name.replace('_', '-')}", f"--{f.name}"]
+        names += [f"--{alias}" for alias, target in _ALIASES.items() if target == f.name]
+        shown = yaml.safe_dump(getattr(defaults, f.name), default_flow_style=True).removesuffix("\n...\n")
+        help_line = f"{f.metadata['help']} (default: {shown.replace('null', 'none')})".replace("%", "%%")
+        options = dict(dest=f.name, default=argparse.SUPPRESS, help=help_line,
+                       metavar=_metavar(kind, optional, f.metadata["allowed"]))
         if kind is bool:
-            parser.add_argument(*sorted(names), dest=f.name, nargs="?", const=True, type=_parse_bool,
-                                default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+            groups[f.metadata["group"]].add_argument(*dict.fromkeys(names), nargs="?", const=True, type=_parse_bool,
+                                                     **{**options, "metavar": "BOOL"})
         else:
-            parser.add_argument(*sorted(names), dest=f.name, type=_optional(kind), default=argparse.SUPPRESS,
-                                metavar=kind.__name__.upper(), help=argparse.SUPPRESS)
+            groups[f.metadata["group"]].add_argument(*dict.fromkeys(names), type=_optional(kind), **options)
+
+
+def config_overrides(args: argparse.Namespace) -> dict:
+    """The fields given on the command line (`add_config_arguments` leaves the others out)."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+            if f.name != "preset" and hasattr(args, f.name)}
 
 
 def resolve_config(preset: str, overrides: dict) -> TrainConfig:
@@ -183,3 +299,23 @@ def resolve_config(preset: str, overrides: dict) -> TrainConfig:
     values = {**load_preset(preset), **overrides}
     values["preset"] = preset
     return TrainConfig(**values).validate()
+
+
+def config_yaml(config: TrainConfig) -> str:
+    """The resolved configuration as YAML: `config.yaml` of a run, and `emoscope train --print_config`."""
+    return yaml.safe_dump(dataclasses.asdict(config), sort_keys=False)
+
+
+def config_from_values(values: dict, origin: str) -> TrainConfig:
+    """A saved configuration (a run's config.yaml), validated like a new run's: a field this version does not
+    know is refused, naming `origin` and the run-folder format this emoscope reads."""
+    if not isinstance(values, dict):
+        raise UserError(f"{origin} must be a mapping of field: value")
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise UserError(f"{origin}: unknown field '{unknown[0]}' (this emoscope reads run-folder format "
+                        f"{emoscope.RUN_FORMAT_VERSION})")
+    try:
+        return TrainConfig(**values).validate()
+    except UserError as exc:
+        raise UserError(f"{origin}: {exc}") from None

@@ -175,8 +175,9 @@ def predict_file(predictor: Predictor, in_path: Path, out_path: Path, top_k: int
 
 
 def export_hf(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
-    """A `transformers` folder for a linear-head run: `pipeline("text-classification", model=out,
-    top_k=None, trust_remote_code=True)` gives the same probabilities as `Predictor`."""
+    """A `transformers` folder for a run of any head: `pipeline("text-classification", model=out, top_k=None,
+    trust_remote_code=True)` gives the same probabilities as `Predictor`, long texts truncated to the run's
+    max_len alike (the exported tokenizer's `model_max_length`)."""
     import shutil
     from importlib import resources
 
@@ -184,8 +185,15 @@ def export_hf(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     check_run_dir(run_dir)
     weights = weights_file(run_dir)
     config = read_config(run_dir)
-    if config.head != "linear":
-        raise UserError(f"only linear-head runs export to transformers; {run_dir} has head '{config.head}'")
+    state = load_file(str(weights))
+    # The head's sizes come from its weights, so they cannot disagree with them.
+    if config.head == "linear":
+        head_options = {"pooling": config.pooling}
+    elif config.head == "mlp-attention":
+        head_options = {"mlp_size": state["head.mlp.0.weight"].shape[0]}
+    else:
+        filters, _, kernel_size = state["head.conv.conv.weight"].shape
+        head_options = {"filters": filters, "kernel_size": kernel_size}
     out = Path(out_dir) if out_dir else run_dir / HF_EXPORT
     out.mkdir(parents=True, exist_ok=True)
     labels = read_labels(run_dir)["labels"]
@@ -194,15 +202,19 @@ def export_hf(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
         "architectures": ["EmoscopeForSequenceClassification"], "model_type": "emoscope",
         "auto_map": {"AutoConfig": "modeling_emoscope.EmoscopeConfig",
                      "AutoModelForSequenceClassification": "modeling_emoscope.EmoscopeForSequenceClassification"},
-        "backbone": backbone, "pooling": config.pooling, "problem_type": "multi_label_classification",
+        "custom_pipelines": {"text-classification": {"impl": "modeling_emoscope.EmoscopeTextClassificationPipeline",
+                                                     "pt": ["AutoModelForSequenceClassification"]}},
+        "backbone": backbone, "head": config.head,
+        "head_options": {"dropout": config.head_dropout, **head_options},
+        "problem_type": "multi_label_classification",
         "id2label": dict(enumerate(labels)), "label2id": {label: i for i, label in enumerate(labels)},
     }
     (out / "config.json").write_text(json.dumps(hf_config, indent=1))
     (out / "modeling_emoscope.py").write_text(resources.files("emoscope").joinpath("hf_modeling.py").read_text())
-    state = load_file(str(weights))
-    renamed = {("classifier." + k[len("head.classifier."):]) if k.startswith("head.classifier.") else k: v
-               for k, v in state.items()}
-    save_weights(renamed, out / WEIGHTS, {"format": "pt"})
+    save_weights(state, out / WEIGHTS, {"format": "pt"})
     for item in (run_dir / TOKENIZER).iterdir():
         shutil.copy(item, out / item.name)
+    tokenizer_config = json.loads((out / "tokenizer_config.json").read_text())
+    (out / "tokenizer_config.json").write_text(json.dumps({**tokenizer_config, "model_max_length": config.max_len},
+                                                          indent=2))
     return out

@@ -7,7 +7,6 @@ the training package. Paths are built from these names only; `git grep` for a fi
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import numpy as np
 import yaml
 
 import emoscope
-from emoscope.config import TrainConfig
+from emoscope.config import TrainConfig, config_from_values, config_yaml
 from emoscope.errors import DataError, UserError
 from emoscope.vocab import THRESHOLD_STRATEGIES
 
@@ -31,6 +30,7 @@ WEIGHTS = "model.safetensors"
 CHECKPOINTS = "checkpoints"
 METRICS_LOG = "metrics.jsonl"
 EVAL = "eval"
+EVALUATIONS = "evaluations"  # emoscope evaluate: <split or file stem>/, beside what training wrote
 CAPTURES = "captures"
 PROBE = "probe.jsonl"
 ANALYSIS = "analysis"
@@ -88,15 +88,17 @@ def cooccurrence_path(run_dir: Path) -> Path:
 
 
 def write_config(run_dir: Path, config: TrainConfig) -> None:
-    (Path(run_dir) / CONFIG).write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False),
-                                        encoding="utf-8")
+    (Path(run_dir) / CONFIG).write_text(config_yaml(config), encoding="utf-8")
 
 
 def read_config(run_dir: Path) -> TrainConfig:
-    """The run's `TrainConfig`; fields this version no longer knows are dropped."""
-    values = yaml.safe_load((Path(run_dir) / CONFIG).read_text(encoding="utf-8"))
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in values.items() if k in known})
+    """The run's `TrainConfig`, validated; a field this version does not know is refused."""
+    path = Path(run_dir) / CONFIG
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    return config_from_values(values, str(path))
 
 
 # ---------------------------------------------------------------- labels.json
