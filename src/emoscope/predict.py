@@ -22,6 +22,7 @@ from emoscope.errors import DataError, UserError
 from emoscope.models import build_classifier
 from emoscope.models.backbone import load_pickled_weights, refuse_pickle
 from emoscope.models.inference import AMP_DTYPES, predict_probs, resolve_precision
+from emoscope.runfolder import ENSEMBLE_INFO, THRESHOLDS
 
 INPUT_FORMATS = (".txt", ".csv", ".tsv", ".jsonl")
 OUTPUT_FORMATS = (".jsonl", ".csv")
@@ -60,8 +61,23 @@ def weights_file(run_dir: Path, trust_pickle: bool = False) -> Path:
     raise UserError(f"run folder {run_dir} is incomplete: model.safetensors is missing")
 
 
+def read_thresholds(folder: Path, labels: list[str]) -> np.ndarray:
+    """The folder's dev-chosen threshold per label, 0.5 where it has none."""
+    path = folder / THRESHOLDS
+    stored = json.loads(path.read_text())["thresholds"] if path.is_file() else {}
+    return np.array([stored.get(label, 0.5) for label in labels], dtype=np.float32)
+
+
 class Predictor:
-    """A trained run, ready to score texts on the CPU or a GPU."""
+    """A trained run, ready to score texts on the CPU or a GPU. `Predictor(ensemble_folder)` gives an
+    `EnsemblePredictor`, which scores texts the same way."""
+
+    def __new__(cls, run_dir: str | Path, *args, **kwargs):
+        if cls is Predictor and (Path(run_dir) / ENSEMBLE_INFO).is_file():
+            from emoscope.ensemble_predictor import EnsemblePredictor
+
+            return super().__new__(EnsemblePredictor)
+        return super().__new__(cls)
 
     def __init__(self, run_dir: str | Path, device: str | None = None, precision: str = "auto",
                  trust_pickle: bool = False):
@@ -69,9 +85,7 @@ class Predictor:
         check_run_dir(self.run_dir, trust_pickle)
         self.config = read_config(self.run_dir / "config.yaml")
         self.labels = json.loads((self.run_dir / "labels.json").read_text())["labels"]
-        thresholds_path = self.run_dir / "thresholds.json"
-        stored = json.loads(thresholds_path.read_text())["thresholds"] if thresholds_path.is_file() else {}
-        self.thresholds = np.array([stored.get(label, 0.5) for label in self.labels], dtype=np.float32)
+        self.thresholds = read_thresholds(self.run_dir, self.labels)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.tokenizer = AutoTokenizer.from_pretrained(self.run_dir / "tokenizer")
         backbone_config = AutoConfig.from_pretrained(self.run_dir / "backbone_config.json")
@@ -191,6 +205,8 @@ def export_hf(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     from emoscope.train.checkpoint import save_weights
 
     run_dir = Path(run_dir)
+    if (run_dir / ENSEMBLE_INFO).is_file():
+        raise UserError(f"{run_dir} is an ensemble: ensembles do not export to transformers, only single runs do")
     check_run_dir(run_dir)
     config = read_config(run_dir / "config.yaml")
     if config.head != "linear":
