@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from emoscope.errors import DataError, UserError
+from emoscope.runfolder import ENSEMBLE_INFO
 
 SENTIMENT_GROUPS = ("positive", "negative", "ambiguous", "neutral")
 _RUN_MARKERS = (
@@ -291,6 +292,15 @@ class RunData:
         if isinstance(t, (int, float)):
             return float(t)
         return None
+
+    @cached_property
+    def ensemble_info(self) -> dict | None:
+        """`ensemble.json` of an `emoscope ensemble` folder: members, baseline share, their training time."""
+        p = self.path / ENSEMBLE_INFO
+        data = read_json(p)
+        if data is not None and not isinstance(data, dict):
+            raise DataError(p, None, "expected a JSON object")
+        return data
 
     # --- training log ----------------------------------------------------------------------------------
 
