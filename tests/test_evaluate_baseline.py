@@ -5,15 +5,17 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from emoscope.errors import UserError
-from emoscope.evaluate.baseline import run_baseline
-from emoscope.evaluate.metrics import as_indicator_matrix, compute_metrics
+from emoscope.evaluate.baseline import BaselineModel, build_model, run_baseline, save_model
+from emoscope.evaluate.metrics import as_indicator_matrix, compute_metrics, read_predictions
 from emoscope.evaluate.thresholds import choose_thresholds
+from emoscope.runfolder import BASELINE_FEATURES
 
 DATA_DIR = Path(os.environ.get("EMOSCOPE_DATA_DIR", "/work/shared/data/goemotions"))
 needs_data = pytest.mark.skipif(not (DATA_DIR / "train.tsv").is_file(),
@@ -113,3 +115,32 @@ def test_baseline_command_scores_like_a_run_and_prints_the_table(goemotions_dir,
     assert "TF-IDF + logistic regression, test (per_emotion thresholds chosen on dev)" in capsys.readouterr().out
     labels = json.loads((out / "labels.json").read_text())
     assert labels["sentiment_of"]["grief"] == "negative" and (out / "eval" / "test_metrics.json").is_file()
+
+
+@pytest.mark.filterwarnings("ignore:Label not 2 is present in all training examples")
+@pytest.mark.parametrize("char_ngrams", [False, True])
+def test_the_saved_model_gives_the_fitted_probabilities(tmp_path, char_ngrams):
+    """No pickle: the rebuilt scorer matches sklearn's pipeline, a label never seen in train included."""
+    texts = ["I love this so much, thank you!", "This is awful and I am angry.", "Why would anyone do that?",
+             "Oh wow, I did not expect that at all.", "I'm so sorry for your loss.", "lol that's hilarious",
+             "Café crème, naïve résumé", "Great job, proud of you!"] * 4
+    y = (np.random.default_rng(0).random((len(texts), 3)) < 0.4).astype(int)
+    y[:, 2] = 0  # one class only: sklearn's constant predictor
+    model = build_model(char_ngrams=char_ngrams, n_jobs=1).fit(texts, y)
+    (tmp_path / "labels.json").write_text(json.dumps({"labels": ["a", "b", "c"]}))
+    save_model(model, tmp_path)
+    new = ["totally unseen words", "so sorry, I love it", "cafe", *texts]
+    np.testing.assert_allclose(BaselineModel(tmp_path).predict_proba(new), model.predict_proba(new),
+                               atol=1e-9, rtol=0)
+
+
+@needs_data
+def test_a_baseline_folder_carries_its_model(small_run, tmp_path):
+    out, _, names, _, _, test = small_run
+    saved = read_predictions(out / "eval/test_predictions.jsonl", names)
+    np.testing.assert_allclose(BaselineModel(out).predict_proba(test[0]), saved.probs, atol=1e-9, rtol=0)
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    (old / BASELINE_FEATURES).unlink()
+    with pytest.raises(UserError, match=f"^{old} is not a saved TF-IDF baseline .*refit with emoscope baseline$"):
+        BaselineModel(old)

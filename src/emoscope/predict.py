@@ -23,6 +23,7 @@ from emoscope.models.inference import predict_probs, prepare_for_inference, reso
 from emoscope.models.weights import save_weights
 from emoscope.runfolder import (
     BACKBONE_CONFIG,
+    ENSEMBLE_INFO,
     HF_EXPORT,
     PICKLED_WEIGHTS,
     THRESHOLDS,
@@ -49,13 +50,29 @@ def weights_file(run_dir: Path, trust_pickle: bool = False) -> Path:
     raise UserError(f"run folder {run_dir} is incomplete: {WEIGHTS} is missing")
 
 
+def read_thresholds(folder: Path, labels: list[str]) -> np.ndarray:
+    """The folder's dev-chosen threshold per label (in `labels` order); 0.5 for a folder without them."""
+    path = folder / THRESHOLDS
+    if not path.is_file():
+        return np.full(len(labels), 0.5, dtype=np.float32)
+    return load_thresholds(path, labels).values.astype(np.float32)
+
+
 class Predictor:
-    """A trained run, ready to score texts on the CPU or a GPU.
+    """A trained run, ready to score texts on the CPU or a GPU. `Predictor(ensemble_folder)` gives an
+    `EnsemblePredictor`, which scores texts the same way.
 
     `precision=None` runs in the run's own configured precision, resolved on this device ("auto": bf16 where
     the hardware runs it natively); a value given here overrides it. Training scores dev and test through a
     Predictor too, so its saved probabilities are the ones a Predictor gives.
     """
+
+    def __new__(cls, run_dir: str | Path, *args, **kwargs):
+        if cls is Predictor and (Path(run_dir) / ENSEMBLE_INFO).is_file():
+            from emoscope.ensemble_predictor import EnsemblePredictor
+
+            return super().__new__(EnsemblePredictor)
+        return super().__new__(cls)
 
     def __init__(self, run_dir: str | Path, device: str | torch.device | None = None, precision: str | None = None,
                  trust_pickle: bool = False):
@@ -64,9 +81,7 @@ class Predictor:
         weights = weights_file(self.run_dir, trust_pickle)
         self.config = read_config(self.run_dir)
         self.labels = read_labels(self.run_dir)["labels"]
-        thresholds_path = self.run_dir / THRESHOLDS
-        self.thresholds = (load_thresholds(thresholds_path, self.labels).values.astype(np.float32)
-                           if thresholds_path.is_file() else np.full(len(self.labels), 0.5, dtype=np.float32))
+        self.thresholds = read_thresholds(self.run_dir, self.labels)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.precision = resolve_precision(precision or self.config.precision, self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(self.run_dir / TOKENIZER)
@@ -182,6 +197,8 @@ def export_hf(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     from importlib import resources
 
     run_dir = Path(run_dir)
+    if (run_dir / ENSEMBLE_INFO).is_file():
+        raise UserError(f"{run_dir} is an ensemble: ensembles do not export to transformers, only single runs do")
     check_run_dir(run_dir)
     weights = weights_file(run_dir)
     config = read_config(run_dir)

@@ -8,6 +8,10 @@ depends only on the data, not on how it was loaded; `run_baseline_on` feeds it a
 Settings were picked on dev: word 1-2 grams with C=4 (dev macro-F1 0.49 with per-emotion thresholds).
 Adding character 3-5 grams (``char_ngrams=True``, best with C=2) raised it to 0.51 but made fitting four to
 five times slower, so it is off by default.
+
+The fitted model is saved without pickle (`save_model`: settings and vocabularies as JSON, numbers as
+safetensors) and `load_model` rebuilds a scorer giving the same probabilities, so a baseline folder, and an
+ensemble that blends one in, can score new texts.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+from safetensors.numpy import load_file, save_file
+from scipy.sparse import hstack
+from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
@@ -34,9 +42,13 @@ from emoscope.evaluate.metrics import (
 )
 from emoscope.evaluate.thresholds import choose_thresholds
 from emoscope.runfolder import (
+    BASELINE_FEATURES,
     BASELINE_INFO,
+    BASELINE_WEIGHTS,
     EVAL,
+    LABELS,
     THRESHOLDS,
+    read_labels,
     save_thresholds,
     split_predictions,
     write_labels,
@@ -65,6 +77,60 @@ def build_model(char_ngrams: bool = False, seed: int = 0, n_jobs: int = 2) -> Pi
                      ("classifier", OneVsRestClassifier(classifier, n_jobs=n_jobs))])
 
 
+def save_model(model: Pipeline, out_dir: Path) -> None:
+    """The fitted pipeline as `tfidf.json` (each vectorizer's settings and its terms in column order) and
+    `tfidf_logreg.safetensors` (`idf.<name>` per vectorizer, `coef` [labels, features], `intercept`)."""
+    blocks, tensors = [], {}
+    for name, vectorizer in model.named_steps["features"].transformer_list:
+        settings = vectorizer.get_params()  # strings, numbers and None: `build_model` sets no custom functions
+        settings["dtype"] = np.dtype(settings["dtype"]).name
+        del settings["vocabulary"]
+        terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
+        blocks.append({"name": name, "settings": settings, "terms": terms})
+        tensors[f"idf.{name}"] = vectorizer.idf_
+    n_features = sum(len(block["terms"]) for block in blocks)
+    coef, intercept = [], []
+    for estimator in model.named_steps["classifier"].estimators_:
+        if hasattr(estimator, "coef_"):
+            coef.append(estimator.coef_[0])
+            intercept.append(estimator.intercept_[0])
+        else:  # a label with one class in train: sklearn predicts that class with certainty
+            coef.append(np.zeros(n_features))
+            intercept.append(np.inf if estimator.y_[0] else -np.inf)
+    tensors["coef"] = np.stack(coef).astype(np.float64)
+    tensors["intercept"] = np.array(intercept, dtype=np.float64)
+    (out_dir / BASELINE_FEATURES).write_text(json.dumps({"blocks": blocks}, ensure_ascii=False) + "\n",
+                                               encoding="utf-8")
+    save_file(tensors, str(out_dir / BASELINE_WEIGHTS))
+
+
+class BaselineModel:
+    """A saved TF-IDF + logistic-regression baseline: the probabilities of the fitted pipeline, rebuilt from
+    `save_model`'s files with no pickle."""
+
+    def __init__(self, folder: str | Path):
+        folder = Path(folder)
+        missing = [name for name in (BASELINE_FEATURES, BASELINE_WEIGHTS, LABELS) if not (folder / name).is_file()]
+        if missing:
+            raise UserError(f"{folder} is not a saved TF-IDF baseline ({missing[0]} is missing; older baseline "
+                            "folders did not save the model): refit with emoscope baseline")
+        self.labels = read_labels(folder)["labels"]
+        tensors = load_file(str(folder / BASELINE_WEIGHTS))
+        self.vectorizers = []
+        for block in json.loads((folder / BASELINE_FEATURES).read_text(encoding="utf-8"))["blocks"]:
+            settings = dict(block["settings"], ngram_range=tuple(block["settings"]["ngram_range"]),
+                            dtype=np.dtype(block["settings"]["dtype"]).type)
+            vectorizer = TfidfVectorizer(**settings, vocabulary=block["terms"])
+            vectorizer.idf_ = tensors[f"idf.{block['name']}"]
+            self.vectorizers.append(vectorizer)
+        self.coef, self.intercept = tensors["coef"], tensors["intercept"]
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """[N, labels] in `self.labels` order: sigmoid of each label's linear score, as liblinear's model."""
+        features = hstack([v.transform(texts) for v in self.vectorizers], format="csr")
+        return expit(features @ self.coef.T + self.intercept)
+
+
 def _texts(texts: Sequence[str], name: str) -> list[str]:
     texts = list(texts)
     if not texts or not all(isinstance(t, str) for t in texts):
@@ -83,6 +149,7 @@ def run_baseline(train_texts: Sequence[str], train_y, dev_texts: Sequence[str], 
 
     Labels (``*_y``) are either {0,1} numpy matrices [N, L] or one tuple of label indices per example.
     Writes into ``out_dir``: ``labels.json``, ``thresholds.json``, ``baseline.json`` (settings and time),
+    the fitted model (`save_model`),
     ``eval/dev_metrics.json`` + ``eval/dev_per_emotion.csv`` (optimistic: thresholds were tuned there),
     ``eval/test_metrics.json``, ``eval/test_per_emotion.csv`` and ``eval/{dev,test}_predictions.jsonl``
     (what `emoscope ensemble` blends with a model's).
@@ -127,6 +194,7 @@ def run_baseline(train_texts: Sequence[str], train_y, dev_texts: Sequence[str], 
             "n_features": sum(len(v.vocabulary_) for _, v in model.named_steps["features"].transformer_list),
             "wall_seconds": round(time.perf_counter() - started, 2)}
     (out_dir / BASELINE_INFO).write_text(json.dumps(info, indent=2) + "\n")
+    save_model(model, out_dir)
     return result
 
 

@@ -2,12 +2,15 @@
 TF-IDF baseline, with the blend weight and the thresholds chosen on dev and the test split scored once.
 
 Every member is a folder holding `labels.json` and `eval/{dev,test}_predictions.jsonl` (a run folder, or a
-`emoscope baseline` folder); no model is loaded, so combining finished runs takes seconds.
+`emoscope baseline` folder); no model is loaded, so combining finished runs takes seconds. `ensemble.json`
+names the members relative to the ensemble folder, so that `Predictor` finds them after the folders move
+together.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,14 +48,19 @@ def member_labels(folder: Path) -> list[str]:
     return read_labels(folder)["labels"]
 
 
+def label_order(folder: Path, own: Sequence[str], labels: Sequence[str]) -> list[int]:
+    """Where each of `labels` sits among a member's own labels (its output columns)."""
+    if sorted(own) != sorted(labels):
+        raise UserError(f"{folder} predicts other labels than the first member ({len(own)} vs {len(labels)})")
+    return [list(own).index(name) for name in labels]
+
+
 def read_member(folder: Path, split: str, labels: Sequence[str]) -> Predictions:
     """The member's predictions on `split`, with its columns in the order of `labels`."""
     own = member_labels(folder)
-    if sorted(own) != sorted(labels):
-        raise UserError(f"{folder} predicts other labels than the first member ({len(own)} vs {len(labels)})")
+    order = label_order(folder, own, labels)
     preds = read_predictions(_need(folder, f"{EVAL}/{split_predictions(split)}"), own)
     if list(own) != list(labels):
-        order = [own.index(name) for name in labels]
         preds = Predictions(preds.ids, preds.texts, preds.truth[:, order], preds.probs[:, order])
     return preds
 
@@ -69,6 +77,23 @@ def _aligned(members: Sequence[Path], split: str, labels: Sequence[str]) -> tupl
             raise UserError(f"{folder}: its {split} predictions are not for the same examples as {members[0]}")
         stacked.append(preds.probs)
     return first, np.stack(stacked)
+
+
+def _seen_from(out: Path, member: Path) -> str:
+    """The member's path relative to the ensemble folder; absolute only where none exists (another drive)."""
+    try:
+        return os.path.relpath(member.resolve(), out.resolve())
+    except ValueError:
+        return str(member.resolve())
+
+
+def member_folder(ensemble_dir: Path, stored: str) -> Path:
+    """A member named in `ensemble.json` (relative to the ensemble folder, or absolute), checked to exist."""
+    path = Path(ensemble_dir) / stored
+    if not path.is_dir():
+        raise UserError(f"ensemble member {stored} of {ensemble_dir} not found (looked for {path}): move the "
+                        "ensemble folder together with its members, or rebuild it with emoscope ensemble")
+    return path
 
 
 def build_ensemble(runs: Sequence[str | Path], out_dir: str | Path, baseline: str | Path | None = None,
@@ -111,7 +136,8 @@ def build_ensemble(runs: Sequence[str | Path], out_dir: str | Path, baseline: st
                                   + (f" + baseline at weight {weight:.2f}" if baseline is not None else ""))
     walls = [json.loads((r / RUN_INFO).read_text()).get("wall_seconds") if (r / RUN_INFO).is_file() else None
              for r in runs]
-    info = {"runs": [str(r) for r in runs], "baseline": str(baseline) if baseline else None,
+    info = {"runs": [_seen_from(out, r) for r in runs],
+            "baseline": _seen_from(out, Path(baseline)) if baseline else None,
             "train_wall_seconds": sum(walls) if None not in walls else None,  # the members', one after another
             "baseline_weight": weight, "dev_macro_f1_by_baseline_weight": scan,
             "threshold_strategy": threshold_strategy}

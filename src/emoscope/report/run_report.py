@@ -159,6 +159,8 @@ def _overview(rd: RunData, pg: Page) -> str:
     if info and info.get("world_size") is not None:
         cards.append(_card("world size", str(info["world_size"])))
     out = [f'<div class="cards">{"".join(cards)}</div>'] if cards else []
+    if rd.ensemble_info is not None:
+        out.append(_ensemble_overview(rd.ensemble_info))
 
     left = [f"<h3>Configuration ({rf.CONFIG})</h3>"]
     if rd.config is None:
@@ -179,6 +181,19 @@ def _overview(rd: RunData, pg: Page) -> str:
         right.append(h.kv_table(pairs, table_id="environment-table"))
     out.append(f'<div class="cols"><div>{"".join(left)}</div><div>{"".join(right)}</div></div>')
     return "".join(out)
+
+
+def _ensemble_overview(info: dict) -> str:
+    """What an `emoscope ensemble` folder combines (`ensemble.json`): it has no config or training log."""
+    runs = info.get("runs") or []
+    pairs = [("members", len(runs)), *((f"run {i}", run) for i, run in enumerate(runs, start=1)),
+             ("baseline", info.get("baseline") or "none"),
+             ("baseline weight (chosen on dev)", info.get("baseline_weight")),
+             ("thresholds", info.get("threshold_strategy")),
+             ("training wall time (members, one after another)", _duration(info.get("train_wall_seconds")))]
+    return (f"<h3>Ensemble ({rf.ENSEMBLE_INFO})</h3><p>The mean probability of the runs, blended with the TF-IDF "
+            "baseline at its weight; member paths are relative to this folder.</p>"
+            + h.kv_table(pairs, table_id="ensemble-table"))
 
 
 def _training(rd: RunData, pg: Page) -> str:

@@ -21,6 +21,7 @@ import yaml
 from emoscope import runfolder as rf
 from emoscope.data.labels import NEUTRAL, SENTIMENT_LABELS
 from emoscope.errors import DataError, UserError
+from emoscope.runfolder import ENSEMBLE_INFO
 
 _RUN_MARKERS = (rf.LABELS, rf.RUN_INFO, rf.CONFIG, rf.THRESHOLDS, rf.METRICS_LOG, rf.EVAL, rf.ANALYSIS)
 _SPLIT_FILES = (rf.split_metrics(""), rf.split_per_emotion(""), rf.split_predictions(""))  # name = split + one
@@ -287,6 +288,15 @@ class RunData:
         if isinstance(t, (int, float)):
             return float(t)
         return None
+
+    @cached_property
+    def ensemble_info(self) -> dict | None:
+        """`ensemble.json` of an `emoscope ensemble` folder: members, baseline share, their training time."""
+        p = self.path / ENSEMBLE_INFO
+        data = read_json(p)
+        if data is not None and not isinstance(data, dict):
+            raise DataError(p, None, "expected a JSON object")
+        return data
 
     # --- training log ----------------------------------------------------------------------------------
 

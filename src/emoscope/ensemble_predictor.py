@@ -1,0 +1,46 @@
+"""An `emoscope ensemble` folder as a model: the folder holds no weights of its own, only which runs it
+averages (`ensemble.json`), the baseline and its share, and the thresholds chosen on dev.
+
+`Predictor(ensemble_folder)` returns an `EnsemblePredictor`; `predict_proba` repeats what the ensemble's
+evaluation did with saved probabilities: the mean of the runs', then ``(1 - w) * mean + w * baseline``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from emoscope.evaluate.baseline import BaselineModel
+from emoscope.evaluate.ensemble import label_order, member_folder
+from emoscope.predict import Predictor, read_thresholds
+from emoscope.runfolder import ENSEMBLE_INFO, LABELS
+
+
+class EnsemblePredictor(Predictor):
+    """The runs of an ensemble folder, loaded as `Predictor`s (same device and precision), and its baseline."""
+
+    def __init__(self, run_dir: str | Path, device: str | None = None, precision: str = "auto",
+                 trust_pickle: bool = False):
+        self.run_dir = Path(run_dir)
+        info = json.loads((self.run_dir / ENSEMBLE_INFO).read_text())
+        self.labels = json.loads((self.run_dir / LABELS).read_text())["labels"]
+        self.thresholds = read_thresholds(self.run_dir, self.labels)
+        self.members = [Predictor(member_folder(self.run_dir, run), device, precision, trust_pickle)
+                        for run in info["runs"]]
+        self.member_columns = [label_order(m.run_dir, m.labels, self.labels) for m in self.members]
+        self.baseline_weight = float(info["baseline_weight"])
+        self.baseline = None  # at weight 0 the baseline changes nothing, so it need not be loadable
+        if info["baseline"] and self.baseline_weight > 0:
+            folder = member_folder(self.run_dir, info["baseline"])
+            self.baseline = BaselineModel(folder)
+            self.baseline_columns = label_order(folder, self.baseline.labels, self.labels)
+
+    def predict_proba(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
+        probs = np.mean([m.predict_proba(texts, batch_size)[:, columns].astype(np.float64)
+                         for m, columns in zip(self.members, self.member_columns, strict=True)], axis=0)
+        if self.baseline is None:
+            return probs
+        lexical = self.baseline.predict_proba(texts)[:, self.baseline_columns]
+        return (1 - self.baseline_weight) * probs + self.baseline_weight * lexical
