@@ -1,4 +1,4 @@
-"""`emoscope train | evaluate | predict | analyze | report | compare | baseline | data`: a thin shell.
+"""The emoscope command line: a thin shell over functions anyone can call.
 
 Every user error is one line on stderr and exit code 2; nothing is written when the input is bad.
 """
@@ -14,16 +14,24 @@ from emoscope.errors import UserError
 
 
 def _train(args: argparse.Namespace) -> None:
-    """`--print-config` resolves and validates the configuration and stops: no data, weights or run folder."""
+    """`train`, `distill` and `crossfit`; `--print-config` resolves and validates the configuration and stops:
+    no data, weights or run folder."""
     from emoscope.config import config_overrides, config_yaml, resolve_config
 
     config = resolve_config(args.preset, config_overrides(args))
+    if args.command == "distill" and not config.teachers:
+        raise UserError("emoscope distill needs at least one --teacher DIR (a run, ensemble or crossfit folder)")
+    if args.command == "crossfit" and args.folds < 2:
+        raise UserError(f"--folds must be at least 2, got {args.folds}")
     if getattr(args, "print_config", False):
         print(config_yaml(config), end="")
         return
-    from emoscope.recipe import train_run
+    from emoscope import recipe
 
-    train_run(config)
+    if args.command == "crossfit":
+        recipe.crossfit_run(config, args.folds)
+    else:
+        recipe.train_run(config)
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -177,14 +185,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="emoscope", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="fine-tune a model; any config field can be set as --field value",
-                       description="Fine-tune a model: a preset, then any field of the configuration as --field "
-                                   "value.", usage="%(prog)s [--preset NAME|FILE] [--FIELD VALUE ...] [--print-config]",
-                       formatter_class=ConfigHelpFormatter)
-    p.add_argument("--print-config", "--print_config", dest="print_config", action="store_true",
-                   default=argparse.SUPPRESS, help="print the resolved configuration as YAML and stop")
-    add_config_arguments(p)
-    p.set_defaults(func=_train)
+    trainers = {
+        "train": ("fine-tune a model; any config field can be set as --field value",
+                  "Fine-tune a model: a preset, then any field of the configuration as --field value."),
+        "distill": ("train one student on the gold labels and its teachers' probabilities (--teacher DIR ...)",
+                    "Train a student (any field as --field value) on the gold labels plus the mean probability of "
+                    "its teachers on the train texts: run, ensemble or crossfit folders (--teacher DIR, repeatable). "
+                    "The teachers' probabilities are cached in the run folder's teachers/."),
+        "crossfit": ("train k teachers, each without one fold of train, into one teacher folder",
+                     "Train --folds teachers (any field as --field value), teacher k without fold k of train, in "
+                     "RUN_DIR/fold_<k>/; RUN_DIR becomes their ensemble and holds every train text's out-of-fold "
+                     "probabilities, for emoscope distill --teacher RUN_DIR."),
+    }
+    for name, (summary, description) in trainers.items():
+        p = sub.add_parser(name, help=summary, description=description, formatter_class=ConfigHelpFormatter,
+                           usage="%(prog)s [--preset NAME|FILE] [--FIELD VALUE ...] [--print-config]")
+        p.add_argument("--print-config", "--print_config", dest="print_config", action="store_true",
+                       default=argparse.SUPPRESS, help="print the resolved configuration as YAML and stop")
+        if name == "crossfit":
+            p.add_argument("--folds", type=int, default=4, help="folds of train, one teacher each (default: 4)")
+        add_config_arguments(p)
+        p.set_defaults(func=_train)
 
     p = sub.add_parser("evaluate", help="score a run folder on a split or a labelled file")
     p.add_argument("run_dir")

@@ -60,7 +60,7 @@ NON_NEGATIVE = Interval(0)
 PROBABILITY = Interval(0, 1)
 BELOW_ONE = Interval(0, 1, high_open=True)  # dropout, smoothing: 1 would leave nothing to learn from
 
-GROUPS = ("data", "model", "optimisation", "thresholds", "run folder", "analysis")
+GROUPS = ("data", "model", "optimisation", "distillation", "thresholds", "run folder", "analysis")
 
 
 def _option(group: str):
@@ -70,7 +70,7 @@ def _option(group: str):
     return make
 
 
-_data, _model, _optimisation, _thresholds, _run_folder, _analysis = map(_option, GROUPS)
+_data, _model, _optimisation, _distillation, _thresholds, _run_folder, _analysis = map(_option, GROUPS)
 
 
 @dataclass
@@ -92,6 +92,10 @@ class TrainConfig:
     max_train_examples: int | None = _data(None, "train on a random subset of this size (quick experiments)",
                                            POSITIVE)
     max_eval_examples: int | None = _data(None, "score a random subset of dev and test of this size", POSITIVE)
+    crossfit_folds: int | None = _data(None, "split train into this many folds (by id and seed) for a cross-fitted "
+                                             "teacher; set by emoscope crossfit", Interval(2))
+    crossfit_fold: int | None = _data(None, "train without this fold (0-based) of crossfit_folds: the fold the "
+                                            "teacher will label", NON_NEGATIVE)
     # model
     backbone: str = _model("all-MiniLM-L6-v2", "a Hugging Face encoder: hub id (cached when offline) or local "
                                                "folder")
@@ -132,6 +136,14 @@ class TrainConfig:
     early_stopping_patience: int | None = _optimisation(2, "stop after this many epochs without a better dev "
                                                            "macro-F1; none: run every epoch", POSITIVE)
     group_by_length: bool = _optimisation(True, "batch texts of similar length together (less padding)")
+    # distillation (emoscope distill)
+    teachers: list[str] = field(default_factory=list, metadata={
+        "group": "distillation", "allowed": None,
+        "help": "run, ensemble or crossfit folders whose probabilities on train the student also learns from"})
+    distill_weight: float = _distillation(0.5, "share of the teachers' soft-label loss; the gold labels' loss has "
+                                               "the rest", PROBABILITY)
+    distill_temperature: float = _distillation(1.0, "both sides' logits are divided by it in the soft-label loss "
+                                                    "(times its square)", POSITIVE)
     # thresholds, always chosen on dev
     threshold_strategy: str = _thresholds("per_emotion", "fixed: --threshold for all; global or per_emotion: "
                                                          "chosen on dev", CHOICES["threshold_strategy"])
@@ -163,6 +175,11 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             setattr(self, f.name, _checked(f.name, getattr(self, f.name), hints[f.name], f.metadata.get("allowed")))
         check_head_pooling(self.head, self.pooling)
+        if (self.crossfit_fold is None) != (self.crossfit_folds is None):
+            raise UserError("--crossfit_fold and --crossfit_folds go together (emoscope crossfit sets both)")
+        if self.crossfit_fold is not None and self.crossfit_fold >= self.crossfit_folds:
+            raise UserError(f"--crossfit_fold must be below --crossfit_folds ({self.crossfit_folds}), "
+                            f"got {self.crossfit_fold}")
         return self
 
 
@@ -170,10 +187,11 @@ def _kind(annotation) -> tuple[type, bool]:
     """`int | None` -> (int, True); `bool` -> (bool, False)."""
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         return next(a for a in typing.get_args(annotation) if a is not type(None)), True
-    return annotation, False
+    return typing.get_origin(annotation) or annotation, False  # list[str] -> list
 
 
-_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a mapping"}
+_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a mapping",
+               list: "a list of strings"}
 
 
 def _checked(name: str, value, annotation, allowed: Interval | tuple | None):
@@ -182,6 +200,8 @@ def _checked(name: str, value, annotation, allowed: Interval | tuple | None):
         return None
     if kind is float:
         fits = isinstance(value, int | float) and not isinstance(value, bool)
+    elif kind is list:
+        fits = isinstance(value, list) and all(isinstance(v, str) for v in value)
     else:  # True is an int to Python, not to a config
         fits = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
     if not fits:
@@ -196,7 +216,7 @@ def _checked(name: str, value, annotation, allowed: Interval | tuple | None):
 
 PRESETS_PACKAGE = "emoscope.presets"
 _ALIASES = {"train_csv": "train_file", "dev_csv": "dev_file", "test_csv": "test_file", "save_dir": "run_dir",
-            "output_dir": "run_dir"}
+            "output_dir": "run_dir", "teacher": "teachers"}
 
 
 def preset_names() -> list[str]:
@@ -277,13 +297,16 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         kind, optional = _kind(hints[f.name])
         names = [f"--{f.name.replace('_', '-')}", f"--{f.name}"]
         names += [f"--{alias}" for alias, target in _ALIASES.items() if target == f.name]
-        shown = yaml.safe_dump(getattr(defaults, f.name), default_flow_style=True).removesuffix("\n...\n")
+        shown = yaml.safe_dump(getattr(defaults, f.name), default_flow_style=True).removesuffix("\n...\n").strip()
         help_line = f"{f.metadata['help']} (default: {shown.replace('null', 'none')})".replace("%", "%%")
         options = dict(dest=f.name, default=argparse.SUPPRESS, help=help_line,
                        metavar=_metavar(kind, optional, f.metadata["allowed"]))
         if kind is bool:
             groups[f.metadata["group"]].add_argument(*dict.fromkeys(names), nargs="?", const=True, type=_parse_bool,
                                                      **{**options, "metavar": "BOOL"})
+        elif kind is list:  # --teacher A --teacher B, or --teachers A B
+            groups[f.metadata["group"]].add_argument(*dict.fromkeys(names), nargs="+", action="extend",
+                                                     **{**options, "metavar": "DIR"})
         else:
             groups[f.metadata["group"]].add_argument(*dict.fromkeys(names), type=_optional(kind), **options)
 

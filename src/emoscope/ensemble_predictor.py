@@ -15,17 +15,17 @@ import numpy as np
 from emoscope.evaluate.baseline import BaselineModel
 from emoscope.evaluate.ensemble import label_order, member_folder
 from emoscope.predict import Predictor, read_thresholds
-from emoscope.runfolder import ENSEMBLE_INFO, LABELS
+from emoscope.runfolder import ENSEMBLE_INFO, read_labels
 
 
 class EnsemblePredictor(Predictor):
     """The runs of an ensemble folder, loaded as `Predictor`s (same device and precision), and its baseline."""
 
-    def __init__(self, run_dir: str | Path, device: str | None = None, precision: str = "auto",
+    def __init__(self, run_dir: str | Path, device: str | None = None, precision: str | None = None,
                  trust_pickle: bool = False):
         self.run_dir = Path(run_dir)
         info = json.loads((self.run_dir / ENSEMBLE_INFO).read_text())
-        self.labels = json.loads((self.run_dir / LABELS).read_text())["labels"]
+        self.labels = read_labels(self.run_dir)["labels"]
         self.thresholds = read_thresholds(self.run_dir, self.labels)
         self.members = [Predictor(member_folder(self.run_dir, run), device, precision, trust_pickle)
                         for run in info["runs"]]

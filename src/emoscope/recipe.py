@@ -124,12 +124,15 @@ def crossfit_run(config: TrainConfig, folds: int) -> Path:
     labels = data.taxonomy.labels
     fold_of = assign_folds([e.id for e in data.train], folds, config.seed)
     oof = np.zeros((len(data.train), len(labels)), dtype=np.float32)
-    for k, run in enumerate(runs):
+    for k, run in enumerate(runs):  # each teacher scores the fold it never saw, with its own thresholds
         rows = np.flatnonzero(fold_of == k)
-        oof[rows] = Predictor(run).predict_proba([data.train[i].text for i in rows], config.eval_batch_size)
+        predictor = Predictor(run)
+        oof[rows] = predictor.predict_proba([data.train[i].text for i in rows], config.eval_batch_size)
+        score_split(run / runfolder.EVAL, OOF_SPLIT, [data.train[i] for i in rows], oof[rows],
+                    predictor.thresholds, labels)
     thresholds = runfolder.load_thresholds(out / runfolder.THRESHOLDS, labels).values
     print(score_split(out / runfolder.EVAL, OOF_SPLIT, data.train, oof, thresholds, labels,
-                      title="train, each text scored by the teacher that never saw it"))
+                      title="train, each text scored by the teacher that never saw it (ensemble thresholds)"))
     info = {"folds": folds, "seed": config.seed, "runs": [r.name for r in runs],
             "fold_sizes": np.bincount(fold_of, minlength=folds).tolist()}
     (out / runfolder.CROSSFIT_INFO).write_text(json.dumps(info, indent=1) + "\n")

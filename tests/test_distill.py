@@ -1,0 +1,121 @@
+"""Distillation for real, small and offline: cross-fitted teachers from the packaged MiniLM on a few hundred
+official rows, a student distilled from them, and the student's run folder used like any other."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import slice_goemotions, train_args
+
+from emoscope.cli import main
+from emoscope.data.splits import load_data
+from emoscope.distill import OOF_SPLIT
+from emoscope.evaluate.metrics import read_predictions
+from emoscope.predict import Predictor
+from emoscope.runfolder import read_config, read_labels
+from emoscope.train.loop import distillation_loss
+
+MINILM = "all-MiniLM-L6-v2"
+
+
+@pytest.fixture(scope="module")
+def data_dir(goemotions_dir, tmp_path_factory):
+    return slice_goemotions(goemotions_dir, tmp_path_factory.mktemp("distill-data"), 240, 48, 48)
+
+
+@pytest.fixture(scope="module")
+def crossfit(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("crossfit") / "teachers"
+    assert main(["crossfit", "--folds", "2", *train_args(MINILM, data_dir, out)[1:]]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def student(crossfit, data_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("student") / "run"
+    assert main(["distill", "--teacher", str(crossfit), *train_args(MINILM, data_dir, run)[1:]]) == 0
+    return run
+
+
+def test_cross_fitted_teachers_never_label_a_text_they_trained_on(crossfit):
+    labels = read_labels(crossfit)["labels"]
+    labelled = {}
+    for fold in (0, 1):
+        run = crossfit / f"fold_{fold}"
+        trained_on = {e.id for e in load_data(read_config(run)).train}  # what the loop was given
+        labelled[fold] = read_predictions(run / "eval" / f"{OOF_SPLIT}_predictions.jsonl", labels).ids
+        assert trained_on and labelled[fold]
+        assert not trained_on & set(labelled[fold])
+    every = read_predictions(crossfit / "eval" / f"{OOF_SPLIT}_predictions.jsonl", labels)
+    assert sorted(every.ids) == sorted(labelled[0] + labelled[1])
+    assert len(every.ids) == 240 and json.loads((crossfit / "crossfit.json").read_text())["folds"] == 2
+
+
+def test_a_crossfit_folder_is_an_ensemble_model(crossfit):
+    predictor = Predictor(crossfit)
+    saved = read_predictions(crossfit / "eval" / "dev_predictions.jsonl", predictor.labels)
+    np.testing.assert_allclose(predictor.predict_proba(saved.texts), saved.probs, rtol=0, atol=1e-6)
+
+
+def test_the_student_learns_from_the_out_of_fold_labels_cached_once(student, crossfit, capsys):
+    labels = read_labels(student)["labels"]
+    cached = np.load(student / "teachers" / "train_probs.npy")
+    oof = read_predictions(crossfit / "eval" / f"{OOF_SPLIT}_predictions.jsonl", labels)
+    row = {i: n for n, i in enumerate(oof.ids)}
+    train_ids = [e.id for e in load_data(read_config(student)).train]
+    np.testing.assert_allclose(cached, oof.probs[[row[i] for i in train_ids]], rtol=0, atol=1e-6)
+    provenance = json.loads((student / "teachers" / "teachers.json").read_text())
+    assert [t["kind"] for t in provenance["teachers"]] == ["crossfit"]
+    assert read_config(student).teachers == [str(crossfit)]
+    info = json.loads((student / "run.json").read_text())
+    assert info["total_wall_seconds"] == pytest.approx(info["wall_seconds"] + info["teachers_wall_seconds"], abs=0.2)
+
+    written = (student / "teachers" / "train_probs.npy").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["distill", "--teacher", str(crossfit), "--resume", *train_args(
+        MINILM, read_config(student).data_dir, student)[1:]]) == 0
+    assert "probabilities on train read from" in capsys.readouterr().out
+    assert (student / "teachers" / "train_probs.npy").stat().st_mtime_ns == written
+
+
+def test_the_student_is_an_ordinary_run_folder(student, tmp_path, capsys):
+    assert main(["predict", str(student), "thank you so much!"]) == 0
+    assert "(* = above the emotion's threshold chosen on dev)" in capsys.readouterr().out
+    assert main(["export", str(student), "--out", str(tmp_path / "hf")]) == 0
+    assert main(["evaluate", str(student), "--split", "dev"]) == 0
+    assert main(["report", str(student)]) == 0
+    assert (student / "report.html").is_file() and (tmp_path / "hf" / "model.safetensors").is_file()
+
+
+def test_distilling_from_teachers_that_do_not_cover_train_stops_before_training(crossfit, goemotions_dir,
+                                                                                 tmp_path, capsys):
+    more = slice_goemotions(goemotions_dir, tmp_path, 260, 48, 48)  # 20 train rows the teachers never labelled
+    run = tmp_path / "run"
+    assert main(["distill", "--teacher", str(crossfit), *train_args(MINILM, more, run)[1:]]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has no out-of-fold label for 20 of the 260 train texts" in err
+    assert not (run / "model.safetensors").exists()
+
+
+def test_a_folder_that_is_no_teacher_is_refused_before_anything_is_written(data_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["distill", "--teacher", str(tmp_path), *train_args(MINILM, data_dir, run)[1:]]) == 2
+    assert capsys.readouterr().err == f"emoscope: error: teacher {tmp_path} is not a run, ensemble or crossfit folder\n"
+    assert not run.exists()
+    assert main(["distill", *train_args(MINILM, data_dir, run)[1:]]) == 2
+    assert "needs at least one --teacher" in capsys.readouterr().err
+
+
+def test_the_soft_label_loss():
+    torch.manual_seed(0)
+    logits, teacher = torch.randn(4, 6), torch.rand(4, 6)
+    plain = F.binary_cross_entropy_with_logits(logits, teacher, reduction="none").mean(1)
+    torch.testing.assert_close(distillation_loss(logits, teacher, 1.0), plain)
+    for temperature in (1.0, 2.0, 4.0):  # a student that matches its teacher has nothing left to learn
+        student = torch.logit(teacher).clone().requires_grad_(True)
+        distillation_loss(student, teacher, temperature).sum().backward()
+        assert student.grad.abs().max() < 1e-5
