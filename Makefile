@@ -35,6 +35,8 @@ quality: demo
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # Side-by-side benchmarks against the Hugging Face Trainer and pipeline; tables print, JSON goes to bench/results/.
 bench: setup

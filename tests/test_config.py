@@ -70,6 +70,10 @@ INVALID = [
     ("dev_fraction", "1", "must be in (0, 1), got 1.0"),
     ("max_train_examples", "0", "must be positive, got 0"),
     ("max_eval_examples", "-5", "must be positive, got -5"),
+    ("crossfit_folds", "1", "must be >= 2, got 1"),
+    ("crossfit_fold", "-1", "must be >= 0, got -1"),
+    ("distill_weight", "1.5", "must be in [0, 1], got 1.5"),
+    ("distill_temperature", "0", "must be positive, got 0.0"),
     ("head", "transformer", "must be one of linear, mlp-attention, cnn, got 'transformer'"),
     ("pooling", "max", "must be one of mean, cls, got 'max'"),
     ("head_dropout", "1", "must be in [0, 1), got 1.0"),
@@ -113,6 +117,26 @@ def test_an_invalid_value_is_one_line_before_any_run_folder(option, value, probl
     assert main(["train", "--run_dir", str(run), f"--{option}", value]) == 2
     assert capsys.readouterr().err == f"emoscope: error: --{option} {problem}\n"
     assert not run.exists()
+
+
+@pytest.mark.parametrize(("options", "problem"), [
+    (["--crossfit_fold", "1"], "--crossfit_fold and --crossfit_folds go together (emoscope crossfit sets both)"),
+    (["--crossfit_folds", "3"], "--crossfit_fold and --crossfit_folds go together (emoscope crossfit sets both)"),
+    (["--crossfit_folds", "3", "--crossfit_fold", "3"], "--crossfit_fold must be below --crossfit_folds (3), got 3"),
+])
+def test_crossfit_fields_go_together(options, problem, tmp_path, capsys):
+    assert main(["train", "--run_dir", str(tmp_path / "run"), *options]) == 2
+    assert capsys.readouterr().err == f"emoscope: error: {problem}\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_teachers_accumulate_and_must_be_a_list_of_folders(tmp_path, capsys):
+    assert main(["distill", "--print-config", "--teacher", "a", "--teacher", "b", "--teachers", "c"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["teachers"] == ["a", "b", "c"]
+    preset = tmp_path / "p.yaml"
+    preset.write_text("teachers: runs/a\n")
+    assert main(["train", "--preset", str(preset), "--print-config"]) == 2
+    assert capsys.readouterr().err == "emoscope: error: --teachers must be a list of strings, got 'runs/a'\n"
 
 
 def test_every_field_with_a_range_or_choices_is_exercised():
