@@ -21,16 +21,15 @@ setup: $(BIN)/.installed
 demo: setup
 	$(BIN)/emoscope train --preset cpu-default --run_dir $(RUN) --visualize $(ARGS)
 
-# The quality recipe: the demo run (seed 42) and three more seeds, averaged with the TF-IDF floor blended in;
-# the blend weight and every threshold are chosen on dev.
-SEEDS ?= 43 44 45
-quality: demo
-	for seed in $(SEEDS); do \
-	  $(BIN)/emoscope train --preset cpu-default --seed $$seed --run_dir $(RUN)-seed$$seed --lexical_baseline false \
-	    $(ARGS) || exit 1; \
-	done
-	$(BIN)/emoscope ensemble $(RUN) $(addprefix $(RUN)-seed,$(SEEDS)) --baseline $(RUN)/baseline \
-	  --out $(RUN)-ensemble --overwrite
+# The quality recipe: cross-fitted teachers (each trained without one fold of train, which it then labels, so
+# every train text gets a soft label from a model that never saw it), then one student distilled from those
+# out-of-fold labels; it ends with the student's test table. --resume: a rerun continues where it stopped.
+FOLDS ?= 3
+TEACHER_EPOCHS ?= 3
+quality: setup
+	$(BIN)/emoscope crossfit --preset cpu-default --folds $(FOLDS) --epochs $(TEACHER_EPOCHS) \
+	  --run_dir $(RUN)-teachers --resume $(ARGS)
+	$(BIN)/emoscope distill --preset cpu-default --teacher $(RUN)-teachers --run_dir $(RUN)-student --resume $(ARGS)
 
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

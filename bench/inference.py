@@ -92,8 +92,9 @@ def backbone_config(args):
     from transformers import AutoConfig
 
     from emoscope.models.backbone import resolve_backbone
+    from emoscope.runfolder import BACKBONE_CONFIG
 
-    source = Path(args.run) / "backbone_config.json" if args.run else resolve_backbone("all-MiniLM-L6-v2")
+    source = Path(args.run) / BACKBONE_CONFIG if args.run else resolve_backbone("all-MiniLM-L6-v2")
     return AutoConfig.from_pretrained(source)
 
 
@@ -145,9 +146,10 @@ def main() -> None:
     texts, y = test_texts(args.limit)
     thresholds = 0.5
     if args.run:
-        stored = json.loads((Path(args.run) / "thresholds.json").read_text())["thresholds"]
-        labels = json.loads((Path(args.run) / "labels.json").read_text())["labels"]
-        thresholds = np.array([stored[label] for label in labels])
+        from emoscope.predict import read_thresholds
+        from emoscope.runfolder import read_labels
+
+        thresholds = read_thresholds(Path(args.run), read_labels(Path(args.run))["labels"])
     results, rows = {}, []
     with tempfile.TemporaryDirectory() as tmp:
         for system in SYSTEMS:

@@ -12,7 +12,6 @@ an F1 curve smoothed over neighbouring grid points.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from sklearn.metrics import f1_score
 from emoscope.evaluate.metrics import read_predictions
 from emoscope.evaluate.thresholds import GRID, tune_global, tune_per_label
 from emoscope.evaluate.thresholds import _dev_f1_grid as dev_f1_grid  # F1 of every label at every grid value
+from emoscope.runfolder import eval_file, read_labels, split_predictions
 
 
 def shrunk(y: np.ndarray, p: np.ndarray, k: float) -> np.ndarray:
@@ -50,8 +50,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
     run = Path(args.run_dir)
-    labels = json.loads((run / "labels.json").read_text())["labels"]
-    dev = read_predictions(run / "eval" / "dev_predictions.jsonl", labels)
+    labels = read_labels(run)["labels"]
+    dev = read_predictions(eval_file(run, split_predictions("dev")), labels)
     y, p = dev.truth.astype(int), dev.probs
     rng = np.random.default_rng(0)
     scores: dict[str, list[float]] = {name: [] for name in STRATEGIES}
