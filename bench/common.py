@@ -69,8 +69,14 @@ def report(name: str, rows: list[tuple[str, ...]], header: tuple[str, ...], resu
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
-    result = {"benchmark": name, "cpu": cpu_name(), "threads": torch.get_num_threads(),
-              "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"), **result}
+    result = {
+        "benchmark": name,
+        "cpu": cpu_name(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        **result,
+    }
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(result, indent=1))

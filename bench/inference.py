@@ -69,20 +69,29 @@ def load_pipeline(args, batch_size: int | None):
     kwargs = {} if batch_size is None else {"batch_size": batch_size}
     if args.run:
         folder = export_hf(args.run, Path(tempfile.mkdtemp()) / "hf")
-        classify = pipeline("text-classification", model=str(folder), top_k=None, trust_remote_code=True,
-                            device="cpu", **kwargs)
+        classify = pipeline(
+            "text-classification", model=str(folder), top_k=None, trust_remote_code=True, device="cpu", **kwargs
+        )
     else:
         source = resolve_backbone("all-MiniLM-L6-v2")
         model = AutoModelForSequenceClassification.from_pretrained(
-            source, num_labels=28, problem_type="multi_label_classification")
-        classify = pipeline("text-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(source),
-                            top_k=None, device="cpu", **kwargs)
+            source, num_labels=28, problem_type="multi_label_classification"
+        )
+        classify = pipeline(
+            "text-classification",
+            model=model,
+            tokenizer=AutoTokenizer.from_pretrained(source),
+            top_k=None,
+            device="cpu",
+            **kwargs,
+        )
     labels = [classify.model.config.id2label[i] for i in range(classify.model.config.num_labels)]
 
     def score(texts: list[str]) -> np.ndarray:
         rows = classify(texts, truncation=True, max_length=64)
-        return np.array([[{d["label"]: d["score"] for d in row}[label] for label in labels] for row in rows],
-                        dtype=np.float32)
+        return np.array(
+            [[{d["label"]: d["score"] for d in row}[label] for label in labels] for row in rows], dtype=np.float32
+        )
 
     return score, "fp32"
 
@@ -115,8 +124,12 @@ def run_system(args) -> dict:
     tokenizer = load_tokenizer(resolve_backbone("all-MiniLM-L6-v2"))
     lengths = [len(x) for x in tokenizer(texts, truncation=True, max_length=64)["input_ids"]]
     np.save(args.probs_out, probs)
-    return {"seconds": seconds, "precision": precision, "flops": forward_flops(lengths, backbone_config(args)),
-            "peak_gflops": matmul_peak_gflops(dtype=PEAK_DTYPES[precision])}
+    return {
+        "seconds": seconds,
+        "precision": precision,
+        "flops": forward_flops(lengths, backbone_config(args)),
+        "peak_gflops": matmul_peak_gflops(dtype=PEAK_DTYPES[precision]),
+    }
 
 
 def macro_f1(y: np.ndarray, probs: np.ndarray, thresholds: np.ndarray) -> float:
@@ -125,8 +138,12 @@ def macro_f1(y: np.ndarray, probs: np.ndarray, thresholds: np.ndarray) -> float:
     return float(f1_score(y, probs >= thresholds, average="macro", zero_division=0))
 
 
-SYSTEMS = {"pipeline": "pipeline (defaults)", "pipeline:64": "pipeline batch_size=64",
-           "emoscope:auto": "emoscope (defaults)", "emoscope:fp32": "emoscope fp32"}
+SYSTEMS = {
+    "pipeline": "pipeline (defaults)",
+    "pipeline:64": "pipeline batch_size=64",
+    "emoscope:auto": "emoscope (defaults)",
+    "emoscope:fp32": "emoscope fp32",
+}
 
 
 def main() -> None:
@@ -159,19 +176,36 @@ def main() -> None:
             r["texts_per_s"] = len(texts) / r["seconds"]
             r["mfu"] = r["flops"] / r["seconds"] / (r["peak_gflops"] * 1e9)
             r["test_macro_f1"] = macro_f1(y, probs, thresholds) if args.run else None
-            r["max_abs_diff_vs_pipeline"] = float(np.abs(probs - results["pipeline"]["probs"]).max()) \
-                if results else 0.0
+            r["max_abs_diff_vs_pipeline"] = (
+                float(np.abs(probs - results["pipeline"]["probs"]).max()) if results else 0.0
+            )
             results[system] = r | {"probs": probs}
     base = results["pipeline"]["texts_per_s"]
     for system, label in SYSTEMS.items():
         r = results[system]
         f1 = "-" if r["test_macro_f1"] is None else f"{r['test_macro_f1']:.4f}"
-        rows.append((f"{label} [{r['precision']}]", f"{r['texts_per_s']:.0f}", f"{100 * r['mfu']:.1f}%",
-                     f"{r['texts_per_s'] / base:.2f}x", f"{r['max_abs_diff_vs_pipeline']:.1e}", f1))
+        rows.append(
+            (
+                f"{label} [{r['precision']}]",
+                f"{r['texts_per_s']:.0f}",
+                f"{100 * r['mfu']:.1f}%",
+                f"{r['texts_per_s'] / base:.2f}x",
+                f"{r['max_abs_diff_vs_pipeline']:.1e}",
+                f1,
+            )
+        )
     summary = {s: {k: v for k, v in r.items() if k != "probs"} for s, r in results.items()}
-    report("inference", rows, ("system", "texts/s", "MFU", "vs pipeline", "max |dp|", "test macro-F1"),
-           {"args": vars(args) | {"system": None, "probs_out": None}, "texts": len(texts), "systems": summary,
-            "ratio": results["emoscope:auto"]["texts_per_s"] / base})
+    report(
+        "inference",
+        rows,
+        ("system", "texts/s", "MFU", "vs pipeline", "max |dp|", "test macro-F1"),
+        {
+            "args": vars(args) | {"system": None, "probs_out": None},
+            "texts": len(texts),
+            "systems": summary,
+            "ratio": results["emoscope:auto"]["texts_per_s"] / base,
+        },
+    )
 
 
 if __name__ == "__main__":

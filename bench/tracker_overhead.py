@@ -34,17 +34,33 @@ def run_child_system(args) -> dict:
     from emoscope.recipe import finish
     from emoscope.train.loop import train
 
-    config = resolve_config("cpu-default", {
-        "data_dir": data_dir(), "epochs": args.epochs, "num_threads": args.threads, "progress": False,
-        "run_dir": args.run_dir, "overwrite": True, "visualize": args.system == "tracked",
-        "max_train_examples": int(43410 * args.train_fraction) if args.train_fraction < 1 else None})
-    observer = TrackerObserver(max_len=config.max_len, probe_size=config.probe_size,
-                               pooling=config.capture_pooling, seed=config.seed) if config.visualize else None
+    config = resolve_config(
+        "cpu-default",
+        {
+            "data_dir": data_dir(),
+            "epochs": args.epochs,
+            "num_threads": args.threads,
+            "progress": False,
+            "run_dir": args.run_dir,
+            "overwrite": True,
+            "visualize": args.system == "tracked",
+            "max_train_examples": int(43410 * args.train_fraction) if args.train_fraction < 1 else None,
+        },
+    )
+    observer = (
+        TrackerObserver(
+            max_len=config.max_len, probe_size=config.probe_size, pooling=config.capture_pooling, seed=config.seed
+        )
+        if config.visualize
+        else None
+    )
     trained = train(config, observer)
     finish(trained, config)  # test predictions, for the analysis's test figures
     run_dir = trained.run_dir
-    result = {"train_wall_seconds": json.loads((run_dir / RUN_INFO).read_text())["wall_seconds"],
-              "train_rss_mb": peak_rss_mb()}
+    result = {
+        "train_wall_seconds": json.loads((run_dir / RUN_INFO).read_text())["wall_seconds"],
+        "train_rss_mb": peak_rss_mb(),
+    }
     if observer is not None:
         from emoscope.analysis import run_analysis
 
@@ -69,17 +85,28 @@ def main() -> None:
         print(json.dumps(run_child_system(args)))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        results = {name: run_child(__file__, *sys.argv[1:], "--system", name, "--run-dir", f"{tmp}/{name}")
-                   for name in ("plain", "tracked")}
+        results = {
+            name: run_child(__file__, *sys.argv[1:], "--system", name, "--run-dir", f"{tmp}/{name}")
+            for name in ("plain", "tracked")
+        }
     plain, tracked = results["plain"], results["tracked"]
     overhead = tracked["train_wall_seconds"] / plain["train_wall_seconds"] - 1
-    rows = [("training, no tracker", f"{plain['train_wall_seconds']:.0f}", f"{plain['train_rss_mb']:.0f}"),
-            (f"training, tracker ({tracked['captures']} captures)", f"{tracked['train_wall_seconds']:.0f}",
-             f"{tracked['train_rss_mb']:.0f}"),
-            ("tracker overhead", f"{100 * overhead:+.1f}%", ""),
-            ("analysis (emoscope analyze)", f"{tracked['analysis_seconds']:.0f}", "")]
-    report("tracker_overhead", rows, ("what", "wall s", "peak RSS MB"),
-           {"args": vars(args) | {"system": None, "run_dir": None}, "systems": results, "overhead": overhead})
+    rows = [
+        ("training, no tracker", f"{plain['train_wall_seconds']:.0f}", f"{plain['train_rss_mb']:.0f}"),
+        (
+            f"training, tracker ({tracked['captures']} captures)",
+            f"{tracked['train_wall_seconds']:.0f}",
+            f"{tracked['train_rss_mb']:.0f}",
+        ),
+        ("tracker overhead", f"{100 * overhead:+.1f}%", ""),
+        ("analysis (emoscope analyze)", f"{tracked['analysis_seconds']:.0f}", ""),
+    ]
+    report(
+        "tracker_overhead",
+        rows,
+        ("what", "wall s", "peak RSS MB"),
+        {"args": vars(args) | {"system": None, "run_dir": None}, "systems": results, "overhead": overhead},
+    )
 
 
 if __name__ == "__main__":

@@ -37,12 +37,24 @@ from common import PEAK_DTYPES, data_dir, forward_flops, matmul_peak_gflops, rep
 def bench_config(args, run_dir: str):
     from emoscope.config import resolve_config
 
-    return resolve_config("cpu-default", {
-        "data_dir": data_dir(), "max_train_examples": args.steps * args.batch_size,
-        "max_eval_examples": 64, "epochs": 2, "batch_size": args.batch_size, "max_len": args.max_len,
-        "num_threads": args.threads, "log_every": 1, "progress": False, "run_dir": run_dir,
-        "checkpoint_every": 10**9, "precision": args.precision,
-        **{key: yaml.safe_load(value) for key, value in (kv.split("=", 1) for kv in args.set)}})
+    return resolve_config(
+        "cpu-default",
+        {
+            "data_dir": data_dir(),
+            "max_train_examples": args.steps * args.batch_size,
+            "max_eval_examples": 64,
+            "epochs": 2,
+            "batch_size": args.batch_size,
+            "max_len": args.max_len,
+            "num_threads": args.threads,
+            "log_every": 1,
+            "progress": False,
+            "run_dir": run_dir,
+            "checkpoint_every": 10**9,
+            "precision": args.precision,
+            **{key: yaml.safe_load(value) for key, value in (kv.split("=", 1) for kv in args.set)},
+        },
+    )
 
 
 def train_examples(args):
@@ -68,8 +80,12 @@ def run_emoscope(args) -> dict:
         precision = trained.precision
     _, _, ids = train_examples(args)
     config = load_backbone(resolve_backbone("all-MiniLM-L6-v2")).config
-    return {"seconds": seconds, "flops_per_example": 3 * forward_flops([len(x) for x in ids], config)
-            / len(ids), "rss_mb": peak_rss_mb(), "precision": precision}
+    return {
+        "seconds": seconds,
+        "flops_per_example": 3 * forward_flops([len(x) for x in ids], config) / len(ids),
+        "rss_mb": peak_rss_mb(),
+        "precision": precision,
+    }
 
 
 def run_trainer(args) -> dict:
@@ -88,7 +104,8 @@ def run_trainer(args) -> dict:
     y = as_indicator_matrix([e.labels for e in data.train], "train", len(data.taxonomy.labels)).astype(np.float32)
     rows = [{"input_ids": x, "attention_mask": [1] * len(x), "labels": y[i].tolist()} for i, x in enumerate(ids)]
     model = AutoModelForSequenceClassification.from_pretrained(
-        resolve_backbone("all-MiniLM-L6-v2"), num_labels=y.shape[1], problem_type="multi_label_classification")
+        resolve_backbone("all-MiniLM-L6-v2"), num_labels=y.shape[1], problem_type="multi_label_classification"
+    )
     stamps: list[float] = []
 
     class Clock(TrainerCallback):
@@ -96,17 +113,33 @@ def run_trainer(args) -> dict:
             stamps.append(time.perf_counter())
 
     with tempfile.TemporaryDirectory() as tmp:
-        training_args = TrainingArguments(output_dir=tmp, per_device_train_batch_size=args.batch_size,
-                                          num_train_epochs=2, use_cpu=True, report_to="none",
-                                          save_strategy="no", disable_tqdm=True, seed=42)
-        trainer = Trainer(model=model, args=training_args, train_dataset=rows,
-                          data_collator=DataCollatorWithPadding(tokenizer), callbacks=[Clock()])
+        training_args = TrainingArguments(
+            output_dir=tmp,
+            per_device_train_batch_size=args.batch_size,
+            num_train_epochs=2,
+            use_cpu=True,
+            report_to="none",
+            save_strategy="no",
+            disable_tqdm=True,
+            seed=42,
+        )
+        trainer = Trainer(
+            model=model,
+            args=training_args,
+            train_dataset=rows,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            callbacks=[Clock()],
+        )
         start = time.perf_counter()
         trainer.train()
     stamps.insert(0, start)
     seconds = np.diff(stamps).tolist()
-    return {"seconds": seconds[args.steps:], "flops_per_example": 3 * forward_flops([len(x) for x in ids],
-            model.config) / len(ids), "rss_mb": peak_rss_mb(), "precision": "fp32"}
+    return {
+        "seconds": seconds[args.steps :],
+        "flops_per_example": 3 * forward_flops([len(x) for x in ids], model.config) / len(ids),
+        "rss_mb": peak_rss_mb(),
+        "precision": "fp32",
+    }
 
 
 def main() -> None:
@@ -117,8 +150,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 2))
     parser.add_argument("--pairs", type=int, default=3, help="interleaved (trainer, emoscope) pairs to time")
     parser.add_argument("--precision", default="auto", help="emoscope's precision (the Trainer's default is fp32)")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="override a field of emoscope's cpu-default config, e.g. --set freeze_embeddings=false")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a field of emoscope's cpu-default config, e.g. --set freeze_embeddings=false",
+    )
     parser.add_argument("--system", choices=("emoscope", "trainer"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -131,29 +169,63 @@ def main() -> None:
 
     # Interleaved (trainer, emoscope, trainer, emoscope, ...): a slow spell of a shared machine hits both
     # systems of a pair alike, and the median over pairs ignores one bad pair.
-    pairs = [{name: run_child(__file__, *sys.argv[1:], "--system", name) for name in ("trainer", "emoscope")}
-             for _ in range(args.pairs)]
+    pairs = [
+        {name: run_child(__file__, *sys.argv[1:], "--system", name) for name in ("trainer", "emoscope")}
+        for _ in range(args.pairs)
+    ]
     rows, summary = [], {}
     for name in ("trainer", "emoscope"):
         runs = [pair[name] for pair in pairs]
         rates = [args.batch_size * len(r["seconds"]) / sum(r["seconds"]) for r in runs]
         rate = float(np.median(rates))
         mfu = rate * runs[0]["flops_per_example"] / (np.median([r["peak_gflops"] for r in runs]) * 1e9)
-        summary[name] = {"examples_per_s": rate, "examples_per_s_each": rates, "mfu": mfu,
-                         "peak_rss_mb": max(r["rss_mb"] for r in runs),
-                         "matmul_peak_gflops": [r["peak_gflops"] for r in runs], "precision": runs[0]["precision"]}
-        rows.append((f"{name} [{runs[0]['precision']}]", f"{rate:.1f} ({min(rates):.1f}-{max(rates):.1f})",
-                     f"{100 * mfu:.1f}%", f"{summary[name]['peak_rss_mb']:.0f}"))
-    ratios = [e / t for t, e in zip(summary["trainer"]["examples_per_s_each"],
-                                    summary["emoscope"]["examples_per_s_each"], strict=True)]
+        summary[name] = {
+            "examples_per_s": rate,
+            "examples_per_s_each": rates,
+            "mfu": mfu,
+            "peak_rss_mb": max(r["rss_mb"] for r in runs),
+            "matmul_peak_gflops": [r["peak_gflops"] for r in runs],
+            "precision": runs[0]["precision"],
+        }
+        rows.append(
+            (
+                f"{name} [{runs[0]['precision']}]",
+                f"{rate:.1f} ({min(rates):.1f}-{max(rates):.1f})",
+                f"{100 * mfu:.1f}%",
+                f"{summary[name]['peak_rss_mb']:.0f}",
+            )
+        )
+    ratios = [
+        e / t
+        for t, e in zip(
+            summary["trainer"]["examples_per_s_each"], summary["emoscope"]["examples_per_s_each"], strict=True
+        )
+    ]
     ratio = float(np.median(ratios))
-    rows.append((f"ratio emoscope/trainer, median of {args.pairs} pairs", f"{ratio:.2f}x "
-                 f"({min(ratios):.2f}-{max(ratios):.2f}x)", "", ""))
-    name = "train_throughput" + ("" if args.precision == "auto" and not args.set else "-custom" if args.set
-                                 else f"-{args.precision}")
-    report(name, rows, ("system", "train examples/s, median (range)", "MFU", "peak RSS MB"),
-           {"args": vars(args) | {"system": None}, "systems": summary, "ratio": ratio, "ratio_each_pair": ratios,
-            "ratio_range": [min(ratios), max(ratios)]})
+    rows.append(
+        (
+            f"ratio emoscope/trainer, median of {args.pairs} pairs",
+            f"{ratio:.2f}x ({min(ratios):.2f}-{max(ratios):.2f}x)",
+            "",
+            "",
+        )
+    )
+    name = "train_throughput" + (
+        "" if args.precision == "auto" and not args.set else "-custom" if args.set else f"-{args.precision}"
+    )
+    report(
+        name,
+        rows,
+        ("system", "train examples/s, median (range)", "MFU", "peak RSS MB"),
+        {
+            "args": vars(args) | {"system": None},
+            "systems": summary,
+            "ratio": ratio,
+            "ratio_each_pair": ratios,
+            "ratio_range": [min(ratios), max(ratios)],
+        },
+    )
+
 
 if __name__ == "__main__":
     main()

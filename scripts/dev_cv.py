@@ -57,7 +57,7 @@ def main() -> None:
     scores: dict[str, list[float]] = {name: [] for name in STRATEGIES}
     for _ in range(args.repeats):
         order = rng.permutation(len(y))
-        halves = order[: len(y) // 2], order[len(y) // 2:]
+        halves = order[: len(y) // 2], order[len(y) // 2 :]
         for tune, score in (halves, halves[::-1]):
             for name, strategy in STRATEGIES.items():
                 thresholds = strategy(y[tune], p[tune])

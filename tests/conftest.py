@@ -50,18 +50,34 @@ def _bpe_tokenizer(texts: list[str]):
     from transformers import RobertaTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(texts, vocab_size=600, min_frequency=1,
-                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    bpe._tokenizer.post_processor = processors.RobertaProcessing(("</s>", bpe.token_to_id("</s>")),
-                                                                 ("<s>", bpe.token_to_id("<s>")))
-    return RobertaTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>",
-                                unk_token="<unk>", pad_token="<pad>", mask_token="<mask>", cls_token="<s>",
-                                sep_token="</s>")
+    bpe.train_from_iterator(
+        texts, vocab_size=600, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    )
+    bpe._tokenizer.post_processor = processors.RobertaProcessing(
+        ("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>"))
+    )
+    return RobertaTokenizerFast(
+        tokenizer_object=bpe._tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        cls_token="<s>",
+        sep_token="</s>",
+    )
 
 
-SAMPLE_TEXTS = ["I love this so much, thank you!", "This is awful and I am angry.", "Why would anyone do that?",
-                "Oh wow, I did not expect that at all.", "I'm so sorry for your loss.", "lol that's hilarious",
-                "I'm nervous about tomorrow.", "Great job, proud of you!"] * 20
+SAMPLE_TEXTS = [
+    "I love this so much, thank you!",
+    "This is awful and I am angry.",
+    "Why would anyone do that?",
+    "Oh wow, I did not expect that at all.",
+    "I'm so sorry for your loss.",
+    "lol that's hilarious",
+    "I'm nervous about tomorrow.",
+    "Great job, proud of you!",
+] * 20
 
 
 def make_tiny_model(root: Path, family: str) -> Path:
@@ -74,15 +90,30 @@ def make_tiny_model(root: Path, family: str) -> Path:
     tokenizer = _bpe_tokenizer(SAMPLE_TEXTS) if family == "roberta" else _wordpiece_tokenizer()
     vocab = len(tokenizer)
     if family == "bert":
-        config = BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                            intermediate_size=64, max_position_embeddings=128)
+        config = BertConfig(
+            vocab_size=vocab,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=128,
+        )
     elif family == "roberta":
-        config = RobertaConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                               intermediate_size=64, max_position_embeddings=130, pad_token_id=1,
-                               bos_token_id=0, eos_token_id=2)
+        config = RobertaConfig(
+            vocab_size=vocab,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=130,
+            pad_token_id=1,
+            bos_token_id=0,
+            eos_token_id=2,
+        )
     elif family == "distilbert":
-        config = DistilBertConfig(vocab_size=vocab, dim=32, n_layers=2, n_heads=2, hidden_dim=64,
-                                  max_position_embeddings=128)
+        config = DistilBertConfig(
+            vocab_size=vocab, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128
+        )
     else:
         raise ValueError(family)
     import torch
@@ -109,8 +140,24 @@ def slice_goemotions(source: Path, out: Path, train: int, dev: int, test: int) -
 
 def train_args(backbone: Path, data: Path, run: Path, *extra: str) -> list[str]:
     """`emoscope train` on a tiny model: one fp32 epoch, batch 16, no progress bar."""
-    return ["train", "--backbone", str(backbone), "--data_dir", str(data), "--run_dir", str(run), "--epochs", "1",
-            "--batch_size", "16", "--precision", "fp32", "--progress", "false", *extra]
+    return [
+        "train",
+        "--backbone",
+        str(backbone),
+        "--data_dir",
+        str(data),
+        "--run_dir",
+        str(run),
+        "--epochs",
+        "1",
+        "--batch_size",
+        "16",
+        "--precision",
+        "fp32",
+        "--progress",
+        "false",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="session")

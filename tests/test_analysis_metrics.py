@@ -93,8 +93,7 @@ def test_coannotation_is_one_minus_the_correlation_of_label_columns():
     for i, y in enumerate(labels):
         indicator[i, list(y)] = 1
     expected = 1 - np.corrcoef(indicator, rowvar=False)
-    np.testing.assert_allclose(coannotation_rdm(cooccurrence_counts(labels, len(LABELS)), 400), expected,
-                               atol=1e-12)
+    np.testing.assert_allclose(coannotation_rdm(cooccurrence_counts(labels, len(LABELS)), 400), expected, atol=1e-12)
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +110,15 @@ def test_every_metric_ranks_planted_structure_from_shallow_to_deep(planted_point
     labels, points = planted_points
     coannotation = group_rdm(GROUPS.sentiment)  # a human reference that agrees with the planted structure
     rows = [point_metrics(X, labels, GROUPS, coannotation) for X in points]
-    for metric in ("silhouette_emotion", "silhouette_sentiment", "silhouette_ekman", "probe_macro_f1",
-                   "silhouette_posneg", "rsa_sentiment", "rsa_cooccurrence"):
+    for metric in (
+        "silhouette_emotion",
+        "silhouette_sentiment",
+        "silhouette_ekman",
+        "probe_macro_f1",
+        "silhouette_posneg",
+        "rsa_sentiment",
+        "rsa_cooccurrence",
+    ):
         values = [r[metric] for r in rows]
         assert values == sorted(values), (metric, values)
         assert values[-1] > values[0] + 0.1, (metric, values)

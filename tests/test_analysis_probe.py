@@ -43,8 +43,8 @@ def test_dev_probe_has_every_emotion_and_all_of_the_rare_ones(goemotions_dir):
 def test_small_sources_and_round_trip(tmp_path):
     labels = [(0,), (1, 2), (2,)]
     assert select_probe(labels, n=10, n_labels=3) == [0, 1, 2]
-    path = write_probe(tmp_path / "captures" / "probe.jsonl", ["a", "b", "c"], ["x", "y \"quoted\"", "z"], labels)
-    assert read_probe(path) == (["a", "b", "c"], ["x", "y \"quoted\"", "z"], labels)
+    path = write_probe(tmp_path / "captures" / "probe.jsonl", ["a", "b", "c"], ["x", 'y "quoted"', "z"], labels)
+    assert read_probe(path) == (["a", "b", "c"], ["x", 'y "quoted"', "z"], labels)
     path.write_text(path.read_text() + "{broken\n")
     with pytest.raises(DataError, match="probe.jsonl:4"):
         read_probe(path)

@@ -31,14 +31,51 @@ from emoscope.analysis.summary import summary_markdown
 from emoscope.errors import UserError
 from emoscope.models import build_classifier
 
-FIGURES = ["layer_metrics", "cka_layers", "cka_epoch0", "dendrograms", "per_emotion_f1", "confusion_2x2",
-           "misclassification", "correlation", "label_prob_correlation"]
-TABLES = ["layer_metrics.csv", "tsne_coords.csv", "confident_mistakes.csv", "summary.md", "tsne_emotion.png",
-          "tsne_sentiment.png"]
-COLUMNS = ("epoch,point,depth,silhouette_emotion,silhouette_sentiment,silhouette_ekman,probe_macro_f1,rsa_sentiment,"
-           "rsa_ekman,rsa_cooccurrence,ari_sentiment_k3,ari_ekman_k6,cka_vs_epoch0")
-WORDS = ["happy", "sad", "angry", "love", "hate", "wow", "sorry", "thanks", "why", "great", "awful", "lol", "scared",
-         "proud", "okay", "really", "so", "the", "movie", "dog"]
+FIGURES = [
+    "layer_metrics",
+    "cka_layers",
+    "cka_epoch0",
+    "dendrograms",
+    "per_emotion_f1",
+    "confusion_2x2",
+    "misclassification",
+    "correlation",
+    "label_prob_correlation",
+]
+TABLES = [
+    "layer_metrics.csv",
+    "tsne_coords.csv",
+    "confident_mistakes.csv",
+    "summary.md",
+    "tsne_emotion.png",
+    "tsne_sentiment.png",
+]
+COLUMNS = (
+    "epoch,point,depth,silhouette_emotion,silhouette_sentiment,silhouette_ekman,probe_macro_f1,rsa_sentiment,"
+    "rsa_ekman,rsa_cooccurrence,ari_sentiment_k3,ari_ekman_k6,cka_vs_epoch0"
+)
+WORDS = [
+    "happy",
+    "sad",
+    "angry",
+    "love",
+    "hate",
+    "wow",
+    "sorry",
+    "thanks",
+    "why",
+    "great",
+    "awful",
+    "lol",
+    "scared",
+    "proud",
+    "okay",
+    "really",
+    "so",
+    "the",
+    "movie",
+    "dog",
+]
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +86,10 @@ def model_run(tiny_models, tmp_path_factory):
     write_labels_files(run)
     pool = random_labels(300, rng)
     pool[:28] = [(k,) for k in range(28)]
-    dev = [SimpleNamespace(text=" ".join(rng.choice(WORDS, size=rng.integers(2, 9))), labels=y, id=f"c{i}")
-           for i, y in enumerate(pool)]
+    dev = [
+        SimpleNamespace(text=" ".join(rng.choice(WORDS, size=rng.integers(2, 9))), labels=y, id=f"c{i}")
+        for i, y in enumerate(pool)
+    ]
     data = SimpleNamespace(train=dev[:200], dev=dev, taxonomy=SimpleNamespace(labels=tuple(LABELS)))
     write_test_predictions(run, 150, rng)
     tokenizer = AutoTokenizer.from_pretrained(tiny_models["bert"])
@@ -108,8 +147,12 @@ def test_missing_inputs_are_explained(tmp_path):
 def test_captures_with_different_poolings_are_refused(tmp_path):
     run = make_synthetic_run(tmp_path / "run", n_probe=60, n_layers=1, dim=8, epochs=2, onset=1, n_test=10)
     arrays, _ = load_capture(run / "captures" / "epoch_1.safetensors")
-    save_capture(run / "captures" / "epoch_1.safetensors", {k: torch.from_numpy(v) for k, v in arrays.items()},
-                 epoch=1, pooling="cls")
+    save_capture(
+        run / "captures" / "epoch_1.safetensors",
+        {k: torch.from_numpy(v) for k, v in arrays.items()},
+        epoch=1,
+        pooling="cls",
+    )
     with pytest.raises(UserError, match="mix poolings"):
         run_analysis(run, tsne=False)
 

@@ -49,8 +49,14 @@ def random_labels(n: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
     return out
 
 
-def planted(labels: list[tuple[int, ...]], sentiment_strength: float, emotion_strength: float, dim: int,
-            rng: np.random.Generator, directions: dict | None = None) -> np.ndarray:
+def planted(
+    labels: list[tuple[int, ...]],
+    sentiment_strength: float,
+    emotion_strength: float,
+    dim: int,
+    rng: np.random.Generator,
+    directions: dict | None = None,
+) -> np.ndarray:
     """Noise plus, per text, the mean of its labels' sentiment and emotion directions at the given strengths.
 
     `directions` (sentiment group -> vector, label -> vector) may be shared between calls so that two
@@ -59,23 +65,33 @@ def planted(labels: list[tuple[int, ...]], sentiment_strength: float, emotion_st
     directions = directions or make_directions(dim, rng)
     X = rng.normal(size=(len(labels), dim))
     for i, y in enumerate(labels):
-        X[i] += np.mean([sentiment_strength * directions["sentiment"][SENTIMENT_OF[LABELS[j]]]
-                         + emotion_strength * directions["emotion"][j] for j in y], axis=0)
+        X[i] += np.mean(
+            [
+                sentiment_strength * directions["sentiment"][SENTIMENT_OF[LABELS[j]]]
+                + emotion_strength * directions["emotion"][j]
+                for j in y
+            ],
+            axis=0,
+        )
     return X
 
 
 def make_directions(dim: int, rng: np.random.Generator) -> dict:
     unit = lambda v: v / np.linalg.norm(v)  # noqa: E731
-    return {"sentiment": {g: unit(rng.normal(size=dim)) for g in ("positive", "negative", "ambiguous", "neutral")},
-            "emotion": [unit(rng.normal(size=dim)) for _ in LABELS]}
+    return {
+        "sentiment": {g: unit(rng.normal(size=dim)) for g in ("positive", "negative", "ambiguous", "neutral")},
+        "emotion": [unit(rng.normal(size=dim)) for _ in LABELS],
+    }
 
 
 def write_labels_files(run: Path) -> None:
     run.mkdir(parents=True, exist_ok=True)
-    (run / "labels.json").write_text(json.dumps({"taxonomy": "original", "labels": LABELS,
-                                                 "sentiment_of": SENTIMENT_OF, "ekman_of": EKMAN_OF}))
-    (run / "thresholds.json").write_text(json.dumps({"strategy": "per_emotion", "chosen_on": "dev",
-                                                     "thresholds": {name: 0.4 for name in LABELS}}))
+    (run / "labels.json").write_text(
+        json.dumps({"taxonomy": "original", "labels": LABELS, "sentiment_of": SENTIMENT_OF, "ekman_of": EKMAN_OF})
+    )
+    (run / "thresholds.json").write_text(
+        json.dumps({"strategy": "per_emotion", "chosen_on": "dev", "thresholds": {name: 0.4 for name in LABELS}})
+    )
 
 
 def write_test_predictions(run: Path, n: int, rng: np.random.Generator) -> None:
@@ -90,12 +106,29 @@ def write_test_predictions(run: Path, n: int, rng: np.random.Generator) -> None:
             if LABELS.index("anger") in y:
                 logits[LABELS.index("annoyance")] += 3
             probs = 1 / (1 + np.exp(-logits))
-            f.write(json.dumps({"id": f"t{i}", "text": f"test comment {i}", "labels": [LABELS[j] for j in y],
-                                "probs": probs.round(4).tolist()}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "id": f"t{i}",
+                        "text": f"test comment {i}",
+                        "labels": [LABELS[j] for j in y],
+                        "probs": probs.round(4).tolist(),
+                    }
+                )
+                + "\n"
+            )
 
 
-def make_synthetic_run(run: Path, n_probe: int = 2000, n_layers: int = 6, dim: int = 384, epochs: int = 5,
-                       onset: int = 3, n_test: int = 500, seed: int = 0) -> Path:
+def make_synthetic_run(
+    run: Path,
+    n_probe: int = 2000,
+    n_layers: int = 6,
+    dim: int = 384,
+    epochs: int = 5,
+    onset: int = 3,
+    n_test: int = 500,
+    seed: int = 0,
+) -> Path:
     """A run folder whose captures separate sentiment from `layer_<onset>` on at the last epoch.
 
     Points: embeddings, layer_1..N, attention, mlp, classifier (28 dims). Sentiment strength is 0 before
@@ -104,8 +137,12 @@ def make_synthetic_run(run: Path, n_probe: int = 2000, n_layers: int = 6, dim: i
     rng = np.random.default_rng(seed)
     write_labels_files(run)
     labels = random_labels(n_probe, rng)
-    write_probe(run / "captures" / "probe.jsonl", [f"p{i}" for i in range(n_probe)],
-                [f"probe comment {i}" for i in range(n_probe)], labels)
+    write_probe(
+        run / "captures" / "probe.jsonl",
+        [f"p{i}" for i in range(n_probe)],
+        [f"probe comment {i}" for i in range(n_probe)],
+        labels,
+    )
     write_cooccurrence(run, random_labels(5000, rng), len(LABELS))
     points = ["embeddings", *(f"layer_{i}" for i in range(1, n_layers + 1)), "attention", "mlp", "classifier"]
     directions = make_directions(dim, rng)

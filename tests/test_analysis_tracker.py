@@ -21,8 +21,16 @@ from emoscope.analysis import (
 from emoscope.errors import DataError, UserError
 from emoscope.models import build_classifier
 
-TEXTS = ["I love this so much, thank you!", "awful.", "Why would anyone do that to a dog?", "wow",
-         "I'm so sorry for your loss, truly, it must be hard.", "lol", "nervous about tomorrow", "proud of you!"]
+TEXTS = [
+    "I love this so much, thank you!",
+    "awful.",
+    "Why would anyone do that to a dog?",
+    "wow",
+    "I'm so sorry for your loss, truly, it must be hard.",
+    "lol",
+    "nervous about tomorrow",
+    "proud of you!",
+]
 
 
 def tiny(folder, head="mlp-attention", seed=0):
@@ -36,7 +44,7 @@ def by_hand(model, batch, pooling):
     with torch.no_grad():
         out = model.backbone(input_ids=batch["input_ids"], attention_mask=mask, output_hidden_states=True)
         weights = mask.unsqueeze(-1).float()
-        pool = ((lambda h: (h * weights).sum(1) / weights.sum(1)) if pooling == "mean" else (lambda h: h[:, 0]))
+        pool = (lambda h: (h * weights).sum(1) / weights.sum(1)) if pooling == "mean" else (lambda h: h[:, 0])
         result = {"embeddings": pool(out.hidden_states[0])}
         result |= {f"layer_{i}": pool(h) for i, h in enumerate(out.hidden_states[1:], start=1)}
         head = model.head
@@ -49,8 +57,7 @@ def by_hand(model, batch, pooling):
     return result
 
 
-@pytest.mark.parametrize("family,head", [("bert", "mlp-attention"), ("distilbert", "cnn"),
-                                         ("roberta", "linear")])
+@pytest.mark.parametrize("family,head", [("bert", "mlp-attention"), ("distilbert", "cnn"), ("roberta", "linear")])
 @pytest.mark.parametrize("pooling", ["mean", "cls"])
 def test_hooks_give_what_a_manual_forward_pass_gives(tiny_models, family, head, pooling):
     model = tiny(tiny_models[family], head).eval()

@@ -34,31 +34,59 @@ def _parquet() -> bytes:
 # name: (file name, content (None: no file), the problem as printed after "emoscope: error: ")
 DATA_CASES = {
     "missing file": ("data.tsv", None, "{path}: no such file"),
-    "unsupported format": ("data.xlsx", GOOD, "{path}: cannot tell the format from the extension '.xlsx'; use "
-                           "one of .tsv, .csv, .jsonl, .json, .parquet or pass the format explicitly (tsv, csv, "
-                           "jsonl, parquet)"),
-    "Parquet named .csv": ("data.csv", _parquet(), "{path}: this is a Parquet file, not CSV: rename it to "
-                           ".parquet or pass the format 'parquet'"),
-    "CSV named .tsv": ("data.tsv", "text,labels\nhi,1\n", f"{{path}}:1: {TSV_COLUMNS} 1; is it a CSV? rename it "
-                       "to .csv or pass the format 'csv'"),
-    "text named .parquet": ("data.parquet", GOOD, "{path}: not a Parquet file (no PAR1 magic bytes); if it is "
-                            "text, name it .csv, .tsv or .jsonl or pass that format"),
+    "unsupported format": (
+        "data.xlsx",
+        GOOD,
+        "{path}: cannot tell the format from the extension '.xlsx'; use "
+        "one of .tsv, .csv, .jsonl, .json, .parquet or pass the format explicitly (tsv, csv, "
+        "jsonl, parquet)",
+    ),
+    "Parquet named .csv": (
+        "data.csv",
+        _parquet(),
+        "{path}: this is a Parquet file, not CSV: rename it to .parquet or pass the format 'parquet'",
+    ),
+    "CSV named .tsv": (
+        "data.tsv",
+        "text,labels\nhi,1\n",
+        f"{{path}}:1: {TSV_COLUMNS} 1; is it a CSV? rename it to .csv or pass the format 'csv'",
+    ),
+    "text named .parquet": (
+        "data.parquet",
+        GOOD,
+        "{path}: not a Parquet file (no PAR1 magic bytes); if it is "
+        "text, name it .csv, .tsv or .jsonl or pass that format",
+    ),
     "too many columns": ("data.tsv", GOOD + "a\tb\tc\td\n", f"{{path}}:3: {TSV_COLUMNS} 4"),
-    "too few columns": ("data.csv", "text,labels,id\nhi,1,a\nyo,2\n",
-                        "{path}:3: expected 3 columns as in the header, found 2"),
+    "too few columns": (
+        "data.csv",
+        "text,labels,id\nhi,1,a\nyo,2\n",
+        "{path}:3: expected 3 columns as in the header, found 2",
+    ),
     "label id out of range": ("data.tsv", GOOD + "hi\t28\tc3\n", "{path}:3: label id 28 out of range 0..27"),
     "negative label id": ("data.csv", 'text,labels\nhi,"3,-1"\n', "{path}:2: label id -1 out of range 0..27"),
-    "unknown label name": ("data.jsonl", '{"text": "hi", "labels": ["joy"]}\n{"text": "yo", "labels": ["glee"]}\n',
-                           "{path}:2: unknown label name 'glee'"),
+    "unknown label name": (
+        "data.jsonl",
+        '{"text": "hi", "labels": ["joy"]}\n{"text": "yo", "labels": ["glee"]}\n',
+        "{path}:2: unknown label name 'glee'",
+    ),
     "empty text": ("data.tsv", GOOD + "\t3\tc3\n", "{path}:3: empty or whitespace-only text"),
     "whitespace-only text": ("data.csv", 'text,labels\nhi,1\n" \t ",2\n', "{path}:3: empty or whitespace-only text"),
-    "invalid UTF-8": ("data.tsv", GOOD.encode() + b"caf\xe9\t1\tc3\n",
-                      "{path}:3: invalid UTF-8: byte 0xe9 at byte 4 of the line"),
-    "1 MB text": ("data.tsv", GOOD + "x" * 1_000_000 + "\t3\tc3\n",
-                  "{path}:3: text is 1000000 characters, longer than the maximum 10000"),
-    "1 MB text in a CSV": ("data.csv", 'text,labels\nhi,1\n"' + "x" * 1_000_000 + '",3\n',
-                           "{path}:3: malformed CSV: a field is longer than 131072 characters (texts may have at "
-                           "most 10000)"),
+    "invalid UTF-8": (
+        "data.tsv",
+        GOOD.encode() + b"caf\xe9\t1\tc3\n",
+        "{path}:3: invalid UTF-8: byte 0xe9 at byte 4 of the line",
+    ),
+    "1 MB text": (
+        "data.tsv",
+        GOOD + "x" * 1_000_000 + "\t3\tc3\n",
+        "{path}:3: text is 1000000 characters, longer than the maximum 10000",
+    ),
+    "1 MB text in a CSV": (
+        "data.csv",
+        'text,labels\nhi,1\n"' + "x" * 1_000_000 + '",3\n',
+        "{path}:3: malformed CSV: a field is longer than 131072 characters (texts may have at most 10000)",
+    ),
     "empty file": ("data.tsv", "", "{path}: empty file"),
     "header only": ("data.csv", "text,labels\n", "{path}: no examples: the file has no data rows"),
 }
@@ -92,8 +120,11 @@ def data(goemotions_dir, tmp_path_factory) -> Path:
 def test_bad_training_data(case, tiny_models, tmp_path, capsys):
     path, problem = write_case(tmp_path, case)
     run = tmp_path / "run"
-    fails_with(["train", "--train_file", str(path), "--backbone", str(tiny_models["bert"]), "--run_dir", str(run)],
-               problem, capsys)
+    fails_with(
+        ["train", "--train_file", str(path), "--backbone", str(tiny_models["bert"]), "--run_dir", str(run)],
+        problem,
+        capsys,
+    )
     assert not run.exists()
 
 
@@ -114,17 +145,23 @@ def test_label_files_that_disagree(tiny_models, tiny_run, data, tmp_path, capsys
     # An emotions.txt that lost an emotion the groupings still name: refused before training.
     (labels / "emotions.txt").write_text("\n".join(e for e in emotions if e != "grief") + "\n")
     run = tmp_path / "run"
-    fails_with(train_args(tiny_models["bert"], labels, run),
-               f"{labels / 'ekman_mapping.json'}: 'grief' (sadness) is not an emotion of emotions.txt", capsys)
+    fails_with(
+        train_args(tiny_models["bert"], labels, run),
+        f"{labels / 'ekman_mapping.json'}: 'grief' (sadness) is not an emotion of emotions.txt",
+        capsys,
+    )
     assert not run.exists()
     # Label files in another order than the run was trained with: ids would silently mean other emotions.
     (labels / "emotions.txt").write_text("\n".join([emotions[1], emotions[0], *emotions[2:]]) + "\n")
     (tmp_path / "good.tsv").write_text(GOOD)
     before = snapshot(tiny_run)
-    problem = (f"the data's label files disagree with {tiny_run / 'labels.json'}: label 0 is 'amusement' in the "
-               "data, 'admiration' in the run")
-    fails_with(["evaluate", str(tiny_run), "--file", str(tmp_path / "good.tsv"), "--data-dir", str(labels)],
-               problem, capsys)
+    problem = (
+        f"the data's label files disagree with {tiny_run / 'labels.json'}: label 0 is 'amusement' in the "
+        "data, 'admiration' in the run"
+    )
+    fails_with(
+        ["evaluate", str(tiny_run), "--file", str(tmp_path / "good.tsv"), "--data-dir", str(labels)], problem, capsys
+    )
     fails_with(["evaluate", str(tiny_run), "--data-dir", str(labels)], problem, capsys)
     assert snapshot(tiny_run) == before
 
@@ -136,11 +173,16 @@ OPTION_CASES = [
     (["--preset", "nope"], "unknown preset 'nope'; choose one of cpu-default, seed-a, seed-b or a .yaml path"),
     (["--preset", "{tmp}/mine.yaml"], "preset file {tmp}/mine.yaml does not exist"),
     (["--backbone", "{tmp}/nope"], "backbone folder {tmp}/nope does not exist"),
-    (["--backbone", "{tmp}/empty"], "backbone folder {tmp}/empty has no config.json: it is not a Hugging Face "
-                                    "model folder"),
-    (["--backbone", "someone/not-a-cached-model"], "backbone 'someone/not-a-cached-model' is not in the local "
-     "Hugging Face cache and the hub is offline (HF_HUB_OFFLINE=1); download it elsewhere and pass its folder: "
-     "--backbone /path/to/someone/not-a-cached-model"),
+    (
+        ["--backbone", "{tmp}/empty"],
+        "backbone folder {tmp}/empty has no config.json: it is not a Hugging Face model folder",
+    ),
+    (
+        ["--backbone", "someone/not-a-cached-model"],
+        "backbone 'someone/not-a-cached-model' is not in the local "
+        "Hugging Face cache and the hub is offline (HF_HUB_OFFLINE=1); download it elsewhere and pass its folder: "
+        "--backbone /path/to/someone/not-a-cached-model",
+    ),
     (["--lr", "0"], "--lr must be positive, got 0.0"),
     (["--lr=-1e-3"], "--lr must be positive, got -0.001"),
     (["--lr", "nan"], "--lr must be positive, got nan"),
@@ -159,8 +201,11 @@ def test_bad_options(extra, problem, tiny_models, data, tmp_path, capsys, monkey
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (tmp_path / "empty").mkdir()
     run = tmp_path / "run"
-    fails_with(train_args(tiny_models["bert"], data, run, *(e.format(tmp=tmp_path) for e in extra)),
-               problem.format(tmp=tmp_path), capsys)
+    fails_with(
+        train_args(tiny_models["bert"], data, run, *(e.format(tmp=tmp_path) for e in extra)),
+        problem.format(tmp=tmp_path),
+        capsys,
+    )
     assert not run.exists()
 
 
@@ -168,16 +213,20 @@ def test_unparsable_option_values_are_one_line_too(tiny_models, data, tmp_path, 
     with pytest.raises(SystemExit) as info:
         main(train_args(tiny_models["bert"], data, tmp_path / "run", "--lr", "fast"))
     assert info.value.code == 2
-    assert capsys.readouterr().err == ("emoscope train: error: argument --lr: invalid float value: 'fast' "
-                                       "(see emoscope train --help)\n")
+    assert capsys.readouterr().err == (
+        "emoscope train: error: argument --lr: invalid float value: 'fast' (see emoscope train --help)\n"
+    )
 
 
 def test_an_existing_run_folder_is_never_overwritten_without_overwrite(tiny_models, data, tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
     (run / "keep.txt").write_text("mine")
-    fails_with(train_args(tiny_models["bert"], data, run),
-               f"run folder {run} already exists; pass --overwrite to replace it or --resume", capsys)
+    fails_with(
+        train_args(tiny_models["bert"], data, run),
+        f"run folder {run} already exists; pass --overwrite to replace it or --resume",
+        capsys,
+    )
     assert [p.name for p in run.iterdir()] == ["keep.txt"] and (run / "keep.txt").read_text() == "mine"
 
 
@@ -202,19 +251,32 @@ def test_predict_on_bad_input(tiny_run, tmp_path, capsys):
         ([str(tiny_run), "fine", " \t "], "text 2 is empty: nothing to predict"),
         ([str(tmp_path / "nope"), "hi"], f"run folder {tmp_path / 'nope'} does not exist"),
         ([str(tmp_path / "not-a-run"), "hi"], f"{tmp_path / 'not-a-run'} is not an emoscope run folder (no run.json)"),
-        ([str(old), "hi"], f"{old} was written in run-folder format 99; this emoscope {emoscope.__version__} reads "
-                           f"format {emoscope.RUN_FORMAT_VERSION}"),
+        (
+            [str(old), "hi"],
+            f"{old} was written in run-folder format 99; this emoscope {emoscope.__version__} reads "
+            f"format {emoscope.RUN_FORMAT_VERSION}",
+        ),
         ([str(broken), "hi"], f"run folder {broken} is incomplete: model.safetensors is missing"),
-        ([str(tiny_run), "--file", str(tmp_path / "nope.txt"), "--out", str(out)],
-         f"input file {tmp_path / 'nope.txt'} does not exist"),
-        ([str(tiny_run), "--file", str(tmp_path / "texts.csv"), "--out", str(out)],
-         f"{tmp_path / 'texts.csv'}:3: empty text"),
-        ([str(tiny_run), "--file", str(tmp_path / "texts.txt"), "--out", str(out)],
-         f"{tmp_path / 'texts.txt'}:2: invalid UTF-8"),
-        ([str(tiny_run), "--file", str(tmp_path / "huge.csv"), "--out", str(out)],
-         f"{tmp_path / 'huge.csv'}:3: malformed CSV: field larger than field limit (131072)"),
-        ([str(tiny_run), "--file", str(tmp_path / "texts.txt"), "--out", str(tmp_path / "out" / "scores.xlsx")],
-         f"{tmp_path / 'out' / 'scores.xlsx'}: output must end in .jsonl or .csv"),
+        (
+            [str(tiny_run), "--file", str(tmp_path / "nope.txt"), "--out", str(out)],
+            f"input file {tmp_path / 'nope.txt'} does not exist",
+        ),
+        (
+            [str(tiny_run), "--file", str(tmp_path / "texts.csv"), "--out", str(out)],
+            f"{tmp_path / 'texts.csv'}:3: empty text",
+        ),
+        (
+            [str(tiny_run), "--file", str(tmp_path / "texts.txt"), "--out", str(out)],
+            f"{tmp_path / 'texts.txt'}:2: invalid UTF-8",
+        ),
+        (
+            [str(tiny_run), "--file", str(tmp_path / "huge.csv"), "--out", str(out)],
+            f"{tmp_path / 'huge.csv'}:3: malformed CSV: field larger than field limit (131072)",
+        ),
+        (
+            [str(tiny_run), "--file", str(tmp_path / "texts.txt"), "--out", str(tmp_path / "out" / "scores.xlsx")],
+            f"{tmp_path / 'out' / 'scores.xlsx'}: output must end in .jsonl or .csv",
+        ),
     ]
     for argv, problem in cases:
         fails_with(["predict", *argv], problem, capsys)
@@ -234,11 +296,19 @@ def test_no_traceback_reaches_the_user(tiny_run, tmp_path):
     (tmp_path / "huge.csv").write_text('text\nhi\n"' + "x" * 1_000_000 + '"\n')
     cases = [
         (["train", "--train_file", str(path), "--run_dir", str(tmp_path / "run")], problem),
-        (["predict", str(tiny_run), "--file", str(tmp_path / "huge.csv"), "--out", str(tmp_path / "o.jsonl")],
-         f"{tmp_path / 'huge.csv'}:3: malformed CSV: field larger than field limit (131072)"),
+        (
+            ["predict", str(tiny_run), "--file", str(tmp_path / "huge.csv"), "--out", str(tmp_path / "o.jsonl")],
+            f"{tmp_path / 'huge.csv'}:3: malformed CSV: field larger than field limit (131072)",
+        ),
     ]
     for argv, expected in cases:
-        result = subprocess.run([sys.executable, "-m", "emoscope", *argv], cwd=REPO, capture_output=True, text=True,
-                                env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "emoscope", *argv],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            timeout=120,
+        )
         assert (result.returncode, result.stderr, result.stdout) == (2, f"emoscope: error: {expected}\n", "")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.tsv", "huge.csv"]

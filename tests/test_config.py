@@ -42,8 +42,16 @@ def test_both_spellings_of_an_option(spelling):
     assert config_overrides(build_parser().parse_args(["train", *spelling])) == {"log_every": 5}
 
 
-@pytest.mark.parametrize(("argv", "value"), [([], None), (["--visualize"], True), (["--visualize", "false"], False),
-                                             (["--visualize", "true"], True), (["--visualize=no"], False)])
+@pytest.mark.parametrize(
+    ("argv", "value"),
+    [
+        ([], None),
+        (["--visualize"], True),
+        (["--visualize", "false"], False),
+        (["--visualize", "true"], True),
+        (["--visualize=no"], False),
+    ],
+)
 def test_booleans_are_bare_flags_or_take_a_value(argv, value):
     assert config_overrides(build_parser().parse_args(["train", *argv])).get("visualize") == value
 
@@ -119,11 +127,17 @@ def test_an_invalid_value_is_one_line_before_any_run_folder(option, value, probl
     assert not run.exists()
 
 
-@pytest.mark.parametrize(("options", "problem"), [
-    (["--crossfit_fold", "1"], "--crossfit_fold and --crossfit_folds go together (emoscope crossfit sets both)"),
-    (["--crossfit_folds", "3"], "--crossfit_fold and --crossfit_folds go together (emoscope crossfit sets both)"),
-    (["--crossfit_folds", "3", "--crossfit_fold", "3"], "--crossfit_fold must be below --crossfit_folds (3), got 3"),
-])
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        (["--crossfit_fold", "1"], "--crossfit_fold and --crossfit_folds go together (emoscope crossfit sets both)"),
+        (["--crossfit_folds", "3"], "--crossfit_fold and --crossfit_folds go together (emoscope crossfit sets both)"),
+        (
+            ["--crossfit_folds", "3", "--crossfit_fold", "3"],
+            "--crossfit_fold must be below --crossfit_folds (3), got 3",
+        ),
+    ],
+)
 def test_crossfit_fields_go_together(options, problem, tmp_path, capsys):
     assert main(["train", "--run_dir", str(tmp_path / "run"), *options]) == 2
     assert capsys.readouterr().err == f"emoscope: error: {problem}\n"
@@ -144,15 +158,18 @@ def test_every_field_with_a_range_or_choices_is_exercised():
     assert checked == {option for option, _, _ in INVALID}
 
 
-@pytest.mark.parametrize(("yaml_text", "problem"), [
-    ("epochs: three\n", "--epochs must be an integer, got 'three'"),
-    ("epochs: 2.5\n", "--epochs must be an integer, got 2.5"),
-    ("epochs: true\n", "--epochs must be an integer, got True"),
-    ("visualize: 1\n", "--visualize must be true or false, got 1"),
-    ("lr: 1e-4\n", "--lr must be a number, got '1e-4'"),  # YAML 1.1 reads 1e-4 as a string; 1.0e-4 is a number
-    ("backbone: 7\n", "--backbone must be a string, got 7"),
-    ("extra: [1]\n", "--extra must be a mapping, got [1]"),
-])
+@pytest.mark.parametrize(
+    ("yaml_text", "problem"),
+    [
+        ("epochs: three\n", "--epochs must be an integer, got 'three'"),
+        ("epochs: 2.5\n", "--epochs must be an integer, got 2.5"),
+        ("epochs: true\n", "--epochs must be an integer, got True"),
+        ("visualize: 1\n", "--visualize must be true or false, got 1"),
+        ("lr: 1e-4\n", "--lr must be a number, got '1e-4'"),  # YAML 1.1 reads 1e-4 as a string; 1.0e-4 is a number
+        ("backbone: 7\n", "--backbone must be a string, got 7"),
+        ("extra: [1]\n", "--extra must be a mapping, got [1]"),
+    ],
+)
 def test_a_preset_file_is_type_checked(yaml_text, problem, tmp_path):
     (tmp_path / "mine.yaml").write_text(yaml_text)
     with pytest.raises(UserError) as info:
@@ -173,8 +190,9 @@ def test_read_config_validates_and_refuses_unknown_fields(tmp_path):
     path.write_text(yaml.safe_dump({**values, "foo": 1}))
     with pytest.raises(UserError) as info:
         read_config(tmp_path)
-    assert str(info.value) == (f"{path}: unknown field 'foo' (this emoscope reads run-folder format "
-                               f"{emoscope.RUN_FORMAT_VERSION})")
+    assert str(info.value) == (
+        f"{path}: unknown field 'foo' (this emoscope reads run-folder format {emoscope.RUN_FORMAT_VERSION})"
+    )
     path.write_text(yaml.safe_dump({**values, "log_every": 0}))
     with pytest.raises(UserError) as info:
         read_config(tmp_path)

@@ -24,11 +24,14 @@ def test_a_text_keeps_its_fold_whatever_the_order_of_the_file():
     assert dict(zip(ids, assign_folds(ids, 3, seed=8), strict=True)) != fold
 
 
-@pytest.mark.parametrize(("ids", "folds", "message"), [
-    (["a", "b", "c"], 1, "folds must be an integer >= 2"),
-    (["a", "b"], 3, "cannot fill 3 folds"),
-    (["a", "a", "b"], 2, "its own id"),
-])
+@pytest.mark.parametrize(
+    ("ids", "folds", "message"),
+    [
+        (["a", "b", "c"], 1, "folds must be an integer >= 2"),
+        (["a", "b"], 3, "cannot fill 3 folds"),
+        (["a", "a", "b"], 2, "its own id"),
+    ],
+)
 def test_folds_that_cannot_work_are_refused(ids, folds, message):
     with pytest.raises(ValueError, match=message):
         assign_folds(ids, folds, seed=0)

@@ -35,8 +35,7 @@ MULTILINE = Example("first line\nsecond, line\r\nthird", (17,), "m1")
 
 
 def write_tsv(path, examples):
-    path.write_text("".join(f"{e.text}\t{','.join(map(str, e.labels))}\t{e.id}\n" for e in examples),
-                    encoding="utf-8")
+    path.write_text("".join(f"{e.text}\t{','.join(map(str, e.labels))}\t{e.id}\n" for e in examples), encoding="utf-8")
 
 
 def write_csv(path, examples, labels=lambda e: ",".join(map(str, e.labels)), column="labels"):
@@ -48,30 +47,60 @@ def write_csv(path, examples, labels=lambda e: ",".join(map(str, e.labels)), col
 
 def write_one_hot(path, examples, unclear=()):
     """The raw goemotions_1.csv layout: metadata columns, then one 0/1 column per emotion."""
-    meta = ["text", "id", "author", "subreddit", "link_id", "parent_id", "created_utc", "rater_id",
-            "example_very_unclear"]
+    meta = [
+        "text",
+        "id",
+        "author",
+        "subreddit",
+        "link_id",
+        "parent_id",
+        "created_utc",
+        "rater_id",
+        "example_very_unclear",
+    ]
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(meta + list(ORIGINAL_LABELS))
         for i, e in enumerate(examples):
             flags = ["1" if j in e.labels else "0" for j in range(len(ORIGINAL_LABELS))]
-            writer.writerow([e.text, e.id, "someone", "r/x", "t3_a", "t1_b", "1548381039.0", "37",
-                             "TRUE" if i in unclear else "FALSE", *flags])
+            writer.writerow(
+                [
+                    e.text,
+                    e.id,
+                    "someone",
+                    "r/x",
+                    "t3_a",
+                    "t1_b",
+                    "1548381039.0",
+                    "37",
+                    "TRUE" if i in unclear else "FALSE",
+                    *flags,
+                ]
+            )
 
 
 def write_jsonl(path, examples):
-    path.write_text("".join(json.dumps({"text": e.text, "labels": list(e.labels), "id": e.id}) + "\n"
-                            for e in examples), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"text": e.text, "labels": list(e.labels), "id": e.id}) + "\n" for e in examples),
+        encoding="utf-8",
+    )
 
 
 def write_json_array(path, examples):
-    path.write_text(json.dumps([{"text": e.text, "labels": list(e.labels), "id": e.id} for e in examples],
-                               indent=2), encoding="utf-8")
+    path.write_text(
+        json.dumps([{"text": e.text, "labels": list(e.labels), "id": e.id} for e in examples], indent=2),
+        encoding="utf-8",
+    )
 
 
 def write_parquet(path, examples):
-    table = pa.table({"text": [e.text for e in examples], "labels": [list(e.labels) for e in examples],
-                      "id": [e.id for e in examples]})
+    table = pa.table(
+        {
+            "text": [e.text for e in examples],
+            "labels": [list(e.labels) for e in examples],
+            "id": [e.id for e in examples],
+        }
+    )
     pq.write_table(table, path)
 
 
@@ -90,8 +119,9 @@ def error_of(path, **kwargs):
 WRITERS = {
     "data.tsv": write_tsv,
     "ids.csv": write_csv,
-    "names.csv": lambda p, ex: write_csv(p, ex, lambda e: ";".join(ORIGINAL_LABELS[i] for i in e.labels),
-                                         column="emotions"),
+    "names.csv": lambda p, ex: write_csv(
+        p, ex, lambda e: ";".join(ORIGINAL_LABELS[i] for i in e.labels), column="emotions"
+    ),
     "pylist.csv": lambda p, ex: write_csv(p, ex, lambda e: str(list(e.labels)), column="label"),
     "quoted_names.csv": lambda p, ex: write_csv(p, ex, lambda e: str([ORIGINAL_LABELS[i] for i in e.labels])),
     "raw.csv": write_one_hot,
@@ -116,13 +146,19 @@ def folder(tmp_path_factory):
     return tmp_path_factory.mktemp("round_trip")
 
 
-texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufeff"),
-                min_size=1, max_size=80).filter(lambda t: not t.isspace())
-examples = st.lists(st.builds(Example, text=texts,
-                              labels=st.sets(st.integers(0, len(ORIGINAL_LABELS) - 1), min_size=1)
-                              .map(lambda s: tuple(sorted(s))),
-                              id=st.text("abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=10)),
-                    min_size=1, max_size=8)
+texts = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufeff"), min_size=1, max_size=80
+).filter(lambda t: not t.isspace())
+examples = st.lists(
+    st.builds(
+        Example,
+        text=texts,
+        labels=st.sets(st.integers(0, len(ORIGINAL_LABELS) - 1), min_size=1).map(lambda s: tuple(sorted(s))),
+        id=st.text("abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=10),
+    ),
+    min_size=1,
+    max_size=8,
+)
 
 
 @pytest.mark.parametrize("name", list(WRITERS))
@@ -130,8 +166,7 @@ examples = st.lists(st.builds(Example, text=texts,
 @given(rows=examples)
 def test_any_examples_round_trip(folder, name, rows):
     if name.endswith(".tsv"):  # the official layout cannot hold tabs or newlines in a text
-        rows = [Example(e.text.replace("\t", " ").replace("\n", " ").replace("\r", " "), e.labels, e.id)
-                for e in rows]
+        rows = [Example(e.text.replace("\t", " ").replace("\n", " ").replace("\r", " "), e.labels, e.id) for e in rows]
         rows = [e for e in rows if not e.text.isspace()] or [Example("x", (1,), "x")]
     path = folder / name
     WRITERS[name](path, rows)
@@ -151,9 +186,11 @@ def test_explicit_format_overrides_the_extension(tmp_path):
     assert read_examples(path, fmt="tsv") == EXAMPLES
     with pytest.raises(UserError) as e:
         read_examples(path)
-    assert str(e.value) == (f"{path}: cannot tell the format from the extension '.txt'; use one of .tsv, "
-                            ".csv, .jsonl, .json, .parquet or pass the format explicitly "
-                            "(tsv, csv, jsonl, parquet)")
+    assert str(e.value) == (
+        f"{path}: cannot tell the format from the extension '.txt'; use one of .tsv, "
+        ".csv, .jsonl, .json, .parquet or pass the format explicitly "
+        "(tsv, csv, jsonl, parquet)"
+    )
     with pytest.raises(UserError, match=r"unknown format 'xlsx'; choose one of: tsv, csv, jsonl, parquet"):
         read_examples(path, fmt="xlsx")
 
@@ -167,7 +204,7 @@ def test_missing_ids_default_to_file_and_line(tmp_path):
 
 
 def test_crlf_bom_and_label_spellings(tmp_path):
-    path = write_bytes(tmp_path, "x.csv", "\ufeffText,Labels\r\nhello,\"joy, Love\"\r\nbye,007|+3\r\n")
+    path = write_bytes(tmp_path, "x.csv", '\ufeffText,Labels\r\nhello,"joy, Love"\r\nbye,007|+3\r\n')
     assert read_examples(path) == [Example("hello", (17, 18), "x.csv:2"), Example("bye", (3, 7), "x.csv:3")]
 
 
@@ -184,21 +221,30 @@ def test_load_examples_maps_to_the_taxonomy(tmp_path):
 # --- bad rows: each case with its exact message ------------------------------------------------------
 
 
-@pytest.mark.parametrize(("content", "problem"), [
-    ("a text without tabs\n", "expected 3 tab-separated columns (text, label ids, comment id; the id may be "
-                              "left out), found 1"),
-    ("a\tb\tc\td\n", "expected 3 tab-separated columns (text, label ids, comment id; the id may be left "
-                     "out), found 4"),
-    ("hi\t28\tx\n", "label id 28 out of range 0..27"),
-    ("hi\t3,-1\tx\n", "label id -1 out of range 0..27"),
-    ("hi\tjoyful\tx\n", "unknown label name 'joyful'"),
-    ("\t3\tx\n", "empty or whitespace-only text"),
-    (" \u00a0 \t3\tx\n", "empty or whitespace-only text"),
-    ("hi\t\tx\n", "no labels"),
-    ("hi\t , \tx\n", "no labels"),
-    ("x" * (MAX_TEXT_CHARS + 1) + "\t3\tx\n", f"text is {MAX_TEXT_CHARS + 1} characters, longer than the "
-                                              f"maximum {MAX_TEXT_CHARS}"),
-])
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (
+            "a text without tabs\n",
+            "expected 3 tab-separated columns (text, label ids, comment id; the id may be left out), found 1",
+        ),
+        (
+            "a\tb\tc\td\n",
+            "expected 3 tab-separated columns (text, label ids, comment id; the id may be left out), found 4",
+        ),
+        ("hi\t28\tx\n", "label id 28 out of range 0..27"),
+        ("hi\t3,-1\tx\n", "label id -1 out of range 0..27"),
+        ("hi\tjoyful\tx\n", "unknown label name 'joyful'"),
+        ("\t3\tx\n", "empty or whitespace-only text"),
+        (" \u00a0 \t3\tx\n", "empty or whitespace-only text"),
+        ("hi\t\tx\n", "no labels"),
+        ("hi\t , \tx\n", "no labels"),
+        (
+            "x" * (MAX_TEXT_CHARS + 1) + "\t3\tx\n",
+            f"text is {MAX_TEXT_CHARS + 1} characters, longer than the maximum {MAX_TEXT_CHARS}",
+        ),
+    ],
+)
 def test_bad_tsv_rows(tmp_path, content, problem):
     path = write_bytes(tmp_path, "d.tsv", "fine\t1\tok\n" + content)
     assert error_of(path) == f"{path}:2: {problem}"
@@ -236,13 +282,17 @@ def test_csv_header_problems_name_the_columns_found(tmp_path):
     path = write_bytes(tmp_path, "d.csv", "body,labels\nhi,1\n")
     assert error_of(path) == f"{path}:1: no 'text' column in the header; found columns: 'body', 'labels'"
     path = write_bytes(tmp_path, "d.csv", "\ntext,tags\nhi,1\n")
-    assert error_of(path) == (f"{path}:2: no labels: expected a labels column ('labels', 'label' or "
-                              "'emotions'); found columns: 'text', 'tags'")
+    assert error_of(path) == (
+        f"{path}:2: no labels: expected a labels column ('labels', 'label' or "
+        "'emotions'); found columns: 'text', 'tags'"
+    )
     path = write_bytes(tmp_path, "d.csv", "text,joy,love\nhi,1,0\n")
     message = error_of(path)
-    assert message.startswith(f"{path}:1: no labels: expected a labels column ('labels', 'label' or "
-                              "'emotions') or a 0/1 column for every emotion (missing: admiration, "
-                              "amusement, anger,")
+    assert message.startswith(
+        f"{path}:1: no labels: expected a labels column ('labels', 'label' or "
+        "'emotions') or a 0/1 column for every emotion (missing: admiration, "
+        "amusement, anger,"
+    )
     assert message.endswith("neutral); found columns: 'text', 'joy', 'love'")
 
 
@@ -250,8 +300,7 @@ def test_bad_csv_rows(tmp_path):
     path = write_bytes(tmp_path, "d.csv", 'text,labels,id\n"multi\nline",1,a\nhi,1\n')
     assert error_of(path) == f"{path}:4: expected 3 columns as in the header, found 2"
     path = write_bytes(tmp_path, "d.csv", 'text,labels\nhi,1\n"never closed,1\nmore,2\n')
-    assert error_of(path) == (f"{path}:3: malformed CSV: a quoted field is never closed "
-                              "(reached the end of the file)")
+    assert error_of(path) == (f"{path}:3: malformed CSV: a quoted field is never closed (reached the end of the file)")
     path = write_bytes(tmp_path, "d.csv", 'text,labels\n"quoted"junk,1\n')
     assert error_of(path) == f"{path}:2: malformed CSV: ',' expected after '\"'"
     path = write_bytes(tmp_path, "d.csv", 'text,labels\nhi,"[1, 2, 99]"\n')
@@ -288,8 +337,9 @@ def test_bad_json_rows(tmp_path):
 
 
 def test_json_array_rows_are_numbered_by_their_first_line(tmp_path):
-    path = write_bytes(tmp_path, "d.json", '[\n  {"text": "a", "labels": [1]},\n  {"text": "b",\n'
-                                           '   "labels": [99]}\n]\n')
+    path = write_bytes(
+        tmp_path, "d.json", '[\n  {"text": "a", "labels": [1]},\n  {"text": "b",\n   "labels": [99]}\n]\n'
+    )
     assert error_of(path) == f"{path}:3: label id 99 out of range 0..27"
     result = read_examples(path, skip_bad_rows=True)
     assert result == [Example("a", (1,), "d.json:2")] and len(result.skipped) == 1
@@ -306,8 +356,7 @@ def test_bad_parquet_rows_are_numbered_by_row(tmp_path):
     assert error_of(path) == f"{path}:2: empty or whitespace-only text"
     result = read_examples(path, skip_bad_rows=True)
     assert result == [Example("a", (1,), "x")]
-    assert result.skipped == [f"{path}:2: empty or whitespace-only text",
-                              f"{path}:3: label id 40 out of range 0..27"]
+    assert result.skipped == [f"{path}:2: empty or whitespace-only text", f"{path}:3: label id 40 out of range 0..27"]
     not_utf8 = pa.array([b"fine", b"bad \xff"], pa.binary()).view(pa.string())  # written without a check
     pq.write_table(pa.table({"text": not_utf8, "labels": [[1], [2]]}), path)
     assert error_of(path) == f"{path}:2: invalid UTF-8 in column 'text'"
@@ -322,19 +371,26 @@ def test_content_that_does_not_match_the_extension(tmp_path):
     parquet = tmp_path / "real.parquet"
     write_parquet(parquet, EXAMPLES)
     fake_csv = write_bytes(tmp_path, "fake.csv", parquet.read_bytes())
-    assert error_of(fake_csv) == (f"{fake_csv}: this is a Parquet file, not CSV: rename it to .parquet or "
-                                  "pass the format 'parquet'")
+    assert error_of(fake_csv) == (
+        f"{fake_csv}: this is a Parquet file, not CSV: rename it to .parquet or pass the format 'parquet'"
+    )
     assert read_examples(fake_csv, fmt="parquet") == EXAMPLES
     csv_as_tsv = write_bytes(tmp_path, "fake.tsv", "text,labels\nhi,1\n")
-    assert error_of(csv_as_tsv) == (f"{csv_as_tsv}:1: expected 3 tab-separated columns (text, label ids, "
-                                    "comment id; the id may be left out), found 1; is it a CSV? rename it to "
-                                    ".csv or pass the format 'csv'")
+    assert error_of(csv_as_tsv) == (
+        f"{csv_as_tsv}:1: expected 3 tab-separated columns (text, label ids, "
+        "comment id; the id may be left out), found 1; is it a CSV? rename it to "
+        ".csv or pass the format 'csv'"
+    )
     tsv_as_csv = write_bytes(tmp_path, "fake2.csv", "text\tlabels\nhi\t1\n")
-    assert error_of(tsv_as_csv) == (f"{tsv_as_csv}:1: no 'text' column in the header; found columns: "
-                                    "'text\\tlabels' (the header has tabs: a TSV file? rename it to .tsv)")
+    assert error_of(tsv_as_csv) == (
+        f"{tsv_as_csv}:1: no 'text' column in the header; found columns: "
+        "'text\\tlabels' (the header has tabs: a TSV file? rename it to .tsv)"
+    )
     text_as_parquet = write_bytes(tmp_path, "fake.parquet", "text,labels\nhi,1\n")
-    assert error_of(text_as_parquet) == (f"{text_as_parquet}: not a Parquet file (no PAR1 magic bytes); if "
-                                         "it is text, name it .csv, .tsv or .jsonl or pass that format")
+    assert error_of(text_as_parquet) == (
+        f"{text_as_parquet}: not a Parquet file (no PAR1 magic bytes); if "
+        "it is text, name it .csv, .tsv or .jsonl or pass that format"
+    )
     binary = write_bytes(tmp_path, "bin.jsonl", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     assert error_of(binary) == f"{binary}:3: binary content (a NUL byte), not a JSONL text file"
     utf16 = write_bytes(tmp_path, "u16.csv", "text,labels\nhi,1\n".encode("utf-16"))
@@ -347,15 +403,18 @@ def test_content_that_does_not_match_the_extension(tmp_path):
 
 
 def test_skip_bad_rows_counts_and_reports_every_skipped_row(tmp_path, caplog):
-    path = write_bytes(tmp_path, "d.tsv", b"good\t1\ta\n\t2\tb\nalso good\t3\tc\nbad\t99\td\n\xfe\t1\te\n"
-                                          b"fine\tjoy\tf\n")
+    path = write_bytes(
+        tmp_path, "d.tsv", b"good\t1\ta\n\t2\tb\nalso good\t3\tc\nbad\t99\td\n\xfe\t1\te\nfine\tjoy\tf\n"
+    )
     assert error_of(path) == f"{path}:2: empty or whitespace-only text"
     with caplog.at_level(logging.WARNING, logger="emoscope.data"):
         result = read_examples(path, skip_bad_rows=True)
     assert [e.id for e in result] == ["a", "c", "f"]
-    assert result.skipped == [f"{path}:2: empty or whitespace-only text",
-                              f"{path}:4: label id 99 out of range 0..27",
-                              f"{path}:5: invalid UTF-8: byte 0xfe at byte 1 of the line"]
+    assert result.skipped == [
+        f"{path}:2: empty or whitespace-only text",
+        f"{path}:4: label id 99 out of range 0..27",
+        f"{path}:5: invalid UTF-8: byte 0xfe at byte 1 of the line",
+    ]
     summary = f"skipped 3 bad rows (first: {path}:2: empty or whitespace-only text)"
     assert result.summary() == summary
     assert caplog.messages == [f"{path}: {summary}"]
@@ -372,5 +431,6 @@ def test_csv_keeps_reading_after_a_malformed_row_when_skipping(tmp_path):
 
 def test_a_file_of_only_bad_rows_is_an_error_even_when_skipping(tmp_path):
     path = write_bytes(tmp_path, "d.tsv", "a\t99\nb\t98\n")
-    assert error_of(path, skip_bad_rows=True) == (f"{path}: no valid rows: all 2 rows are bad "
-                                                  f"(first: {path}:1: label id 99 out of range 0..27)")
+    assert error_of(path, skip_bad_rows=True) == (
+        f"{path}: no valid rows: all 2 rows are bad (first: {path}:1: label id 99 out of range 0..27)"
+    )

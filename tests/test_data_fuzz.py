@@ -15,10 +15,47 @@ from emoscope.errors import UserError
 
 FUZZ = settings(max_examples=150, deadline=None)
 # Pieces that make bytes look like each layout, so the fuzzer reaches past the first check.
-TOKENS = [b"text", b"labels", b"id", b"example_very_unclear", b"joy", b"neutral", b"TRUE", b"0", b"1", b"27",
-          b"28", b"-1", b"007", b"\t", b",", b";", b"|", b" ", b"\n", b"\r\n", b"\r", b'"', b"'", b"[", b"]",
-          b"{", b"}", b":", b'"text"', b'"labels"', b"null", b"true", b"\xff", b"\xc3", b"\xef\xbb\xbf",
-          b"\x00", b"PAR1", "é😀".encode(), b"x" * 50]
+TOKENS = [
+    b"text",
+    b"labels",
+    b"id",
+    b"example_very_unclear",
+    b"joy",
+    b"neutral",
+    b"TRUE",
+    b"0",
+    b"1",
+    b"27",
+    b"28",
+    b"-1",
+    b"007",
+    b"\t",
+    b",",
+    b";",
+    b"|",
+    b" ",
+    b"\n",
+    b"\r\n",
+    b"\r",
+    b'"',
+    b"'",
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b":",
+    b'"text"',
+    b'"labels"',
+    b"null",
+    b"true",
+    b"\xff",
+    b"\xc3",
+    b"\xef\xbb\xbf",
+    b"\x00",
+    b"PAR1",
+    "é😀".encode(),
+    b"x" * 50,
+]
 texty = st.lists(st.sampled_from(TOKENS), max_size=60).map(b"".join)
 anything = st.one_of(st.binary(max_size=300), texty)
 
@@ -76,8 +113,9 @@ def test_parquet_reader_never_crashes(folder, data, skip):
     raw = bytearray(PARQUET)
     kind = data.draw(st.sampled_from(["mutate", "truncate", "arbitrary"]))
     if kind == "mutate":
-        for index, value in data.draw(st.lists(st.tuples(st.integers(0, len(raw) - 1), st.integers(0, 255)),
-                                               min_size=1, max_size=8)):
+        for index, value in data.draw(
+            st.lists(st.tuples(st.integers(0, len(raw) - 1), st.integers(0, 255)), min_size=1, max_size=8)
+        ):
             raw[index] = value
     elif kind == "truncate":
         raw = raw[: data.draw(st.integers(0, len(raw) - 1))]

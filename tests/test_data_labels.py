@@ -26,12 +26,19 @@ def test_the_three_taxonomies():
         assert set(tax.ekman_of) == set(tax.sentiment_of) == set(ORIGINAL_LABELS)
 
 
-@pytest.mark.parametrize(("emotion", "ekman", "sentiment"), [
-    ("grief", "sadness", "negative"), ("surprise", "surprise", "ambiguous"),
-    ("neutral", "neutral", "neutral"), ("gratitude", "joy", "positive"), ("nervousness", "fear", "negative"),
-    ("annoyance", "anger", "negative"), ("realization", "surprise", "ambiguous"),
-    ("disgust", "disgust", "negative"),
-])
+@pytest.mark.parametrize(
+    ("emotion", "ekman", "sentiment"),
+    [
+        ("grief", "sadness", "negative"),
+        ("surprise", "surprise", "ambiguous"),
+        ("neutral", "neutral", "neutral"),
+        ("gratitude", "joy", "positive"),
+        ("nervousness", "fear", "negative"),
+        ("annoyance", "anger", "negative"),
+        ("realization", "surprise", "ambiguous"),
+        ("disgust", "disgust", "negative"),
+    ],
+)
 def test_hand_picked_groups(emotion, ekman, sentiment):
     i = ORIGINAL_LABELS.index(emotion)
     for name, group in (("ekman", ekman), ("sentiment", sentiment)):
@@ -112,8 +119,7 @@ def test_mapping_with_other_groups(label_dir):
     _edit_mapping(path, lambda m: m.update(mixed=m.pop("ambiguous")))
     with pytest.raises(DataError) as e:
         load_taxonomy("sentiment", label_dir)
-    assert str(e.value) == (f"{path}: groups must be ambiguous, negative, positive; "
-                            "found positive, negative, mixed")
+    assert str(e.value) == (f"{path}: groups must be ambiguous, negative, positive; found positive, negative, mixed")
 
 
 def test_emotions_file_that_lost_an_emotion(label_dir):

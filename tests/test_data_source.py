@@ -53,9 +53,12 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 def server(tmp_path_factory):
     """A local mirror with a good set of files, a truncated one, a corrupted one and an oversized one."""
     root = tmp_path_factory.mktemp("mirror")
-    variants = {"good": {}, "truncated": {"dev.tsv": TINY["dev.tsv"][:5]},
-                "corrupted": {"test.tsv": TINY["test.tsv"].replace(b"Thanks", b"THANKS")},
-                "oversized": {"train.tsv": TINY["train.tsv"] * 3}}
+    variants = {
+        "good": {},
+        "truncated": {"dev.tsv": TINY["dev.tsv"][:5]},
+        "corrupted": {"test.tsv": TINY["test.tsv"].replace(b"Thanks", b"THANKS")},
+        "oversized": {"train.tsv": TINY["train.tsv"] * 3},
+    }
     for variant, changes in variants.items():
         (root / variant).mkdir()
         for name, data in {**TINY, **changes}.items():
@@ -103,38 +106,60 @@ def test_a_cached_file_of_the_wrong_size_is_fetched_again(server, cache):
     assert _Handler.requests == ["/good/dev.tsv"] and (cache / "dev.tsv").read_bytes() == TINY["dev.tsv"]
 
 
-@pytest.mark.parametrize(("variant", "problem"), [
-    ("truncated", "rejected dev.tsv from {url}dev.tsv: got 5 bytes, expected {dev} (truncated or not the "
-                  "official file); nothing was saved in {cache}"),
-    ("corrupted", "rejected test.tsv from {url}test.tsv: sha256 {bad} is not the official {good} (corrupted "
-                  "or tampered); nothing was saved in {cache}"),
-    ("oversized", "rejected train.tsv from {url}train.tsv: got more than {train} bytes, expected {train} "
-                  "(truncated or not the official file); nothing was saved in {cache}"),
-])
+@pytest.mark.parametrize(
+    ("variant", "problem"),
+    [
+        (
+            "truncated",
+            "rejected dev.tsv from {url}dev.tsv: got 5 bytes, expected {dev} (truncated or not the "
+            "official file); nothing was saved in {cache}",
+        ),
+        (
+            "corrupted",
+            "rejected test.tsv from {url}test.tsv: sha256 {bad} is not the official {good} (corrupted "
+            "or tampered); nothing was saved in {cache}",
+        ),
+        (
+            "oversized",
+            "rejected train.tsv from {url}train.tsv: got more than {train} bytes, expected {train} "
+            "(truncated or not the official file); nothing was saved in {cache}",
+        ),
+    ],
+)
 def test_a_bad_download_leaves_nothing_in_the_cache(server, cache, variant, problem):
     url = f"{server}/{variant}/"
     with pytest.raises(UserError) as e:
         resolve_data_dir(base_url=url, expected=TINY_SUMS)
     bad = hashlib.sha256(TINY["test.tsv"].replace(b"Thanks", b"THANKS")).hexdigest()
-    assert str(e.value) == problem.format(url=url, cache=cache, bad=bad, good=TINY_SUMS["test.tsv"][1],
-                                          dev=len(TINY["dev.tsv"]), train=len(TINY["train.tsv"]))
+    assert str(e.value) == problem.format(
+        url=url,
+        cache=cache,
+        bad=bad,
+        good=TINY_SUMS["test.tsv"][1],
+        dev=len(TINY["dev.tsv"]),
+        train=len(TINY["train.tsv"]),
+    )
     assert _files(cache) == []  # all or nothing: not even the files that verified
 
 
 def test_a_network_failure_says_which_files_to_put_where(server, cache):
     with pytest.raises(UserError) as e:
         resolve_data_dir(base_url=f"{server}/missing/", expected=TINY_SUMS)
-    assert str(e.value) == (f"could not download train.tsv from {server}/missing/ (HTTP Error 404: File "
-                            f"not found): put {ALL_NAMES} (from {server}/missing/) in {cache}, or point "
-                            "--data-dir / EMOSCOPE_DATA_DIR at a folder that has them")
+    assert str(e.value) == (
+        f"could not download train.tsv from {server}/missing/ (HTTP Error 404: File "
+        f"not found): put {ALL_NAMES} (from {server}/missing/) in {cache}, or point "
+        "--data-dir / EMOSCOPE_DATA_DIR at a folder that has them"
+    )
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(UserError) as e:
         resolve_data_dir(base_url=f"http://127.0.0.1:{port}/", expected=TINY_SUMS)
     assert "Connection refused" in str(e.value)
-    assert str(e.value).endswith(f"put {ALL_NAMES} (from http://127.0.0.1:{port}/) in {cache}, or point "
-                                 "--data-dir / EMOSCOPE_DATA_DIR at a folder that has them")
+    assert str(e.value).endswith(
+        f"put {ALL_NAMES} (from http://127.0.0.1:{port}/) in {cache}, or point "
+        "--data-dir / EMOSCOPE_DATA_DIR at a folder that has them"
+    )
     assert _files(cache) == []
 
 
@@ -144,19 +169,23 @@ def test_offline_without_a_local_copy_is_one_clear_error(server, cache, monkeypa
     monkeypatch.setenv("EMOSCOPE_DATA_URL", f"{server}/good")
     with pytest.raises(UserError) as e:
         resolve_data_dir(expected=TINY_SUMS)
-    assert str(e.value) == (f"GoEmotions data not found and {env}=1 forbids downloading: put {ALL_NAMES} "
-                            f"(from {server}/good/) in {cache}, or point --data-dir / EMOSCOPE_DATA_DIR at a "
-                            "folder that has them")
+    assert str(e.value) == (
+        f"GoEmotions data not found and {env}=1 forbids downloading: put {ALL_NAMES} "
+        f"(from {server}/good/) in {cache}, or point --data-dir / EMOSCOPE_DATA_DIR at a "
+        "folder that has them"
+    )
     assert _Handler.requests == []
 
 
 def test_the_official_file_list_by_default(cache):
     with pytest.raises(UserError) as e:
         resolve_data_dir(download=False)
-    assert str(e.value) == ("GoEmotions data not found and downloading is off: put train.tsv, dev.tsv, "
-                            "test.tsv, emotions.txt, ekman_mapping.json, sentiment_dict.json "
-                            f"(from {BASE_URL}) in {cache}, or point --data-dir / EMOSCOPE_DATA_DIR at a "
-                            "folder that has them")
+    assert str(e.value) == (
+        "GoEmotions data not found and downloading is off: put train.tsv, dev.tsv, "
+        "test.tsv, emotions.txt, ekman_mapping.json, sentiment_dict.json "
+        f"(from {BASE_URL}) in {cache}, or point --data-dir / EMOSCOPE_DATA_DIR at a "
+        "folder that has them"
+    )
 
 
 def test_the_base_url_comes_from_the_environment(server, cache, monkeypatch):
@@ -168,8 +197,10 @@ def test_only_https_or_loopback_http(server, cache):
     for url in ("http://example.com/data/", "ftp://127.0.0.1/data/", "file:///etc/", "https:///nohost/"):
         with pytest.raises(UserError) as e:
             download_goemotions(cache, base_url=url, expected=TINY_SUMS)
-        assert str(e.value) == (f"refusing to download from {url}: only https URLs are allowed (plain http "
-                                "only to 127.0.0.1, localhost, ::1)")
+        assert str(e.value) == (
+            f"refusing to download from {url}: only https URLs are allowed (plain http "
+            "only to 127.0.0.1, localhost, ::1)"
+        )
     for url in ("https://example.com/x", "http://127.0.0.1:8000/x", "http://localhost/x", "http://[::1]:80/x"):
         check_url(url)
     with pytest.raises(UserError, match=r"refusing to download from http://example\.invalid/elsewhere/"):
@@ -190,8 +221,7 @@ def test_user_folders_are_used_as_they_are_and_never_downloaded_into(server, tmp
     (folder / "train.tsv").write_bytes(TINY["train.tsv"])
     with pytest.raises(UserError) as e:
         resolve_data_dir(folder, base_url=f"{server}/good", expected=TINY_SUMS)
-    assert str(e.value) == (f"data dir {folder} has no dev.tsv, test.tsv: it needs {ALL_NAMES} "
-                            f"(from {BASE_URL})")
+    assert str(e.value) == (f"data dir {folder} has no dev.tsv, test.tsv: it needs {ALL_NAMES} (from {BASE_URL})")
     monkeypatch.setenv("EMOSCOPE_DATA_DIR", str(tmp_path / "absent"))
     with pytest.raises(UserError) as e:
         resolve_data_dir(base_url=f"{server}/good", expected=TINY_SUMS)
@@ -206,9 +236,11 @@ def test_verify_reports_each_file(tmp_path):
     (tmp_path / "test.tsv").write_bytes(b"short")
     expected = {**TINY_SUMS, "emotions.txt": OFFICIAL_FILES["emotions.txt"]}
     assert verify_data_dir(tmp_path, expected) == {
-        "train.tsv": "ok", "dev.tsv": "sha256 differs from the official file",
+        "train.tsv": "ok",
+        "dev.tsv": "sha256 differs from the official file",
         "test.tsv": f"size 5, official {len(TINY['test.tsv'])}",
-        "emotions.txt": "missing (the packaged copy is used)"}
+        "emotions.txt": "missing (the packaged copy is used)",
+    }
 
 
 def test_the_real_files(goemotions_dir, monkeypatch):

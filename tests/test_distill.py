@@ -76,8 +76,18 @@ def test_the_student_learns_from_the_out_of_fold_labels_cached_once(student, cro
 
     written = (student / "teachers" / "train_probs.npy").stat().st_mtime_ns
     capsys.readouterr()
-    assert main(["distill", "--teacher", str(crossfit), "--resume", *train_args(
-        MINILM, read_config(student).data_dir, student)[1:]]) == 0
+    assert (
+        main(
+            [
+                "distill",
+                "--teacher",
+                str(crossfit),
+                "--resume",
+                *train_args(MINILM, read_config(student).data_dir, student)[1:],
+            ]
+        )
+        == 0
+    )
     assert "probabilities on train read from" in capsys.readouterr().out
     assert (student / "teachers" / "train_probs.npy").stat().st_mtime_ns == written
 
@@ -91,8 +101,9 @@ def test_the_student_is_an_ordinary_run_folder(student, tmp_path, capsys):
     assert (student / "report.html").is_file() and (tmp_path / "hf" / "model.safetensors").is_file()
 
 
-def test_distilling_from_teachers_that_do_not_cover_train_stops_before_training(crossfit, goemotions_dir,
-                                                                                 tmp_path, capsys):
+def test_distilling_from_teachers_that_do_not_cover_train_stops_before_training(
+    crossfit, goemotions_dir, tmp_path, capsys
+):
     more = slice_goemotions(goemotions_dir, tmp_path, 260, 48, 48)  # 20 train rows the teachers never labelled
     run = tmp_path / "run"
     assert main(["distill", "--teacher", str(crossfit), *train_args(MINILM, more, run)[1:]]) == 2

@@ -18,8 +18,9 @@ from emoscope.evaluate.thresholds import choose_thresholds
 from emoscope.runfolder import BASELINE_FEATURES
 
 DATA_DIR = Path(os.environ.get("EMOSCOPE_DATA_DIR", "/work/shared/data/goemotions"))
-needs_data = pytest.mark.skipif(not (DATA_DIR / "train.tsv").is_file(),
-                                reason=f"GoEmotions TSVs not found in {DATA_DIR} (set EMOSCOPE_DATA_DIR)")
+needs_data = pytest.mark.skipif(
+    not (DATA_DIR / "train.tsv").is_file(), reason=f"GoEmotions TSVs not found in {DATA_DIR} (set EMOSCOPE_DATA_DIR)"
+)
 
 
 def read_split(name: str, limit: int) -> tuple[list[str], list[tuple[int, ...]], list[str]]:
@@ -39,16 +40,22 @@ def small_run(tmp_path_factory):
     names = (DATA_DIR / "emotions.txt").read_text().split()
     train, dev, test = read_split("train", 3000), read_split("dev", 1500), read_split("test", 500)
     out = tmp_path_factory.mktemp("baseline")
-    result = run_baseline(train[0], train[1], dev[0], dev[1], test[0], test[1], names, out,
-                          test_ids=test[2], n_jobs=1)
+    result = run_baseline(train[0], train[1], dev[0], dev[1], test[0], test[1], names, out, test_ids=test[2], n_jobs=1)
     return out, result, names, train, dev, test
 
 
 @needs_data
 def test_writes_a_run_like_folder(small_run):
     out, result, names, _, _, test = small_run
-    for rel in ("labels.json", "thresholds.json", "baseline.json", "eval/dev_metrics.json",
-                "eval/test_metrics.json", "eval/test_per_emotion.csv", "eval/test_predictions.jsonl"):
+    for rel in (
+        "labels.json",
+        "thresholds.json",
+        "baseline.json",
+        "eval/dev_metrics.json",
+        "eval/test_metrics.json",
+        "eval/test_per_emotion.csv",
+        "eval/test_predictions.jsonl",
+    ):
         assert (out / rel).is_file(), rel
     thresholds = json.loads((out / "thresholds.json").read_text())
     assert thresholds["strategy"] == "per_emotion" and thresholds["chosen_on"] == "dev"
@@ -87,16 +94,28 @@ def test_rejects_mismatched_inputs(tmp_path):
     with pytest.raises(UserError, match=r"^train_y holds a label index outside 0\.\.1$"):
         run_baseline(["a b", "c d"], [(0,), (2,)], ["x"], [(0,)], ["z"], [(1,)], ["p", "q"], tmp_path)
     with pytest.raises(UserError, match="^got 2 test_ids for 1 test texts$"):
-        run_baseline(["a b", "c d"], [(0,), (1,)], ["x"], [(0,)], ["z"], [(1,)], ["p", "q"], tmp_path,
-                     test_ids=["1", "2"])
+        run_baseline(
+            ["a b", "c d"], [(0,), (1,)], ["x"], [(0,)], ["z"], [(1,)], ["p", "q"], tmp_path, test_ids=["1", "2"]
+        )
 
 
 @needs_data
 def test_char_ngrams_and_global_strategy(tmp_path):
     names = (DATA_DIR / "emotions.txt").read_text().split()
     train, dev, test = read_split("train", 800), read_split("dev", 300), read_split("test", 100)
-    result = run_baseline(train[0], train[1], dev[0], dev[1], test[0], test[1], names, tmp_path,
-                          threshold_strategy="global", char_ngrams=True, n_jobs=1)
+    result = run_baseline(
+        train[0],
+        train[1],
+        dev[0],
+        dev[1],
+        test[0],
+        test[1],
+        names,
+        tmp_path,
+        threshold_strategy="global",
+        char_ngrams=True,
+        n_jobs=1,
+    )
     info = json.loads((tmp_path / "baseline.json").read_text())
     assert info["char_ngrams"] is True and info["n_train"] == 800
     assert len({row["threshold"] for row in result.per_label}) == 1
@@ -121,17 +140,23 @@ def test_baseline_command_scores_like_a_run_and_prints_the_table(goemotions_dir,
 @pytest.mark.parametrize("char_ngrams", [False, True])
 def test_the_saved_model_gives_the_fitted_probabilities(tmp_path, char_ngrams):
     """No pickle: the rebuilt scorer matches sklearn's pipeline, a label never seen in train included."""
-    texts = ["I love this so much, thank you!", "This is awful and I am angry.", "Why would anyone do that?",
-             "Oh wow, I did not expect that at all.", "I'm so sorry for your loss.", "lol that's hilarious",
-             "Café crème, naïve résumé", "Great job, proud of you!"] * 4
+    texts = [
+        "I love this so much, thank you!",
+        "This is awful and I am angry.",
+        "Why would anyone do that?",
+        "Oh wow, I did not expect that at all.",
+        "I'm so sorry for your loss.",
+        "lol that's hilarious",
+        "Café crème, naïve résumé",
+        "Great job, proud of you!",
+    ] * 4
     y = (np.random.default_rng(0).random((len(texts), 3)) < 0.4).astype(int)
     y[:, 2] = 0  # one class only: sklearn's constant predictor
     model = build_model(char_ngrams=char_ngrams, n_jobs=1).fit(texts, y)
     (tmp_path / "labels.json").write_text(json.dumps({"labels": ["a", "b", "c"]}))
     save_model(model, tmp_path)
     new = ["totally unseen words", "so sorry, I love it", "cafe", *texts]
-    np.testing.assert_allclose(BaselineModel(tmp_path).predict_proba(new), model.predict_proba(new),
-                               atol=1e-9, rtol=0)
+    np.testing.assert_allclose(BaselineModel(tmp_path).predict_proba(new), model.predict_proba(new), atol=1e-9, rtol=0)
 
 
 @needs_data

@@ -56,11 +56,14 @@ def test_full_test_set_size_is_fast():
     assert time.perf_counter() - start < 10.0
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"metric": "accuracy"}, "unknown bootstrap metric 'accuracy' (choose one of macro_f1, micro_f1, "),
-    ({"confidence": 95}, "confidence must lie strictly between 0 and 1, got 95"),
-    ({"n_resamples": 1}, "n_resamples must be at least 2 and block at least 1, got 1 and 200"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"metric": "accuracy"}, "unknown bootstrap metric 'accuracy' (choose one of macro_f1, micro_f1, "),
+        ({"confidence": 95}, "confidence must lie strictly between 0 and 1, got 95"),
+        ({"n_resamples": 1}, "n_resamples must be at least 2 and block at least 1, got 1 and 200"),
+    ],
+)
 def test_bad_options(kwargs, message):
     y, pred = noisy_predictions(20)
     with pytest.raises(UserError) as info:

@@ -25,8 +25,15 @@ def oracle_baseline(run, out):
     shutil.copy(run / "labels.json", out / "labels.json")
     for split in ("dev", "test"):
         preds = read_predictions(run / "eval" / f"{split}_predictions.jsonl", labels)
-        save_predictions(out / "eval" / f"{split}_predictions.jsonl", preds.texts, preds.truth,
-                         preds.truth.astype(float), np.full(len(labels), 0.5), labels, ids=preds.ids)
+        save_predictions(
+            out / "eval" / f"{split}_predictions.jsonl",
+            preds.texts,
+            preds.truth,
+            preds.truth.astype(float),
+            np.full(len(labels), 0.5),
+            labels,
+            ids=preds.ids,
+        )
     return out
 
 
@@ -38,8 +45,9 @@ def test_one_run_is_its_own_ensemble(tiny_run, tmp_path):
         ens = read_predictions(tmp_path / "ens" / "eval" / f"{split}_predictions.jsonl", labels)
         assert ens.ids == own.ids
         np.testing.assert_allclose(ens.probs, own.probs, atol=1e-6)
-    assert json.loads((tmp_path / "ens" / "thresholds.json").read_text()) == \
-        json.loads((tiny_run / "thresholds.json").read_text())
+    assert json.loads((tmp_path / "ens" / "thresholds.json").read_text()) == json.loads(
+        (tiny_run / "thresholds.json").read_text()
+    )
 
 
 def test_baseline_share_is_chosen_on_dev(tiny_run, tmp_path):

@@ -61,8 +61,15 @@ def test_hand_computed_summary():
 def test_per_label_rows_and_confusion():
     r = compute_metrics(Y, P, 0.5, NAMES)
     joy = r.per_label[0]
-    assert joy == {"label": "joy", "precision": pytest.approx(2 / 3), "recall": 1.0, "f1": pytest.approx(0.8),
-                   "support": 2, "threshold": 0.5, "auc": 1.0}
+    assert joy == {
+        "label": "joy",
+        "precision": pytest.approx(2 / 3),
+        "recall": 1.0,
+        "f1": pytest.approx(0.8),
+        "support": 2,
+        "threshold": 0.5,
+        "auc": 1.0,
+    }
     assert r.per_label[1]["auc"] == pytest.approx(0.75)
     assert r.confusion.shape == (3, 2, 2)
     assert r.confusion_rows()[0] == {"label": "joy", "tn": 1, "fp": 1, "fn": 0, "tp": 2}
@@ -104,12 +111,24 @@ def test_save_eval_writes_json_and_csv(tmp_path):
 
 
 def test_save_predictions(tmp_path):
-    path = save_predictions(tmp_path / "eval" / "test_predictions.jsonl", ["a", "b", "c", "d"], Y, P, 0.5,
-                            NAMES, ids=["i0", "i1", "i2", "i3"])
+    path = save_predictions(
+        tmp_path / "eval" / "test_predictions.jsonl",
+        ["a", "b", "c", "d"],
+        Y,
+        P,
+        0.5,
+        NAMES,
+        ids=["i0", "i1", "i2", "i3"],
+    )
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(records) == 4
-    assert records[1] == {"id": "i1", "text": "b", "labels": ["anger"], "predicted": ["joy", "anger"],
-                          "probs": [0.6, 0.7, 0.1]}
+    assert records[1] == {
+        "id": "i1",
+        "text": "b",
+        "labels": ["anger"],
+        "predicted": ["joy", "anger"],
+        "probs": [0.6, 0.7, 0.1],
+    }
 
 
 def test_format_table_sorts_emotions_by_f1():
@@ -121,17 +140,20 @@ def test_format_table_sorts_emotions_by_f1():
     assert rows[0] == "joy"  # F1 0.8 first, then the two at 2/3
 
 
-@pytest.mark.parametrize(("y", "p", "t", "names", "message"), [
-    (Y[:, 0], P, 0.5, NAMES, "y_true must be a non-empty 2-D array"),
-    (Y * 2, P, 0.5, NAMES, "y_true must hold only 0 and 1"),
-    (Y, P[:, :2], 0.5, NAMES, "probs has shape (4, 2), expected (4, 3)"),
-    (Y, P + 0.5, 0.5, NAMES, "probs must be probabilities in [0, 1]"),
-    (Y, np.where(P > 0.8, np.nan, P), 0.5, NAMES, "probs must be probabilities in [0, 1]"),
-    (Y, P, 1.5, NAMES, "thresholds must lie in [0, 1]"),
-    (Y, P, [0.5, 0.5], NAMES, "thresholds must be one float or 3 floats"),
-    (Y, P, 0.5, NAMES[:2], "got 2 label names for 3 label columns"),
-    (Y, P, 0.5, ["a", "a", "b"], "label names must be distinct"),
-])
+@pytest.mark.parametrize(
+    ("y", "p", "t", "names", "message"),
+    [
+        (Y[:, 0], P, 0.5, NAMES, "y_true must be a non-empty 2-D array"),
+        (Y * 2, P, 0.5, NAMES, "y_true must hold only 0 and 1"),
+        (Y, P[:, :2], 0.5, NAMES, "probs has shape (4, 2), expected (4, 3)"),
+        (Y, P + 0.5, 0.5, NAMES, "probs must be probabilities in [0, 1]"),
+        (Y, np.where(P > 0.8, np.nan, P), 0.5, NAMES, "probs must be probabilities in [0, 1]"),
+        (Y, P, 1.5, NAMES, "thresholds must lie in [0, 1]"),
+        (Y, P, [0.5, 0.5], NAMES, "thresholds must be one float or 3 floats"),
+        (Y, P, 0.5, NAMES[:2], "got 2 label names for 3 label columns"),
+        (Y, P, 0.5, ["a", "a", "b"], "label names must be distinct"),
+    ],
+)
 def test_bad_inputs_raise_user_error(y, p, t, names, message):
     with pytest.raises(UserError, match="^" + re.escape(message)) as info:
         compute_metrics(y, p, t, names)
@@ -150,7 +172,8 @@ def test_per_label_scores_from_counts_agree_with_the_indicator_matrices():
     scores = per_label_scores(counts)
     for j, row in enumerate(r.per_label):
         assert [scores[k][j] for k in ("precision", "recall", "f1", "support")] == pytest.approx(
-            [row["precision"], row["recall"], row["f1"], row["support"]])
+            [row["precision"], row["recall"], row["f1"], row["support"]]
+        )
     # a label never predicted and never present: 0 when scoring, NaN when shown as undefined
     empty = per_label_scores([[5, 0, 0, 0]], zero_division=math.nan)
     assert math.isnan(empty["precision"][0]) and math.isnan(empty["f1"][0]) and empty["support"][0] == 0

@@ -119,17 +119,21 @@ def test_choose_thresholds_dispatch():
     y, p = planted_label(0.4, 0.395)
     y, p = y[:, None], p[:, None]
     assert choose_thresholds("fixed", fixed_value=0.3, label_names=["a"]) == ThresholdChoice(
-        "fixed", None, np.array([0.3]))
+        "fixed", None, np.array([0.3])
+    )
     per = choose_thresholds("per_emotion", y_dev=y, p_dev=p)
     assert (per.strategy, per.chosen_on, per.values.tolist()) == ("per_emotion", "dev", [0.4])
     assert choose_thresholds("global", y, p).values.tolist() == [0.4]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("best",), "unknown threshold strategy 'best' (choose one of fixed, global, per_emotion)"),
-    (("global",), "the global strategy tunes on dev: pass y_dev and p_dev"),
-    (("fixed",), "the fixed strategy needs label_names or p_dev to know the number of labels"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("best",), "unknown threshold strategy 'best' (choose one of fixed, global, per_emotion)"),
+        (("global",), "the global strategy tunes on dev: pass y_dev and p_dev"),
+        (("fixed",), "the fixed strategy needs label_names or p_dev to know the number of labels"),
+    ],
+)
 def test_choose_thresholds_errors(args, message):
     with pytest.raises(UserError) as info:
         choose_thresholds(*args)
@@ -146,8 +150,11 @@ def test_tuning_rejects_bad_dev_arrays():
 def test_save_and_load_roundtrip(tmp_path):
     choice = ThresholdChoice("per_emotion", "dev", np.array([0.07, 0.33, 0.5]))
     path = save_thresholds(tmp_path / "thresholds.json", choice, ["a", "b", "c"])
-    assert json.loads(path.read_text()) == {"strategy": "per_emotion", "chosen_on": "dev",
-                                            "thresholds": {"a": 0.07, "b": 0.33, "c": 0.5}}
+    assert json.loads(path.read_text()) == {
+        "strategy": "per_emotion",
+        "chosen_on": "dev",
+        "thresholds": {"a": 0.07, "b": 0.33, "c": 0.5},
+    }
     loaded = load_thresholds(path, ["c", "a", "b"])  # values follow the asked order
     assert (loaded.strategy, loaded.chosen_on) == ("per_emotion", "dev")
     assert loaded.values.tolist() == [0.5, 0.07, 0.33]
@@ -157,14 +164,19 @@ def test_save_and_load_roundtrip(tmp_path):
 HALF = {"a": 0.5, "b": 0.5}
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (None, "not valid JSON"),
-    ({"strategy": "fixed", "chosen_on": None, "thresholds": {"a": 0.5}},
-     "thresholds do not match the labels (1 in file, 2 expected; missing: b)"),
-    ({"strategy": "magic", "chosen_on": None, "thresholds": HALF}, "unknown strategy 'magic'"),
-    ({"strategy": "global", "chosen_on": "test", "thresholds": HALF}, "chosen_on must be"),
-    ({"strategy": "fixed", "chosen_on": None, "thresholds": {"a": 0.5, "b": 7}}, "must lie in [0, 1]"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "not valid JSON"),
+        (
+            {"strategy": "fixed", "chosen_on": None, "thresholds": {"a": 0.5}},
+            "thresholds do not match the labels (1 in file, 2 expected; missing: b)",
+        ),
+        ({"strategy": "magic", "chosen_on": None, "thresholds": HALF}, "unknown strategy 'magic'"),
+        ({"strategy": "global", "chosen_on": "test", "thresholds": HALF}, "chosen_on must be"),
+        ({"strategy": "fixed", "chosen_on": None, "thresholds": {"a": 0.5, "b": 7}}, "must lie in [0, 1]"),
+    ],
+)
 def test_load_rejects_bad_files(tmp_path, content, message):
     path = tmp_path / "thresholds.json"
     path.write_text("{" if content is None else json.dumps(content))

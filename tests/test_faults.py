@@ -42,16 +42,46 @@ def data(goemotions_dir, tmp_path_factory) -> Path:
 
 
 def train_args(backbone: Path, data: Path, run: Path, *extra: str) -> list[str]:
-    return ["train", "--backbone", str(backbone), "--data_dir", str(data), "--run_dir", str(run), "--epochs", "2",
-            "--batch_size", "16", "--precision", "fp32", "--progress", "false", "--lr", "1e-3", "--log_every", "1",
-            "--checkpoint_every", "2", "--num_threads", "1", "--early_stopping_patience", "none", *extra]
+    return [
+        "train",
+        "--backbone",
+        str(backbone),
+        "--data_dir",
+        str(data),
+        "--run_dir",
+        str(run),
+        "--epochs",
+        "2",
+        "--batch_size",
+        "16",
+        "--precision",
+        "fp32",
+        "--progress",
+        "false",
+        "--lr",
+        "1e-3",
+        "--log_every",
+        "1",
+        "--checkpoint_every",
+        "2",
+        "--num_threads",
+        "1",
+        "--early_stopping_patience",
+        "none",
+        *extra,
+    ]
 
 
 def launch(args: list[str], log: Path, torchrun: bool = False, env: dict | None = None) -> subprocess.Popen:
     prefix = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"] if torchrun else []
     with open(log, "ab") as handle:
-        return subprocess.Popen([sys.executable, *prefix, "-m", "emoscope", *args], cwd=REPO, stdout=handle,
-                                stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+        return subprocess.Popen(
+            [sys.executable, *prefix, "-m", "emoscope", *args],
+            cwd=REPO,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+        )
 
 
 def wait_for(condition, proc: subprocess.Popen, log: Path, timeout: float = 180.0, step: float = 0.002) -> bool:
@@ -92,8 +122,7 @@ def assert_same_run(a: Path, b: Path) -> None:
     assert records(a) == records(b)
 
 
-def test_sigkill_at_random_moments_and_mid_checkpoint_then_resume_equals_a_straight_run(tiny_models, data,
-                                                                                         tmp_path):
+def test_sigkill_at_random_moments_and_mid_checkpoint_then_resume_equals_a_straight_run(tiny_models, data, tmp_path):
     straight = tmp_path / "straight"
     assert main(train_args(tiny_models["bert"], data, straight)) == 0
     run, log = tmp_path / "killed", tmp_path / "killed.log"
@@ -140,8 +169,14 @@ def test_sigkill_at_random_moments_and_mid_checkpoint_then_resume_equals_a_strai
 def checkpoints(tmp_path) -> Path:
     root = tmp_path / "checkpoints"
     for step in (1, 2, 3):
-        save_checkpoint(root, step, {"w": torch.full((4,), float(step))}, {"torch_rng": torch.get_rng_state()},
-                        {"step": step}, keep=3)
+        save_checkpoint(
+            root,
+            step,
+            {"w": torch.full((4,), float(step))},
+            {"torch_rng": torch.get_rng_state()},
+            {"step": step},
+            keep=3,
+        )
     return root
 
 
@@ -164,8 +199,10 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(checkpoints,
     data[-3:] = bytes(b ^ 0xFF for b in data[-3:])
     weights.write_bytes(bytes(data))
     assert loaded_step(checkpoints) == 2
-    assert capsys.readouterr().out == (f"emoscope: checkpoint {checkpoints / 'step_3'} is damaged (ValueError: "
-                                       f"{weights} does not match its recorded sha256); trying an older one\n")
+    assert capsys.readouterr().out == (
+        f"emoscope: checkpoint {checkpoints / 'step_3'} is damaged (ValueError: "
+        f"{weights} does not match its recorded sha256); trying an older one\n"
+    )
 
 
 @pytest.mark.parametrize("damage", ["truncated state.json", "no state.json", "no train state"])
@@ -258,16 +295,18 @@ def test_a_full_disk_is_refused_before_training(tiny_models, data, tmp_path, mon
     run = tmp_path / "run"
     assert main(train_args(tiny_models["bert"], data, run)) == 2
     err = capsys.readouterr().err
-    assert re.fullmatch(rf"emoscope: error: not enough disk space in {re.escape(str(run))}: 1 MiB free, about "
-                        r"\d+ MiB needed for checkpoints and weights\n", err), err
+    assert re.fullmatch(
+        rf"emoscope: error: not enough disk space in {re.escape(str(run))}: 1 MiB free, about "
+        r"\d+ MiB needed for checkpoints and weights\n",
+        err,
+    ), err
     assert not run.exists()
 
 
 def test_an_unwritable_run_folder_is_refused_before_training(tiny_models, data, tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    for run, problem in ((blocker / "run", "is not writable: Not a directory"),
-                         (blocker, "is a file, not a folder")):
+    for run, problem in ((blocker / "run", "is not writable: Not a directory"), (blocker, "is a file, not a folder")):
         assert main(train_args(tiny_models["bert"], data, run)) == 2
         assert capsys.readouterr().err == f"emoscope: error: run folder {run} {problem}\n"
     assert blocker.read_text() == "not a folder"

@@ -31,9 +31,14 @@ def test_padding_never_changes_a_texts_logits(tiny_models, family, head):
     torch.testing.assert_close(a[0], b[0], atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("head,expected", [("linear", ["classifier"]), ("mlp-attention", ["attention", "mlp",
-                                                                                             "classifier"]),
-                                           ("cnn", ["conv", "classifier"])])
+@pytest.mark.parametrize(
+    "head,expected",
+    [
+        ("linear", ["classifier"]),
+        ("mlp-attention", ["attention", "mlp", "classifier"]),
+        ("cnn", ["conv", "classifier"]),
+    ],
+)
 def test_hook_points_are_named_in_depth_order(tiny_models, head, expected):
     model = build_classifier(str(tiny_models["bert"]), head, 28, head_dropout=0.1)
     assert list(model.hook_points()) == ["embeddings", "layer_1", "layer_2", *expected]

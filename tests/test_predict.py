@@ -60,8 +60,9 @@ def head_runs(tiny_run, tiny_models, goemotions_dir, tmp_path_factory) -> dict:
     runs = {"linear": tiny_run}
     for head in ("mlp-attention", "cnn"):
         runs[head] = tmp_path_factory.mktemp(head) / "run"
-        assert main(train_args(tiny_models["bert"], data, runs[head], "--head", head,
-                               "--lexical_baseline", "false")) == 0
+        assert (
+            main(train_args(tiny_models["bert"], data, runs[head], "--head", head, "--lexical_baseline", "false")) == 0
+        )
     return runs
 
 
@@ -172,8 +173,9 @@ def test_evaluate_writes_its_own_folder_and_leaves_training_eval_byte_identical(
 
     written = out.joinpath("dev_metrics.json").stat().st_mtime_ns
     assert main(["evaluate", str(run), "--split", "dev"]) == 2
-    assert capsys.readouterr().err == (f"emoscope: error: {out} already exists; pass --overwrite to replace its "
-                                       "files, or --out another folder\n")
+    assert capsys.readouterr().err == (
+        f"emoscope: error: {out} already exists; pass --overwrite to replace its files, or --out another folder\n"
+    )
     assert out.joinpath("dev_metrics.json").stat().st_mtime_ns == written
     assert main(["evaluate", str(run), "--split", "dev", "--overwrite"]) == 0
     elsewhere = tmp_path / "elsewhere"

@@ -26,8 +26,9 @@ def project(tiny_run, tiny_models, goemotions_dir, tmp_path_factory):
     data = slice_goemotions(goemotions_dir, tmp_path_factory.mktemp("ens-data"), 96, 32, 32)  # tiny_run's rows
     shutil.copytree(tiny_run, root / "runs" / "a")
     assert main(train_args(tiny_models["bert"], data, root / "runs" / "b", "--seed", "43")) == 0
-    info = build_ensemble([root / "runs" / "a", root / "runs" / "b"], root / "runs" / "ens",
-                          baseline=root / "runs" / "a" / BASELINE)
+    info = build_ensemble(
+        [root / "runs" / "a", root / "runs" / "b"], root / "runs" / "ens", baseline=root / "runs" / "a" / BASELINE
+    )
     assert info["baseline_weight"] > 0  # so the blend is exercised, not only the mean
     assert info["runs"] == ["../a", "../b"] and info["baseline"] == f"../a/{BASELINE}"
     return root
@@ -87,8 +88,7 @@ def test_export_refuses_an_ensemble_in_one_line(project, capsys):
     ens = project / "runs" / "ens"
     assert main(["export", str(ens)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"emoscope: error: {ens} is an ensemble: ensembles do not export to transformers, only single " \
-                  "runs do"
+    assert err == f"emoscope: error: {ens} is an ensemble: ensembles do not export to transformers, only single runs do"
     assert not (ens / "hf").exists()
 
 

@@ -293,13 +293,8 @@ def test_malformed_inputs_name_file_and_line(runs, tmp_path):
 def test_resumed_run_repeats_steps_last_wins(runs, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(runs["base"], run)
-    lines = [
-        {"kind": "step", "step": s, "epoch": 1, "loss": 9.0, "lr": 1e-5, "examples_per_s": 1}
-        for s in (1, 2, 3)
-    ]
-    lines += [
-        {"kind": "step", "step": s, "epoch": 1, "loss": 1.0, "lr": 1e-5, "examples_per_s": 1} for s in (2, 3)
-    ]
+    lines = [{"kind": "step", "step": s, "epoch": 1, "loss": 9.0, "lr": 1e-5, "examples_per_s": 1} for s in (1, 2, 3)]
+    lines += [{"kind": "step", "step": s, "epoch": 1, "loss": 1.0, "lr": 1e-5, "examples_per_s": 1} for s in (2, 3)]
     (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     fig = page_data(write_report(run).read_text())["figures"]["fig-step-loss"]
     assert fig["data"][0]["x"] == [1, 2, 3] and fig["data"][0]["y"] == [9.0, 1.0, 1.0]
@@ -348,8 +343,19 @@ def test_the_lexical_floor_beside_the_model(runs, tmp_path):
 def test_dev_scores_per_epoch_share_an_axis_only_with_scores(runs, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(runs["base"], run)
-    lines = [{"kind": "epoch", "epoch": e, "step": 10 * e, "train_loss": 0.1, "dev_macro_f1": f, "dev_micro_f1": f,
-              "best_epoch": e, "seconds": 100.0 * e} for e, f in ((1, 0.4), (2, 0.5))]
+    lines = [
+        {
+            "kind": "epoch",
+            "epoch": e,
+            "step": 10 * e,
+            "train_loss": 0.1,
+            "dev_macro_f1": f,
+            "dev_micro_f1": f,
+            "best_epoch": e,
+            "seconds": 100.0 * e,
+        }
+        for e, f in ((1, 0.4), (2, 0.5))
+    ]
     (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     fig = page_data(write_report(run).read_text())["figures"]["fig-epoch-dev"]
     assert sorted(trace["name"] for trace in fig["data"]) == ["dev_macro_f1", "dev_micro_f1"]

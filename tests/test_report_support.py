@@ -285,11 +285,7 @@ def make_run(path: Path, *, n_probe: int = 300, analysis: bool = True, seed: int
     for i in range(n_probe):
         k = int(rng.integers(1, 3))
         labs = sorted({int(x) for x in rng.choice(len(LABELS), size=k, replace=False)})
-        text = (
-            NASTY_TEXT
-            if i == 0
-            else f"comment {i}: " + " ".join(rng.choice(WORDS, size=int(rng.integers(3, 30))))
-        )
+        text = NASTY_TEXT if i == 0 else f"comment {i}: " + " ".join(rng.choice(WORDS, size=int(rng.integers(3, 30))))
         probe.append({"id": f"p{i:04d}", "text": text, "labels": labs})
     _write_jsonl(path / "captures" / "probe.jsonl", probe)
 
@@ -409,11 +405,7 @@ def write_analysis(path: Path, probe: list[dict], rng: np.random.Generator) -> N
     for k, lab in enumerate(LABELS[:10]):
         for kind in ("false_positive", "false_negative"):
             for j in range(3):
-                text = (
-                    NASTY_MISTAKE
-                    if (k, kind, j) == (0, "false_positive", 0)
-                    else f"mistake {lab} {kind} {j}, x"
-                )
+                text = NASTY_MISTAKE if (k, kind, j) == (0, "false_positive", 0) else f"mistake {lab} {kind} {j}, x"
                 mistakes.append(
                     [
                         lab,
@@ -432,20 +424,38 @@ def write_analysis(path: Path, probe: list[dict], rng: np.random.Generator) -> N
     )
     summary = {
         "run": path.name,
-        "probe": {"texts": len(probe), "single_label": len(probe) - 40, "epochs": [0, 1, 2], "pooling": "mean",
-                  "points": POINTS},
+        "probe": {
+            "texts": len(probe),
+            "single_label": len(probe) - 40,
+            "epochs": [0, 1, 2],
+            "pooling": "mean",
+            "points": POINTS,
+        },
         "rsa_reference": "training labels (`analysis_inputs/cooccurrence.csv`)",
         "posneg_threshold": 0.1,
         "separation": [
             {"epoch": 2, "stage": "last", "first_point": "layer_3", "best_point": "layer_6", "best_value": 0.41},
             {"epoch": 0, "stage": "first", "first_point": None, "best_point": "layer_6", "best_value": None},
         ],
-        "points": [{"point": p, "posneg_first": 0.01, "silhouette_posneg_last": 0.21,
-                    "silhouette_sentiment_last": 0.1, "probe_macro_f1_last": 0.41, "rsa_sentiment_last": None}
-                   for p in POINTS],
-        "entangled": {"point": "layer_6", "epoch": 2, "pairs": [
-            {"a": "annoyance", "b": "anger", "similarity": 0.93, "same_sentiment": True},
-            {"a": "fear", "b": "nervousness", "similarity": 0.9, "same_sentiment": True}]},
+        "points": [
+            {
+                "point": p,
+                "posneg_first": 0.01,
+                "silhouette_posneg_last": 0.21,
+                "silhouette_sentiment_last": 0.1,
+                "probe_macro_f1_last": 0.41,
+                "rsa_sentiment_last": None,
+            }
+            for p in POINTS
+        ],
+        "entangled": {
+            "point": "layer_6",
+            "epoch": 2,
+            "pairs": [
+                {"a": "annoyance", "b": "anger", "similarity": 0.93, "same_sentiment": True},
+                {"a": "fear", "b": "nervousness", "similarity": 0.9, "same_sentiment": True},
+            ],
+        },
         "confusions": [{"true": "annoyance", "predicted": "anger", "share": 0.2}],
         "notes": [NASTY_SUMMARY, "No `thresholds.json`: test predictions use a threshold of 0.5."],
     }

@@ -23,8 +23,10 @@ from emoscope.models import build_classifier
 from emoscope.predict import Predictor, read_texts
 from emoscope.train.checkpoint import load_latest_checkpoint, save_checkpoint
 
-RISK = ("is a pickle, and loading a pickle can run arbitrary code: use safetensors weights, or pass --trust-pickle "
-        "if you trust its source (it is then read with weights_only=True)")
+RISK = (
+    "is a pickle, and loading a pickle can run arbitrary code: use safetensors weights, or pass --trust-pickle "
+    "if you trust its source (it is then read with weights_only=True)"
+)
 REFUSED = "holds more than tensors, so torch.load(weights_only=True) refused it: it may be malicious"
 
 
@@ -98,8 +100,9 @@ def test_a_run_folder_with_pickled_weights_is_refused_unless_trusted(pickled_run
         assert capsys.readouterr().err == f"emoscope: error: {pickled_run / 'model.bin'} {RISK}\n"
     assert main(["predict", str(pickled_run), "hi", "--trust-pickle"]) == 0
     texts = ["thank you so much!", "this is terrible"]
-    np.testing.assert_array_equal(Predictor(pickled_run, trust_pickle=True).predict_proba(texts),
-                                  Predictor(tiny_run).predict_proba(texts))
+    np.testing.assert_array_equal(
+        Predictor(pickled_run, trust_pickle=True).predict_proba(texts), Predictor(tiny_run).predict_proba(texts)
+    )
 
 
 def test_a_malicious_run_folder_pickle_never_runs_even_when_trusted(pickled_run, tmp_path, capsys):
@@ -135,8 +138,31 @@ def test_a_malicious_checkpoint_train_state_is_refused_and_never_runs(tmp_path, 
 
 # ---------------------------------------------------------------- predict's own reader, fuzzed
 
-TOKENS = [b"text", b"id", b",", b"\t", b"\n", b"\r\n", b"\r", b'"', b" ", b"{", b"}", b":", b'"text"', b"[", b"]",
-          b"null", b"1", b"\xff", b"\xc3", b"\x00", b"\xef\xbb\xbf", "é😀".encode(), b"x" * 40]
+TOKENS = [
+    b"text",
+    b"id",
+    b",",
+    b"\t",
+    b"\n",
+    b"\r\n",
+    b"\r",
+    b'"',
+    b" ",
+    b"{",
+    b"}",
+    b":",
+    b'"text"',
+    b"[",
+    b"]",
+    b"null",
+    b"1",
+    b"\xff",
+    b"\xc3",
+    b"\x00",
+    b"\xef\xbb\xbf",
+    "é😀".encode(),
+    b"x" * 40,
+]
 
 
 @pytest.fixture(scope="module")
@@ -158,10 +184,13 @@ def test_predict_reader_never_crashes(folder, suffix, data):
     assert texts and all(isinstance(t, str) and t.strip() for t in texts)
 
 
-@pytest.mark.parametrize(("content", "problem"), [
-    ("[" * 100_000 + "\n", "not valid JSON (maximum recursion depth exceeded"),
-    ('{"text": 1' + "1" * 5000 + "}\n", "not valid JSON (Exceeds the limit (4300 digits)"),
-])
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("[" * 100_000 + "\n", "not valid JSON (maximum recursion depth exceeded"),
+        ('{"text": 1' + "1" * 5000 + "}\n", "not valid JSON (Exceeds the limit (4300 digits)"),
+    ],
+)
 def test_predict_reader_on_hostile_json(tmp_path, content, problem):
     path = tmp_path / "texts.jsonl"
     path.write_text('{"text": "fine"}\n' + content)

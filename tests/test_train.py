@@ -28,9 +28,30 @@ def small_data(goemotions_dir, tmp_path_factory) -> Path:
 
 
 def tiny_args(backbone: Path, data: Path, run: Path, *extra: str) -> list[str]:
-    return ["train", "--backbone", str(backbone), "--data_dir", str(data), "--run_dir", str(run),
-            "--epochs", "2", "--batch_size", "16", "--precision", "fp32", "--progress", "false",
-            "--lr", "1e-3", "--checkpoint_every", "5", "--log_every", "1", *extra]
+    return [
+        "train",
+        "--backbone",
+        str(backbone),
+        "--data_dir",
+        str(data),
+        "--run_dir",
+        str(run),
+        "--epochs",
+        "2",
+        "--batch_size",
+        "16",
+        "--precision",
+        "fp32",
+        "--progress",
+        "false",
+        "--lr",
+        "1e-3",
+        "--checkpoint_every",
+        "5",
+        "--log_every",
+        "1",
+        *extra,
+    ]
 
 
 def weights(run: Path) -> dict:
@@ -44,10 +65,21 @@ def same_weights(a: dict, b: dict) -> bool:
 def test_cli_trains_evaluates_and_predicts_end_to_end(tiny_models, small_data, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(tiny_args(tiny_models["bert"], small_data, run, "--head", "mlp-attention")) == 0
-    for name in ("config.yaml", "run.json", "labels.json", "thresholds.json", "backbone_config.json",
-                 "model.safetensors", "metrics.jsonl", "tokenizer/tokenizer_config.json",
-                 "eval/test_metrics.json", "eval/test_per_emotion.csv", "eval/dev_metrics.json",
-                 "baseline/eval/test_metrics.json", "baseline/eval/dev_predictions.jsonl"):
+    for name in (
+        "config.yaml",
+        "run.json",
+        "labels.json",
+        "thresholds.json",
+        "backbone_config.json",
+        "model.safetensors",
+        "metrics.jsonl",
+        "tokenizer/tokenizer_config.json",
+        "eval/test_metrics.json",
+        "eval/test_per_emotion.csv",
+        "eval/dev_metrics.json",
+        "baseline/eval/test_metrics.json",
+        "baseline/eval/dev_predictions.jsonl",
+    ):
         assert (run / name).exists(), name
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [1, 2]
@@ -76,16 +108,28 @@ def test_a_seed_repeats_exactly_and_another_seed_differs(tiny_models, small_data
     runs = {}
     for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
         runs[name] = tmp_path / name
-        assert main(tiny_args(tiny_models["distilbert"], small_data, runs[name], "--seed", seed,
-                              "--head", "cnn", "--epochs", "1")) == 0
+        assert (
+            main(
+                tiny_args(
+                    tiny_models["distilbert"], small_data, runs[name], "--seed", seed, "--head", "cnn", "--epochs", "1"
+                )
+            )
+            == 0
+        )
     assert same_weights(weights(runs["a"]), weights(runs["b"]))
     assert not same_weights(weights(runs["a"]), weights(runs["c"]))
     assert (runs["a"] / "eval/test_metrics.json").read_text() == (runs["b"] / "eval/test_metrics.json").read_text()
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "emoscope", *args], cwd=REPO, env={**os.environ, **(env or {})},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "emoscope", *args],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_resume_after_sigkill_equals_an_uninterrupted_run(tiny_models, small_data, tmp_path):
@@ -103,8 +147,9 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tiny_models, small_dat
     assert not (killed / "eval" / "test_metrics.json").exists()
     assert main(tiny_args(tiny_models["roberta"], small_data, killed, "--checkpoint_every", "3", "--resume")) == 0
     assert same_weights(weights(tmp_path / "straight"), weights(killed))
-    assert ((tmp_path / "straight" / "eval/test_metrics.json").read_text()
-            == (killed / "eval/test_metrics.json").read_text())
+    assert (tmp_path / "straight" / "eval/test_metrics.json").read_text() == (
+        killed / "eval/test_metrics.json"
+    ).read_text()
 
 
 def test_two_process_ddp_equals_one_process_with_the_same_global_batch(tiny_models, small_data, tmp_path):
@@ -113,9 +158,22 @@ def test_two_process_ddp_equals_one_process_with_the_same_global_batch(tiny_mode
     assert main(tiny_args(tiny_models["bert"], small_data, one, *common)) == 0
     two = tmp_path / "two"
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "emoscope",
-         *tiny_args(tiny_models["bert"], small_data, two, *common)],
-        cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "emoscope",
+            *tiny_args(tiny_models["bert"], small_data, two, *common),
+        ],
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((two / "run.json").read_text())["world_size"] == 2
     a, b = weights(one), weights(two)
@@ -130,11 +188,35 @@ def test_two_process_ddp_equals_one_process_with_the_same_global_batch(tiny_mode
 
 def test_packaged_minilm_learns_on_real_examples(small_data, tmp_path):
     run = tmp_path / "minilm"
-    assert main(["train", "--data_dir", str(small_data), "--run_dir", str(run), "--max_train_examples", "200",
-                 "--epochs", "1", "--batch_size", "16", "--progress", "false", "--log_every", "1",
-                 "--warmup_ratio", "0"]) == 0
-    losses = [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()
-              if json.loads(line)["kind"] == "step"]
+    assert (
+        main(
+            [
+                "train",
+                "--data_dir",
+                str(small_data),
+                "--run_dir",
+                str(run),
+                "--max_train_examples",
+                "200",
+                "--epochs",
+                "1",
+                "--batch_size",
+                "16",
+                "--progress",
+                "false",
+                "--log_every",
+                "1",
+                "--warmup_ratio",
+                "0",
+            ]
+        )
+        == 0
+    )
+    losses = [
+        json.loads(line)["loss"]
+        for line in (run / "metrics.jsonl").read_text().splitlines()
+        if json.loads(line)["kind"] == "step"
+    ]
     assert len(losses) == 13
     assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:3]) / 3
 
@@ -151,34 +233,71 @@ def test_an_existing_run_folder_is_never_overwritten_silently(tiny_models, small
 def test_seed_a_flags_are_accepted_as_written(tmp_path):
     from emoscope.cli import build_parser
 
-    args = build_parser().parse_args([
-        "train", "--preset", "seed-a", "--train_csv", "data/train.csv", "--test_csv", "data/test.csv",
-        "--epochs", "10", "--batch_size", "32", "--lr", "5e-6", "--precision", "fp16", "--max_len", "128",
-        "--save_dir", "checkpoints", "--visualize"])
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--preset",
+            "seed-a",
+            "--train_csv",
+            "data/train.csv",
+            "--test_csv",
+            "data/test.csv",
+            "--epochs",
+            "10",
+            "--batch_size",
+            "32",
+            "--lr",
+            "5e-6",
+            "--precision",
+            "fp16",
+            "--max_len",
+            "128",
+            "--save_dir",
+            "checkpoints",
+            "--visualize",
+        ]
+    )
     overrides = {k: v for k, v in vars(args).items() if k not in {"command", "preset", "func"}}
     config = resolve_config("seed-a", overrides)
-    assert (config.train_file, config.test_file, config.run_dir) == ("data/train.csv", "data/test.csv",
-                                                                     "checkpoints")
-    assert (config.epochs, config.batch_size, config.lr, config.precision, config.max_len, config.visualize) == \
-        (10, 32, 5e-6, "fp16", 128, True)
+    assert (config.train_file, config.test_file, config.run_dir) == ("data/train.csv", "data/test.csv", "checkpoints")
+    assert (config.epochs, config.batch_size, config.lr, config.precision, config.max_len, config.visualize) == (
+        10,
+        32,
+        5e-6,
+        "fp16",
+        128,
+        True,
+    )
     assert (config.backbone, config.head, config.label_smoothing) == ("roberta-large", "mlp-attention", 0.1)
 
 
-@pytest.mark.parametrize("preset,field,value", [("seed-b", "head", "cnn"), ("seed-b", "train_last_layers", 3),
-                                                ("seed-b", "threshold", 0.51), ("seed-b", "schedule", "cosine"),
-                                                ("cpu-default", "pooling", "mean")])
+@pytest.mark.parametrize(
+    "preset,field,value",
+    [
+        ("seed-b", "head", "cnn"),
+        ("seed-b", "train_last_layers", 3),
+        ("seed-b", "threshold", 0.51),
+        ("seed-b", "schedule", "cosine"),
+        ("cpu-default", "pooling", "mean"),
+    ],
+)
 def test_presets_hold_the_published_designs(preset, field, value):
     assert getattr(resolve_config(preset, {}), field) == value
 
 
-@pytest.mark.parametrize("overrides,message", [
-    ({"lr": -1.0}, "--lr must be positive, got -1.0"),
-    ({"batch_size": 0}, "--batch_size must be positive, got 0"),
-    ({"epochs": 0}, "--epochs must be positive, got 0"),
-    ({"precision": "fp8"}, "--precision must be one of auto, fp32, bf16, fp16, got 'fp8'"),
-    ({"head": "cnn", "pooling": "cls"},
-     "--pooling cls applies to the linear head only; the cnn head pools its own way (leave --pooling at mean)"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"lr": -1.0}, "--lr must be positive, got -1.0"),
+        ({"batch_size": 0}, "--batch_size must be positive, got 0"),
+        ({"epochs": 0}, "--epochs must be positive, got 0"),
+        ({"precision": "fp8"}, "--precision must be one of auto, fp32, bf16, fp16, got 'fp8'"),
+        (
+            {"head": "cnn", "pooling": "cls"},
+            "--pooling cls applies to the linear head only; the cnn head pools its own way (leave --pooling at mean)",
+        ),
+    ],
+)
 def test_bad_options_are_one_clear_line(overrides, message):
     with pytest.raises(UserError) as info:
         resolve_config("cpu-default", overrides)
@@ -190,8 +309,9 @@ def test_unknown_preset_lists_the_known_ones():
         resolve_config("nope", {})
 
 
-def test_fp16_on_cpu_and_max_len_beyond_the_model_are_refused_before_training(tiny_models, small_data, tmp_path,
-                                                                                capsys):
+def test_fp16_on_cpu_and_max_len_beyond_the_model_are_refused_before_training(
+    tiny_models, small_data, tmp_path, capsys
+):
     assert main(tiny_args(tiny_models["bert"], small_data, tmp_path / "a", "--precision", "fp16")) == 2
     assert "fp16 needs a CUDA GPU" in capsys.readouterr().err
     assert main(tiny_args(tiny_models["bert"], small_data, tmp_path / "b", "--max_len", "4096")) == 2
@@ -201,10 +321,19 @@ def test_fp16_on_cpu_and_max_len_beyond_the_model_are_refused_before_training(ti
 
 def test_visualize_captures_every_epoch_then_analyses_and_reports(tiny_models, small_data, tmp_path, capsys):
     run = tmp_path / "viz"
-    assert main(tiny_args(tiny_models["bert"], small_data, run, "--head", "mlp-attention", "--visualize",
-                          "--probe_size", "80")) == 0
+    assert (
+        main(
+            tiny_args(
+                tiny_models["bert"], small_data, run, "--head", "mlp-attention", "--visualize", "--probe_size", "80"
+            )
+        )
+        == 0
+    )
     assert sorted(p.name for p in (run / "captures").glob("epoch_*.safetensors")) == [
-        "epoch_0.safetensors", "epoch_1.safetensors", "epoch_2.safetensors"]
+        "epoch_0.safetensors",
+        "epoch_1.safetensors",
+        "epoch_2.safetensors",
+    ]
     assert len((run / "captures" / "probe.jsonl").read_text().splitlines()) == 80
     assert (run / "analysis_inputs" / "cooccurrence.csv").is_file()
     for name in ("layer_metrics.csv", "summary.md", "tsne_coords.csv", "report.html"):
@@ -221,7 +350,8 @@ def test_a_lexical_floor_that_cannot_be_fitted_leaves_the_run_alone(tmp_path, ca
     from emoscope.recipe import lexical_floor
 
     examples = [Example("!", (0,), "a"), Example("?", (1,), "b")]
-    lexical_floor(tmp_path / "baseline", TrainConfig(), SplitData(load_taxonomy("original"), examples, examples,
-                                                                  examples))
+    lexical_floor(
+        tmp_path / "baseline", TrainConfig(), SplitData(load_taxonomy("original"), examples, examples, examples)
+    )
     assert "lexical floor: not fitted (empty vocabulary" in capsys.readouterr().out
     assert not (tmp_path / "baseline" / "eval").exists()

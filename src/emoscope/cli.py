@@ -62,8 +62,17 @@ def _evaluate(args: argparse.Namespace) -> None:
         _check_labels(data.taxonomy.labels, predictor)
         examples = getattr(data, args.split)
     probs = predictor.predict_proba([e.text for e in examples])
-    print(score_split(out, name, examples, probs, predictor.thresholds, predictor.labels,
-                      title=f"{name} (thresholds from {predictor.run_dir / THRESHOLDS})"))
+    print(
+        score_split(
+            out,
+            name,
+            examples,
+            probs,
+            predictor.thresholds,
+            predictor.labels,
+            title=f"{name} (thresholds from {predictor.run_dir / THRESHOLDS})",
+        )
+    )
     print(f"evaluation: {out}")
 
 
@@ -73,10 +82,12 @@ def _check_labels(labels: tuple[str, ...], predictor) -> None:
 
     data, run = list(labels), predictor.labels
     if data != run:
-        i = next(i for i in range(max(len(data), len(run))) if data[i:i + 1] != run[i:i + 1])
+        i = next(i for i in range(max(len(data), len(run))) if data[i : i + 1] != run[i : i + 1])
         ours, theirs = (repr(seq[i]) if i < len(seq) else "missing" for seq in (data, run))
-        raise UserError(f"the data's label files disagree with {predictor.run_dir / LABELS}: label {i} is "
-                        f"{ours} in the data, {theirs} in the run")
+        raise UserError(
+            f"the data's label files disagree with {predictor.run_dir / LABELS}: label {i} is "
+            f"{ours} in the data, {theirs} in the run"
+        )
 
 
 def _predict(args: argparse.Namespace) -> None:
@@ -140,8 +151,11 @@ def _baseline(args: argparse.Namespace) -> None:
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise UserError(f"{out} already exists; pass --overwrite to replace it")
     result = run_baseline_on(data, out, threshold_strategy=args.threshold_strategy, seed=args.seed)
-    print(format_table(result, title=f"TF-IDF + logistic regression, test ({args.threshold_strategy} "
-                                     "thresholds chosen on dev)"))
+    print(
+        format_table(
+            result, title=f"TF-IDF + logistic regression, test ({args.threshold_strategy} thresholds chosen on dev)"
+        )
+    )
     print(f"baseline folder: {out}")
 
 
@@ -161,10 +175,19 @@ def _data(args: argparse.Namespace) -> None:
     data_dir = resolve_data_dir(args.data_dir)
     report = verify_data_dir(data_dir)
     data = load_goemotions(data_dir, taxonomy=args.taxonomy)
-    print(json.dumps({"data_dir": str(data_dir), "verified": report, "taxonomy": data.taxonomy.name,
-                      "labels": len(data.taxonomy.labels),
-                      "examples": {"train": len(data.train), "dev": len(data.dev), "test": len(data.test)}},
-                     indent=1, default=str))
+    print(
+        json.dumps(
+            {
+                "data_dir": str(data_dir),
+                "verified": report,
+                "taxonomy": data.taxonomy.name,
+                "labels": len(data.taxonomy.labels),
+                "examples": {"train": len(data.train), "dev": len(data.dev), "test": len(data.test)},
+            },
+            indent=1,
+            default=str,
+        )
+    )
 
 
 TRUST_PICKLE = ("--trust-pickle", "--trust_pickle")
@@ -186,22 +209,39 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     trainers = {
-        "train": ("fine-tune a model; any config field can be set as --field value",
-                  "Fine-tune a model: a preset, then any field of the configuration as --field value."),
-        "distill": ("train one student on the gold labels and its teachers' probabilities (--teacher DIR ...)",
-                    "Train a student (any field as --field value) on the gold labels plus the mean probability of "
-                    "its teachers on the train texts: run, ensemble or crossfit folders (--teacher DIR, repeatable). "
-                    "The teachers' probabilities are cached in the run folder's teachers/."),
-        "crossfit": ("train k teachers, each without one fold of train, into one teacher folder",
-                     "Train --folds teachers (any field as --field value), teacher k without fold k of train, in "
-                     "RUN_DIR/fold_<k>/; RUN_DIR becomes their ensemble and holds every train text's out-of-fold "
-                     "probabilities, for emoscope distill --teacher RUN_DIR."),
+        "train": (
+            "fine-tune a model; any config field can be set as --field value",
+            "Fine-tune a model: a preset, then any field of the configuration as --field value.",
+        ),
+        "distill": (
+            "train one student on the gold labels and its teachers' probabilities (--teacher DIR ...)",
+            "Train a student (any field as --field value) on the gold labels plus the mean probability of "
+            "its teachers on the train texts: run, ensemble or crossfit folders (--teacher DIR, repeatable). "
+            "The teachers' probabilities are cached in the run folder's teachers/.",
+        ),
+        "crossfit": (
+            "train k teachers, each without one fold of train, into one teacher folder",
+            "Train --folds teachers (any field as --field value), teacher k without fold k of train, in "
+            "RUN_DIR/fold_<k>/; RUN_DIR becomes their ensemble and holds every train text's out-of-fold "
+            "probabilities, for emoscope distill --teacher RUN_DIR.",
+        ),
     }
     for name, (summary, description) in trainers.items():
-        p = sub.add_parser(name, help=summary, description=description, formatter_class=ConfigHelpFormatter,
-                           usage="%(prog)s [--preset NAME|FILE] [--FIELD VALUE ...] [--print-config]")
-        p.add_argument("--print-config", "--print_config", dest="print_config", action="store_true",
-                       default=argparse.SUPPRESS, help="print the resolved configuration as YAML and stop")
+        p = sub.add_parser(
+            name,
+            help=summary,
+            description=description,
+            formatter_class=ConfigHelpFormatter,
+            usage="%(prog)s [--preset NAME|FILE] [--FIELD VALUE ...] [--print-config]",
+        )
+        p.add_argument(
+            "--print-config",
+            "--print_config",
+            dest="print_config",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="print the resolved configuration as YAML and stop",
+        )
         if name == "crossfit":
             p.add_argument("--folds", type=int, default=4, help="folds of train, one teacher each (default: 4)")
         add_config_arguments(p)
@@ -213,8 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="a labelled file in any supported layout")
     p.add_argument("--data-dir", "--data_dir", dest="data_dir")
     p.add_argument("--skip-bad-rows", "--skip_bad_rows", dest="skip_bad_rows", action="store_true")
-    p.add_argument("--out", help="the folder to write (default: RUN_DIR/evaluations/<split or file stem>); the "
-                                 "run's own eval/ is never touched unless named here")
+    p.add_argument(
+        "--out",
+        help="the folder to write (default: RUN_DIR/evaluations/<split or file stem>); the "
+        "run's own eval/ is never touched unless named here",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace the files of an existing --out folder")
     p.add_argument(*TRUST_PICKLE, dest="trust_pickle", action="store_true", help=TRUST_PICKLE_HELP)
     p.set_defaults(func=_evaluate)
@@ -231,19 +274,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="representation analysis of a run folder's captures")
     p.add_argument("run_dir")
     p.add_argument("--points", help="comma-separated hook points (default: all captured)")
-    p.add_argument("--capture", nargs="?", const="", metavar="WEIGHTS",
-                   help="first capture the probe set through saved weights: the run's best model (default), a "
-                        "checkpoint folder or a .safetensors file")
-    p.add_argument("--capture-epoch", "--capture_epoch", dest="capture_epoch", type=int,
-                   help="the epoch to file the capture under (default: the one the weights record)")
+    p.add_argument(
+        "--capture",
+        nargs="?",
+        const="",
+        metavar="WEIGHTS",
+        help="first capture the probe set through saved weights: the run's best model (default), a "
+        "checkpoint folder or a .safetensors file",
+    )
+    p.add_argument(
+        "--capture-epoch",
+        "--capture_epoch",
+        dest="capture_epoch",
+        type=int,
+        help="the epoch to file the capture under (default: the one the weights record)",
+    )
     p.add_argument("--data-dir", "--data_dir", dest="data_dir")
     p.add_argument("--probe-size", "--probe_size", dest="probe_size", type=int, default=2000)
     p.add_argument("--pooling", choices=POOLINGS, help="default: the run's capture_pooling")
     p.add_argument("--no-tsne", dest="no_tsne", action="store_true")
     p.set_defaults(func=_analyze)
 
-    p = sub.add_parser("export", help="a transformers folder (any head) that pipeline(..., trust_remote_code=True) "
-                                      "loads")
+    p = sub.add_parser(
+        "export", help="a transformers folder (any head) that pipeline(..., trust_remote_code=True) loads"
+    )
     p.add_argument("run_dir")
     p.add_argument("--out", help="default: RUN_DIR/hf")
     p.set_defaults(func=_export)
@@ -260,8 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("baseline", help="TF-IDF + logistic regression, scored like a model")
     p.add_argument("--data-dir", "--data_dir", dest="data_dir")
     p.add_argument("--taxonomy", default="original", choices=TAXONOMIES)
-    p.add_argument("--threshold-strategy", dest="threshold_strategy", default="per_emotion",
-                   choices=THRESHOLD_STRATEGIES)
+    p.add_argument(
+        "--threshold-strategy", dest="threshold_strategy", default="per_emotion", choices=THRESHOLD_STRATEGIES
+    )
     p.add_argument("--out", default="runs/baseline-tfidf")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--seed", type=int, default=0)
@@ -271,8 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ensemble", help="average finished runs (and blend the baseline), tuned on dev")
     p.add_argument("run_dirs", nargs="+")
     p.add_argument("--baseline", help="an `emoscope baseline` folder; its share is chosen on dev")
-    p.add_argument("--threshold-strategy", dest="threshold_strategy", default="per_emotion",
-                   choices=THRESHOLD_STRATEGIES)
+    p.add_argument(
+        "--threshold-strategy", dest="threshold_strategy", default="per_emotion", choices=THRESHOLD_STRATEGIES
+    )
     p.add_argument("--out", default="runs/ensemble")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_ensemble)

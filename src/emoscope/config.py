@@ -65,8 +65,10 @@ GROUPS = ("data", "model", "optimisation", "distillation", "thresholds", "run fo
 
 def _option(group: str):
     """A field factory for one help group: `_data(default, "help line", allowed)`."""
+
     def make(default, help: str, allowed: Interval | tuple | None = None, **kwargs):
         return field(default=default, metadata={"group": group, "help": help, "allowed": allowed}, **kwargs)
+
     return make
 
 
@@ -75,87 +77,116 @@ _data, _model, _optimisation, _distillation, _thresholds, _run_folder, _analysis
 
 @dataclass
 class TrainConfig:
-    preset: str = field(default="cpu-default", metadata={
-        "help": "a packaged preset or a YAML file of fields; the fields below override it"})
+    preset: str = field(
+        default="cpu-default",
+        metadata={"help": "a packaged preset or a YAML file of fields; the fields below override it"},
+    )
     # data
-    data_dir: str | None = _data(None, "folder of the GoEmotions files; none: $EMOSCOPE_DATA_DIR, else the "
-                                       "cache, else downloaded")
-    taxonomy: str = _data("original", "the label set: the 28 original emotions, or Ekman's or the sentiment "
-                                      "groups", CHOICES["taxonomy"])
-    train_file: str | None = _data(None, "a labelled training file in any supported layout, instead of the "
-                                         "official train split")
+    data_dir: str | None = _data(
+        None, "folder of the GoEmotions files; none: $EMOSCOPE_DATA_DIR, else the cache, else downloaded"
+    )
+    taxonomy: str = _data(
+        "original", "the label set: the 28 original emotions, or Ekman's or the sentiment groups", CHOICES["taxonomy"]
+    )
+    train_file: str | None = _data(
+        None, "a labelled training file in any supported layout, instead of the official train split"
+    )
     dev_file: str | None = _data(None, "a labelled dev file (thresholds and early stopping are chosen on it)")
     test_file: str | None = _data(None, "a labelled test file, scored once at the end")
-    dev_fraction: float = _data(0.1, "share of train_file carved out as dev, with the seed, when no dev_file is "
-                                     "given", Interval(0, 1, low_open=True, high_open=True))
+    dev_fraction: float = _data(
+        0.1,
+        "share of train_file carved out as dev, with the seed, when no dev_file is given",
+        Interval(0, 1, low_open=True, high_open=True),
+    )
     skip_bad_rows: bool = _data(False, "skip and count malformed rows instead of stopping at the first")
-    max_train_examples: int | None = _data(None, "train on a random subset of this size (quick experiments)",
-                                           POSITIVE)
+    max_train_examples: int | None = _data(None, "train on a random subset of this size (quick experiments)", POSITIVE)
     max_eval_examples: int | None = _data(None, "score a random subset of dev and test of this size", POSITIVE)
-    crossfit_folds: int | None = _data(None, "split train into this many folds (by id and seed) for a cross-fitted "
-                                             "teacher; set by emoscope crossfit", Interval(2))
-    crossfit_fold: int | None = _data(None, "train without this fold (0-based) of crossfit_folds: the fold the "
-                                            "teacher will label", NON_NEGATIVE)
+    crossfit_folds: int | None = _data(
+        None,
+        "split train into this many folds (by id and seed) for a cross-fitted teacher; set by emoscope crossfit",
+        Interval(2),
+    )
+    crossfit_fold: int | None = _data(
+        None, "train without this fold (0-based) of crossfit_folds: the fold the teacher will label", NON_NEGATIVE
+    )
     # model
-    backbone: str = _model("all-MiniLM-L6-v2", "a Hugging Face encoder: hub id (cached when offline) or local "
-                                               "folder")
+    backbone: str = _model("all-MiniLM-L6-v2", "a Hugging Face encoder: hub id (cached when offline) or local folder")
     head: str = _model("linear", "the classification head over the backbone's hidden states", CHOICES["head"])
     pooling: str = _model("mean", "how the linear head pools tokens into one vector", CHOICES["pooling"])
     head_dropout: float = _model(0.1, "dropout before the head's classifier", BELOW_ONE)
-    backbone_dropout: float | None = _model(None, "every dropout of the backbone; none keeps the backbone's own",
-                                            BELOW_ONE)
-    train_last_layers: int | None = _model(None, "fine-tune only the last N encoder layers (embeddings frozen); "
-                                                 "none trains every layer", NON_NEGATIVE)
+    backbone_dropout: float | None = _model(
+        None, "every dropout of the backbone; none keeps the backbone's own", BELOW_ONE
+    )
+    train_last_layers: int | None = _model(
+        None, "fine-tune only the last N encoder layers (embeddings frozen); none trains every layer", NON_NEGATIVE
+    )
     freeze_embeddings: bool = _model(False, "keep the embedding layer fixed")
     max_len: int = _model(64, "tokens per text, special tokens included; longer texts are truncated", POSITIVE)
-    trust_pickle: bool = _model(False, "accept a backbone with only pickled weights (.bin): loading a pickle can "
-                                       "run code")
+    trust_pickle: bool = _model(
+        False, "accept a backbone with only pickled weights (.bin): loading a pickle can run code"
+    )
     # optimisation
     epochs: int = _optimisation(3, "passes over the training data", POSITIVE)
-    batch_size: int = _optimisation(32, "examples per optimizer step, over all processes, before accumulation",
-                                    POSITIVE)
+    batch_size: int = _optimisation(
+        32, "examples per optimizer step, over all processes, before accumulation", POSITIVE
+    )
     grad_accum: int = _optimisation(1, "batches accumulated per optimizer step", POSITIVE)
     lr: float = _optimisation(1e-4, "peak learning rate of the backbone (AdamW)", POSITIVE)
     head_lr: float | None = _optimisation(1e-3, "peak learning rate of the head; none: the same as lr", POSITIVE)
-    layer_lr_decay: float = _optimisation(1.0, "layer i learns at lr * decay ** (layers above it); 1: no decay",
-                                          Interval(0, 1, low_open=True))
-    weight_decay: float = _optimisation(0.01, "AdamW weight decay of the matrices (not biases or norms)",
-                                        NON_NEGATIVE)
-    warmup_ratio: float = _optimisation(0.06, "share of the optimizer steps spent warming the learning rate up",
-                                        PROBABILITY)
+    layer_lr_decay: float = _optimisation(
+        1.0, "layer i learns at lr * decay ** (layers above it); 1: no decay", Interval(0, 1, low_open=True)
+    )
+    weight_decay: float = _optimisation(0.01, "AdamW weight decay of the matrices (not biases or norms)", NON_NEGATIVE)
+    warmup_ratio: float = _optimisation(
+        0.06, "share of the optimizer steps spent warming the learning rate up", PROBABILITY
+    )
     schedule: str = _optimisation("linear", "learning-rate decay after warm-up", CHOICES["schedule"])
     clip_grad: float | None = _optimisation(1.0, "largest gradient norm; 0 or none: no clipping", NON_NEGATIVE)
     label_smoothing: float = _optimisation(0.0, "targets move this far towards 0.5", BELOW_ONE)
-    pos_weight: str = _optimisation("none", "weight of each emotion's positives in the loss, from train counts "
-                                            "(rare emotions weigh more)", CHOICES["pos_weight"])
+    pos_weight: str = _optimisation(
+        "none",
+        "weight of each emotion's positives in the loss, from train counts (rare emotions weigh more)",
+        CHOICES["pos_weight"],
+    )
     focal_gamma: float = _optimisation(0.0, "focal-loss exponent; 0: plain binary cross-entropy", NON_NEGATIVE)
-    precision: str = _optimisation("auto", "auto: bf16 where the hardware runs it natively, else fp32 (fp16 on "
-                                           "older GPUs)", CHOICES["precision"])
-    seed: int = _optimisation(42, "seeds the dev split, the subsets, initialisation and batch order",
-                              Interval(0, 2**32 - 1))
-    early_stopping_patience: int | None = _optimisation(2, "stop after this many epochs without a better dev "
-                                                           "macro-F1; none: run every epoch", POSITIVE)
+    precision: str = _optimisation(
+        "auto", "auto: bf16 where the hardware runs it natively, else fp32 (fp16 on older GPUs)", CHOICES["precision"]
+    )
+    seed: int = _optimisation(
+        42, "seeds the dev split, the subsets, initialisation and batch order", Interval(0, 2**32 - 1)
+    )
+    early_stopping_patience: int | None = _optimisation(
+        2, "stop after this many epochs without a better dev macro-F1; none: run every epoch", POSITIVE
+    )
     group_by_length: bool = _optimisation(True, "batch texts of similar length together (less padding)")
     # distillation (emoscope distill)
-    teachers: list[str] = field(default_factory=list, metadata={
-        "group": "distillation", "allowed": None,
-        "help": "run, ensemble or crossfit folders whose probabilities on train the student also learns from"})
-    distill_weight: float = _distillation(0.5, "share of the teachers' soft-label loss; the gold labels' loss has "
-                                               "the rest", PROBABILITY)
-    distill_temperature: float = _distillation(1.0, "both sides' logits are divided by it in the soft-label loss "
-                                                    "(times its square)", POSITIVE)
+    teachers: list[str] = field(
+        default_factory=list,
+        metadata={
+            "group": "distillation",
+            "allowed": None,
+            "help": "run, ensemble or crossfit folders whose probabilities on train the student also learns from",
+        },
+    )
+    distill_weight: float = _distillation(
+        0.5, "share of the teachers' soft-label loss; the gold labels' loss has the rest", PROBABILITY
+    )
+    distill_temperature: float = _distillation(
+        1.0, "both sides' logits are divided by it in the soft-label loss (times its square)", POSITIVE
+    )
     # thresholds, always chosen on dev
-    threshold_strategy: str = _thresholds("per_emotion", "fixed: --threshold for all; global or per_emotion: "
-                                                         "chosen on dev", CHOICES["threshold_strategy"])
+    threshold_strategy: str = _thresholds(
+        "per_emotion", "fixed: --threshold for all; global or per_emotion: chosen on dev", CHOICES["threshold_strategy"]
+    )
     threshold: float = _thresholds(0.5, "the probability threshold of the fixed strategy", PROBABILITY)
-    lexical_baseline: bool = _thresholds(True, "also fit TF-IDF + logistic regression (baseline/): the floor to "
-                                               "beat")
+    lexical_baseline: bool = _thresholds(True, "also fit TF-IDF + logistic regression (baseline/): the floor to beat")
     # run folder
     run_dir: str | None = _run_folder(None, "the run folder to write; none: runs/<preset>-<date>-<time>")
     overwrite: bool = _run_folder(False, "replace an existing run folder")
     resume: bool = _run_folder(False, "continue an existing run folder from its last complete checkpoint")
-    checkpoint_every: int = _run_folder(500, "optimizer steps between checkpoints (and one at every epoch end)",
-                                        POSITIVE)
+    checkpoint_every: int = _run_folder(
+        500, "optimizer steps between checkpoints (and one at every epoch end)", POSITIVE
+    )
     keep_checkpoints: int = _run_folder(2, "how many of the newest checkpoints to keep", POSITIVE)
     log_every: int = _run_folder(20, "optimizer steps between lines of metrics.jsonl", POSITIVE)
     eval_batch_size: int = _run_folder(128, "texts per batch when scoring dev and test", POSITIVE)
@@ -164,10 +195,12 @@ class TrainConfig:
     # representation analysis
     visualize: bool = _analysis(False, "capture the probe set every epoch, then analyse and write report.html")
     probe_size: int = _analysis(2000, "texts in the fixed probe set the captures record", POSITIVE)
-    capture_pooling: str = _analysis("mean", "how a capture pools the token vectors of a layer",
-                                     CHOICES["capture_pooling"])
-    extra: dict = field(default_factory=dict, metadata={
-        "group": "run folder", "help": "free-form notes kept in config.yaml"})
+    capture_pooling: str = _analysis(
+        "mean", "how a capture pools the token vectors of a layer", CHOICES["capture_pooling"]
+    )
+    extra: dict = field(
+        default_factory=dict, metadata={"group": "run folder", "help": "free-form notes kept in config.yaml"}
+    )
 
     def validate(self) -> TrainConfig:
         """Every field's type and range, before anything starts; ints are widened where a float is expected."""
@@ -178,8 +211,9 @@ class TrainConfig:
         if (self.crossfit_fold is None) != (self.crossfit_folds is None):
             raise UserError("--crossfit_fold and --crossfit_folds go together (emoscope crossfit sets both)")
         if self.crossfit_fold is not None and self.crossfit_fold >= self.crossfit_folds:
-            raise UserError(f"--crossfit_fold must be below --crossfit_folds ({self.crossfit_folds}), "
-                            f"got {self.crossfit_fold}")
+            raise UserError(
+                f"--crossfit_fold must be below --crossfit_folds ({self.crossfit_folds}), got {self.crossfit_fold}"
+            )
         return self
 
 
@@ -190,8 +224,14 @@ def _kind(annotation) -> tuple[type, bool]:
     return typing.get_origin(annotation) or annotation, False  # list[str] -> list
 
 
-_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a mapping",
-               list: "a list of strings"}
+_TYPE_WORDS = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    dict: "a mapping",
+    list: "a list of strings",
+}
 
 
 def _checked(name: str, value, annotation, allowed: Interval | tuple | None):
@@ -215,8 +255,14 @@ def _checked(name: str, value, annotation, allowed: Interval | tuple | None):
 
 
 PRESETS_PACKAGE = "emoscope.presets"
-_ALIASES = {"train_csv": "train_file", "dev_csv": "dev_file", "test_csv": "test_file", "save_dir": "run_dir",
-            "output_dir": "run_dir", "teacher": "teachers"}
+_ALIASES = {
+    "train_csv": "train_file",
+    "dev_csv": "dev_file",
+    "test_csv": "test_file",
+    "save_dir": "run_dir",
+    "output_dir": "run_dir",
+    "teacher": "teachers",
+}
 
 
 def preset_names() -> list[str]:
@@ -258,6 +304,7 @@ def _parse_bool(text: str) -> bool:
 def _optional(convert):
     def parse(text: str):
         return None if text.lower() in {"none", "null"} else convert(text)
+
     parse.__name__ = convert.__name__  # argparse names it in errors: "invalid float value: 'fast'"
     return parse
 
@@ -285,10 +332,16 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     preset and its help line; an option stays absent from the namespace unless given (argparse.SUPPRESS)."""
     preset, extra = (next(f for f in dataclasses.fields(TrainConfig) if f.name == name) for name in ("preset", "extra"))
     defaults = resolve_config(preset.default, {})
-    parser.epilog = (f"Defaults are the {preset.default} preset's; another --preset changes them. A preset file "
-                     f"can also set extra: {extra.metadata['help']}.")
-    parser.add_argument("--preset", default=preset.default, metavar="NAME|FILE",
-                        help=f"{preset.metadata['help']} (default: %(default)s; packaged: {', '.join(preset_names())})")
+    parser.epilog = (
+        f"Defaults are the {preset.default} preset's; another --preset changes them. A preset file "
+        f"can also set extra: {extra.metadata['help']}."
+    )
+    parser.add_argument(
+        "--preset",
+        default=preset.default,
+        metavar="NAME|FILE",
+        help=f"{preset.metadata['help']} (default: %(default)s; packaged: {', '.join(preset_names())})",
+    )
     groups = {name: parser.add_argument_group(name) for name in GROUPS}
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
@@ -299,22 +352,31 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         names += [f"--{alias}" for alias, target in _ALIASES.items() if target == f.name]
         shown = yaml.safe_dump(getattr(defaults, f.name), default_flow_style=True).removesuffix("\n...\n").strip()
         help_line = f"{f.metadata['help']} (default: {shown.replace('null', 'none')})".replace("%", "%%")
-        options = dict(dest=f.name, default=argparse.SUPPRESS, help=help_line,
-                       metavar=_metavar(kind, optional, f.metadata["allowed"]))
+        options = dict(
+            dest=f.name,
+            default=argparse.SUPPRESS,
+            help=help_line,
+            metavar=_metavar(kind, optional, f.metadata["allowed"]),
+        )
         if kind is bool:
-            groups[f.metadata["group"]].add_argument(*dict.fromkeys(names), nargs="?", const=True, type=_parse_bool,
-                                                     **{**options, "metavar": "BOOL"})
+            groups[f.metadata["group"]].add_argument(
+                *dict.fromkeys(names), nargs="?", const=True, type=_parse_bool, **{**options, "metavar": "BOOL"}
+            )
         elif kind is list:  # --teacher A --teacher B, or --teachers A B
-            groups[f.metadata["group"]].add_argument(*dict.fromkeys(names), nargs="+", action="extend",
-                                                     **{**options, "metavar": "DIR"})
+            groups[f.metadata["group"]].add_argument(
+                *dict.fromkeys(names), nargs="+", action="extend", **{**options, "metavar": "DIR"}
+            )
         else:
             groups[f.metadata["group"]].add_argument(*dict.fromkeys(names), type=_optional(kind), **options)
 
 
 def config_overrides(args: argparse.Namespace) -> dict:
     """The fields given on the command line (`add_config_arguments` leaves the others out)."""
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-            if f.name != "preset" and hasattr(args, f.name)}
+    return {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if f.name != "preset" and hasattr(args, f.name)
+    }
 
 
 def resolve_config(preset: str, overrides: dict) -> TrainConfig:
@@ -336,8 +398,10 @@ def config_from_values(values: dict, origin: str) -> TrainConfig:
         raise UserError(f"{origin} must be a mapping of field: value")
     unknown = sorted(set(values) - {f.name for f in dataclasses.fields(TrainConfig)})
     if unknown:
-        raise UserError(f"{origin}: unknown field '{unknown[0]}' (this emoscope reads run-folder format "
-                        f"{emoscope.RUN_FORMAT_VERSION})")
+        raise UserError(
+            f"{origin}: unknown field '{unknown[0]}' (this emoscope reads run-folder format "
+            f"{emoscope.RUN_FORMAT_VERSION})"
+        )
     try:
         return TrainConfig(**values).validate()
     except UserError as exc:

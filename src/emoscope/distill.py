@@ -25,7 +25,7 @@ OOF_SPLIT = "train_oof"  # a crossfit folder's eval/train_oof_predictions.jsonl
 
 
 def teacher_kind(folder: Path) -> str:
-    """"crossfit", "ensemble" or "run", from the file each kind of folder is named by."""
+    """ "crossfit", "ensemble" or "run", from the file each kind of folder is named by."""
     if (folder / runfolder.CROSSFIT_INFO).is_file():
         return "crossfit"
     if (folder / runfolder.ENSEMBLE_INFO).is_file():
@@ -65,8 +65,10 @@ def out_of_fold_probs(folder: Path, train: Sequence[Example], labels: Sequence[s
     row_of = {i: n for n, i in enumerate(oof.ids)}
     missing = [e.id for e in train if e.id not in row_of]
     if missing:
-        raise UserError(f"crossfit folder {folder} has no out-of-fold label for {len(missing)} of the "
-                        f"{len(train)} train texts (first: {missing[0]}): distil on the data it was fitted on")
+        raise UserError(
+            f"crossfit folder {folder} has no out-of-fold label for {len(missing)} of the "
+            f"{len(train)} train texts (first: {missing[0]}): distil on the data it was fitted on"
+        )
     return oof.probs[[row_of[e.id] for e in train]].astype(np.float32)
 
 
@@ -79,8 +81,10 @@ def teacher_probs(folder: Path, train: Sequence[Example], labels: Sequence[str])
 
     predictor = Predictor(folder)
     if list(predictor.labels) != list(labels):
-        raise UserError(f"teacher {folder} predicts other labels than the data ({len(predictor.labels)} labels "
-                        f"vs {len(labels)}); a teacher must share the student's taxonomy")
+        raise UserError(
+            f"teacher {folder} predicts other labels than the data ({len(predictor.labels)} labels "
+            f"vs {len(labels)}); a teacher must share the student's taxonomy"
+        )
     return predictor.predict_proba([e.text for e in train]).astype(np.float32)
 
 
@@ -100,8 +104,12 @@ class Teachers:
         for folder in self.folders:
             kind = teacher_kind(folder)
             teachers.append({"path": str(folder), "kind": kind, "sha256": _fingerprint(folder, kind)})
-        return {"teachers": teachers, "labels": list(labels), "train_examples": len(train),
-                "train_ids_sha256": _ids_digest(train)}
+        return {
+            "teachers": teachers,
+            "labels": list(labels),
+            "train_examples": len(train),
+            "train_ids_sha256": _ids_digest(train),
+        }
 
     def probabilities(self, run_dir: Path, train: list[Example], labels: tuple[str, ...]) -> np.ndarray:
         cache = Path(run_dir) / runfolder.TEACHER_CACHE
@@ -118,8 +126,10 @@ class Teachers:
         np.save(tmp, probs, allow_pickle=False)
         os.replace(tmp, probs_path)
         info_path.write_text(json.dumps(provenance, indent=1) + "\n")
-        print(f"teachers: probabilities of {len(self.folders)} teacher(s) on {len(train)} train texts cached "
-              f"in {cache}", flush=True)
+        print(
+            f"teachers: probabilities of {len(self.folders)} teacher(s) on {len(train)} train texts cached in {cache}",
+            flush=True,
+        )
         return probs
 
     def wall_seconds(self) -> float | None:
@@ -127,8 +137,7 @@ class Teachers:
         total = 0.0
         for folder in self.folders:
             kind = teacher_kind(folder)
-            info = json.loads((folder / (runfolder.RUN_INFO if kind == "run" else runfolder.ENSEMBLE_INFO))
-                              .read_text())
+            info = json.loads((folder / (runfolder.RUN_INFO if kind == "run" else runfolder.ENSEMBLE_INFO)).read_text())
             seconds = info.get("wall_seconds" if kind == "run" else "train_wall_seconds")
             if seconds is None:
                 return None

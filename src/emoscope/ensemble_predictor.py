@@ -21,14 +21,16 @@ from emoscope.runfolder import ENSEMBLE_INFO, read_labels
 class EnsemblePredictor(Predictor):
     """The runs of an ensemble folder, loaded as `Predictor`s (same device and precision), and its baseline."""
 
-    def __init__(self, run_dir: str | Path, device: str | None = None, precision: str | None = None,
-                 trust_pickle: bool = False):
+    def __init__(
+        self, run_dir: str | Path, device: str | None = None, precision: str | None = None, trust_pickle: bool = False
+    ):
         self.run_dir = Path(run_dir)
         info = json.loads((self.run_dir / ENSEMBLE_INFO).read_text())
         self.labels = read_labels(self.run_dir)["labels"]
         self.thresholds = read_thresholds(self.run_dir, self.labels)
-        self.members = [Predictor(member_folder(self.run_dir, run), device, precision, trust_pickle)
-                        for run in info["runs"]]
+        self.members = [
+            Predictor(member_folder(self.run_dir, run), device, precision, trust_pickle) for run in info["runs"]
+        ]
         self.member_columns = [label_order(m.run_dir, m.labels, self.labels) for m in self.members]
         self.baseline_weight = float(info["baseline_weight"])
         self.baseline = None  # at weight 0 the baseline changes nothing, so it need not be loadable
@@ -38,8 +40,13 @@ class EnsemblePredictor(Predictor):
             self.baseline_columns = label_order(folder, self.baseline.labels, self.labels)
 
     def predict_proba(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
-        probs = np.mean([m.predict_proba(texts, batch_size)[:, columns].astype(np.float64)
-                         for m, columns in zip(self.members, self.member_columns, strict=True)], axis=0)
+        probs = np.mean(
+            [
+                m.predict_proba(texts, batch_size)[:, columns].astype(np.float64)
+                for m, columns in zip(self.members, self.member_columns, strict=True)
+            ],
+            axis=0,
+        )
         if self.baseline is None:
             return probs
         lexical = self.baseline.predict_proba(texts)[:, self.baseline_columns]

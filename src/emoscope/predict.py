@@ -1,7 +1,7 @@
 """Load a run folder and predict: texts, files, or from Python.
 
-    >>> from emoscope.predict import Predictor
-    >>> Predictor("runs/cpu-default").predict(["thank you so much!"], top_k=3)
+>>> from emoscope.predict import Predictor
+>>> Predictor("runs/cpu-default").predict(["thank you so much!"], top_k=3)
 """
 
 from __future__ import annotations
@@ -74,8 +74,13 @@ class Predictor:
             return super().__new__(EnsemblePredictor)
         return super().__new__(cls)
 
-    def __init__(self, run_dir: str | Path, device: str | torch.device | None = None, precision: str | None = None,
-                 trust_pickle: bool = False):
+    def __init__(
+        self,
+        run_dir: str | Path,
+        device: str | torch.device | None = None,
+        precision: str | None = None,
+        trust_pickle: bool = False,
+    ):
         self.run_dir = Path(run_dir)
         check_run_dir(self.run_dir)
         weights = weights_file(self.run_dir, trust_pickle)
@@ -86,10 +91,16 @@ class Predictor:
         self.precision = resolve_precision(precision or self.config.precision, self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(self.run_dir / TOKENIZER)
         backbone_config = AutoConfig.from_pretrained(self.run_dir / BACKBONE_CONFIG)
-        self.model = build_classifier(backbone_config, self.config.head, len(self.labels),
-                                      head_dropout=self.config.head_dropout, pooling=self.config.pooling)
-        self.model.load_state_dict(load_file(str(weights)) if weights.suffix == ".safetensors"
-                                   else load_pickled_weights(weights, trust_pickle))
+        self.model = build_classifier(
+            backbone_config,
+            self.config.head,
+            len(self.labels),
+            head_dropout=self.config.head_dropout,
+            pooling=self.config.pooling,
+        )
+        self.model.load_state_dict(
+            load_file(str(weights)) if weights.suffix == ".safetensors" else load_pickled_weights(weights, trust_pickle)
+        )
         prepare_for_inference(self.model, self.precision, self.device)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
 
@@ -106,10 +117,14 @@ class Predictor:
         out = []
         for text, row in zip(texts, probs, strict=True):
             order = np.argsort(-row)[:top_k]
-            out.append({"text": text,
-                        "top": [(self.labels[j], float(row[j])) for j in order],
-                        "predicted": [self.labels[j] for j in np.flatnonzero(row >= self.thresholds)],
-                        "probs": {label: float(p) for label, p in zip(self.labels, row, strict=True)}})
+            out.append(
+                {
+                    "text": text,
+                    "top": [(self.labels[j], float(row[j])) for j in order],
+                    "predicted": [self.labels[j] for j in np.flatnonzero(row >= self.thresholds)],
+                    "probs": {label: float(p) for label, p in zip(self.labels, row, strict=True)},
+                }
+            )
         return out
 
 
@@ -177,14 +192,24 @@ def predict_file(predictor: Predictor, in_path: Path, out_path: Path, top_k: int
             writer = csv.writer(handle)
             writer.writerow(["text", "predicted", *predictor.labels])
             for r in results:
-                writer.writerow([r["text"], ";".join(r["predicted"]),
-                                 *(f"{r['probs'][label]:.6f}" for label in predictor.labels)])
+                writer.writerow(
+                    [r["text"], ";".join(r["predicted"]), *(f"{r['probs'][label]:.6f}" for label in predictor.labels)]
+                )
     else:
         with open(tmp, "w", encoding="utf-8") as handle:
             for r in results:
-                handle.write(json.dumps({"text": r["text"], "predicted": r["predicted"],
-                                         "top": [{"label": k, "prob": p} for k, p in r["top"]],
-                                         "probs": r["probs"]}, ensure_ascii=False) + "\n")
+                handle.write(
+                    json.dumps(
+                        {
+                            "text": r["text"],
+                            "predicted": r["predicted"],
+                            "top": [{"label": k, "prob": p} for k, p in r["top"]],
+                            "probs": r["probs"],
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
     tmp.replace(out_path)
     return len(results)
 
@@ -216,15 +241,24 @@ def export_hf(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     labels = read_labels(run_dir)["labels"]
     backbone = json.loads((run_dir / BACKBONE_CONFIG).read_text())
     hf_config = {
-        "architectures": ["EmoscopeForSequenceClassification"], "model_type": "emoscope",
-        "auto_map": {"AutoConfig": "modeling_emoscope.EmoscopeConfig",
-                     "AutoModelForSequenceClassification": "modeling_emoscope.EmoscopeForSequenceClassification"},
-        "custom_pipelines": {"text-classification": {"impl": "modeling_emoscope.EmoscopeTextClassificationPipeline",
-                                                     "pt": ["AutoModelForSequenceClassification"]}},
-        "backbone": backbone, "head": config.head,
+        "architectures": ["EmoscopeForSequenceClassification"],
+        "model_type": "emoscope",
+        "auto_map": {
+            "AutoConfig": "modeling_emoscope.EmoscopeConfig",
+            "AutoModelForSequenceClassification": "modeling_emoscope.EmoscopeForSequenceClassification",
+        },
+        "custom_pipelines": {
+            "text-classification": {
+                "impl": "modeling_emoscope.EmoscopeTextClassificationPipeline",
+                "pt": ["AutoModelForSequenceClassification"],
+            }
+        },
+        "backbone": backbone,
+        "head": config.head,
         "head_options": {"dropout": config.head_dropout, **head_options},
         "problem_type": "multi_label_classification",
-        "id2label": dict(enumerate(labels)), "label2id": {label: i for i, label in enumerate(labels)},
+        "id2label": dict(enumerate(labels)),
+        "label2id": {label: i for i, label in enumerate(labels)},
     }
     (out / "config.json").write_text(json.dumps(hf_config, indent=1))
     (out / "modeling_emoscope.py").write_text(resources.files("emoscope").joinpath("hf_modeling.py").read_text())
@@ -232,6 +266,7 @@ def export_hf(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     for item in (run_dir / TOKENIZER).iterdir():
         shutil.copy(item, out / item.name)
     tokenizer_config = json.loads((out / "tokenizer_config.json").read_text())
-    (out / "tokenizer_config.json").write_text(json.dumps({**tokenizer_config, "model_max_length": config.max_len},
-                                                          indent=2))
+    (out / "tokenizer_config.json").write_text(
+        json.dumps({**tokenizer_config, "model_max_length": config.max_len}, indent=2)
+    )
     return out

@@ -39,8 +39,9 @@ def train_run(config: TrainConfig) -> Path:
     """Everything `emoscope train` does; returns the run folder (on every DDP rank)."""
     observer = None
     if config.visualize:
-        observer = TrackerObserver(max_len=config.max_len, probe_size=config.probe_size,
-                                   pooling=config.capture_pooling, seed=config.seed)
+        observer = TrackerObserver(
+            max_len=config.max_len, probe_size=config.probe_size, pooling=config.capture_pooling, seed=config.seed
+        )
     teachers = Teachers(config.teachers) if config.teachers else None
     trained = train(config, observer, teachers)
     if not trained.main:
@@ -70,8 +71,17 @@ def finish(trained: Trained, config: TrainConfig, teachers: Teachers | None = No
     score_split(eval_dir, "dev", data.dev, dev_probs, choice.values, labels)
     if data.test:
         test_probs = predictor.predict_proba([e.text for e in data.test], config.eval_batch_size)
-        print(score_split(eval_dir, "test", data.test, test_probs, choice.values, labels,
-                          title=f"test ({choice.strategy} thresholds, chosen on {choice.chosen_on or 'nothing'})"))
+        print(
+            score_split(
+                eval_dir,
+                "test",
+                data.test,
+                test_probs,
+                choice.values,
+                labels,
+                title=f"test ({choice.strategy} thresholds, chosen on {choice.chosen_on or 'nothing'})",
+            )
+        )
         if config.lexical_baseline:
             lexical_floor(run_dir / runfolder.BASELINE, config, data)
     times = {"wall_seconds": round(trained.wall_seconds, 1)}
@@ -79,8 +89,12 @@ def finish(trained: Trained, config: TrainConfig, teachers: Teachers | None = No
         teacher_seconds = teachers.wall_seconds()
         times["teachers_wall_seconds"] = teacher_seconds and round(teacher_seconds, 1)
         times["total_wall_seconds"] = teacher_seconds and round(teacher_seconds + trained.wall_seconds, 1)
-    runfolder.update_run_info(run_dir, **times, finished=datetime.datetime.now().isoformat(timespec="seconds"),
-                              peak_rss_mb=round(peak_rss_mb()))
+    runfolder.update_run_info(
+        run_dir,
+        **times,
+        finished=datetime.datetime.now().isoformat(timespec="seconds"),
+        peak_rss_mb=round(peak_rss_mb()),
+    )
     print(f"run folder: {run_dir}")
 
 
@@ -88,8 +102,9 @@ def lexical_floor(out: Path, config: TrainConfig, data: SplitData) -> None:
     """TF-IDF + logistic regression on the run's own splits and thresholds strategy: the report shows how far
     above it the model is, and `emoscope ensemble` can blend it in."""
     try:
-        result = run_baseline_on(data, out, threshold_strategy=config.threshold_strategy, seed=config.seed,
-                                 fixed_value=config.threshold)
+        result = run_baseline_on(
+            data, out, threshold_strategy=config.threshold_strategy, seed=config.seed, fixed_value=config.threshold
+        )
     except ValueError as exc:  # e.g. too few texts for a vocabulary: the model's results stand without it
         print(f"lexical floor: not fitted ({exc})")
         return
@@ -114,9 +129,18 @@ def crossfit_run(config: TrainConfig, folds: int) -> Path:
             print(f"crossfit: fold {k} already trained ({fold_dir})", flush=True)
             continue
         print(f"crossfit: teacher {k + 1}/{folds}, trained without fold {k}", flush=True)
-        train_run(dataclasses.replace(
-            config, run_dir=str(fold_dir), crossfit_folds=folds, crossfit_fold=k, visualize=False,
-            lexical_baseline=False, resume=config.resume and fold_dir.is_dir(), overwrite=True))
+        train_run(
+            dataclasses.replace(
+                config,
+                run_dir=str(fold_dir),
+                crossfit_folds=folds,
+                crossfit_fold=k,
+                visualize=False,
+                lexical_baseline=False,
+                resume=config.resume and fold_dir.is_dir(),
+                overwrite=True,
+            )
+        )
     if os.environ.get("RANK", "0") != "0":
         return out
     build_ensemble(runs, out, threshold_strategy=config.threshold_strategy)
@@ -128,13 +152,27 @@ def crossfit_run(config: TrainConfig, folds: int) -> Path:
         rows = np.flatnonzero(fold_of == k)
         predictor = Predictor(run)
         oof[rows] = predictor.predict_proba([data.train[i].text for i in rows], config.eval_batch_size)
-        score_split(run / runfolder.EVAL, OOF_SPLIT, [data.train[i] for i in rows], oof[rows],
-                    predictor.thresholds, labels)
+        score_split(
+            run / runfolder.EVAL, OOF_SPLIT, [data.train[i] for i in rows], oof[rows], predictor.thresholds, labels
+        )
     thresholds = runfolder.load_thresholds(out / runfolder.THRESHOLDS, labels).values
-    print(score_split(out / runfolder.EVAL, OOF_SPLIT, data.train, oof, thresholds, labels,
-                      title="train, each text scored by the teacher that never saw it (ensemble thresholds)"))
-    info = {"folds": folds, "seed": config.seed, "runs": [r.name for r in runs],
-            "fold_sizes": np.bincount(fold_of, minlength=folds).tolist()}
+    print(
+        score_split(
+            out / runfolder.EVAL,
+            OOF_SPLIT,
+            data.train,
+            oof,
+            thresholds,
+            labels,
+            title="train, each text scored by the teacher that never saw it (ensemble thresholds)",
+        )
+    )
+    info = {
+        "folds": folds,
+        "seed": config.seed,
+        "runs": [r.name for r in runs],
+        "fold_sizes": np.bincount(fold_of, minlength=folds).tolist(),
+    }
     (out / runfolder.CROSSFIT_INFO).write_text(json.dumps(info, indent=1) + "\n")
     print(f"crossfit folder: {out}")
     return out

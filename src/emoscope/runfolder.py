@@ -106,12 +106,21 @@ def read_config(run_dir: Path) -> TrainConfig:
 # ---------------------------------------------------------------- labels.json
 
 
-def write_labels(folder: Path, taxonomy: str, labels: Sequence[str], sentiment_of: Mapping[str, str] | None = None,
-                 ekman_of: Mapping[str, str] | None = None) -> None:
+def write_labels(
+    folder: Path,
+    taxonomy: str,
+    labels: Sequence[str],
+    sentiment_of: Mapping[str, str] | None = None,
+    ekman_of: Mapping[str, str] | None = None,
+) -> None:
     """The one writer of `labels.json` (runs, baselines, ensembles): label order is the column order of every
     probability the folder holds."""
-    record = {"taxonomy": taxonomy, "labels": list(labels), "sentiment_of": dict(sentiment_of or {}),
-              "ekman_of": dict(ekman_of or {})}
+    record = {
+        "taxonomy": taxonomy,
+        "labels": list(labels),
+        "sentiment_of": dict(sentiment_of or {}),
+        "ekman_of": dict(ekman_of or {}),
+    }
     Path(folder).mkdir(parents=True, exist_ok=True)
     (Path(folder) / LABELS).write_text(json.dumps(record, indent=1) + "\n")
 
@@ -158,8 +167,10 @@ def check_run_dir(run_dir: Path) -> dict:
     except json.JSONDecodeError as exc:
         raise UserError(f"{info_path} is not valid JSON: {exc.msg}") from exc
     if info.get("format") != emoscope.RUN_FORMAT_VERSION:
-        raise UserError(f"{run_dir} was written in run-folder format {info.get('format')}; this emoscope "
-                        f"{emoscope.__version__} reads format {emoscope.RUN_FORMAT_VERSION}")
+        raise UserError(
+            f"{run_dir} was written in run-folder format {info.get('format')}; this emoscope "
+            f"{emoscope.__version__} reads format {emoscope.RUN_FORMAT_VERSION}"
+        )
     for name in (CONFIG, LABELS, BACKBONE_CONFIG, TOKENIZER):
         if not (run_dir / name).exists():
             raise UserError(f"run folder {run_dir} is incomplete: {name} is missing")
@@ -183,12 +194,16 @@ def save_thresholds(path: str | Path, choice: ThresholdChoice, label_names: Sequ
     """Write ``thresholds.json``: ``{"strategy", "chosen_on", "thresholds": {label: t}}``."""
     names = [str(n) for n in label_names]
     if len(names) != len(choice.values) or len(set(names)) != len(names):
-        raise UserError(f"got {len(names)} label names (distinct: {len(set(names))}) for "
-                        f"{len(choice.values)} thresholds")
+        raise UserError(
+            f"got {len(names)} label names (distinct: {len(set(names))}) for {len(choice.values)} thresholds"
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"strategy": choice.strategy, "chosen_on": choice.chosen_on,
-            "thresholds": {n: float(t) for n, t in zip(names, choice.values, strict=True)}}
+    data = {
+        "strategy": choice.strategy,
+        "chosen_on": choice.chosen_on,
+        "thresholds": {n: float(t) for n, t in zip(names, choice.values, strict=True)},
+    }
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
 
@@ -208,7 +223,7 @@ def load_thresholds(path: str | Path, label_names: Sequence[str] | None = None) 
     if data.get("strategy") not in THRESHOLD_STRATEGIES:
         raise DataError(path, None, f"unknown strategy {data.get('strategy')!r}")
     if data.get("chosen_on") not in ("dev", None):
-        raise DataError(path, None, f"chosen_on must be \"dev\" or null, got {data.get('chosen_on')!r}")
+        raise DataError(path, None, f'chosen_on must be "dev" or null, got {data.get("chosen_on")!r}')
     table = data["thresholds"]
     names = list(table) if label_names is None else list(label_names)
     missing = [n for n in names if n not in table]
@@ -220,6 +235,7 @@ def load_thresholds(path: str | Path, label_names: Sequence[str] | None = None) 
     except (TypeError, ValueError) as e:
         raise DataError(path, None, f"thresholds must be numbers ({e})") from None
     if not np.isfinite(values).all() or values.min() < 0.0 or values.max() > 1.0:
-        raise DataError(path, None, f"thresholds must lie in [0, 1], got values from {values.min():.4g} to "
-                                    f"{values.max():.4g}")
+        raise DataError(
+            path, None, f"thresholds must lie in [0, 1], got values from {values.min():.4g} to {values.max():.4g}"
+        )
     return ThresholdChoice(data["strategy"], data["chosen_on"], values)

@@ -16,5 +16,7 @@ def check_head_pooling(head: str, pooling: str) -> None:
     """Only the linear head pools with `pooling`; the others pool their own way (learned attention, max over a
     convolution), so asking them for another pooling would be silently ignored."""
     if head != "linear" and pooling != POOLINGS[0]:
-        raise UserError(f"--pooling {pooling} applies to the linear head only; the {head} head pools its own way "
-                        f"(leave --pooling at {POOLINGS[0]})")
+        raise UserError(
+            f"--pooling {pooling} applies to the linear head only; the {head} head pools its own way "
+            f"(leave --pooling at {POOLINGS[0]})"
+        )

@@ -13,8 +13,14 @@ from emoscope.predict import Predictor
 from emoscope.runfolder import WEIGHTS
 
 
-def capture_weights(run_dir: Path, weights: str | Path | None = None, epoch: int | None = None,
-                    probe_size: int = 2000, pooling: str | None = None, data_dir: str | None = None) -> Path:
+def capture_weights(
+    run_dir: Path,
+    weights: str | Path | None = None,
+    epoch: int | None = None,
+    probe_size: int = 2000,
+    pooling: str | None = None,
+    data_dir: str | None = None,
+) -> Path:
     """Capture through `weights` (a .safetensors file or a checkpoint folder; default: the run's best) and
     return the weights file used. `pooling` defaults to the run's `capture_pooling`, so the new capture
     can be compared with the ones training made."""
@@ -32,8 +38,9 @@ def capture_weights(run_dir: Path, weights: str | Path | None = None, epoch: int
     config = predictor.config
     if data_dir:
         config.data_dir = data_dir
-    observer = TrackerObserver(max_len=config.max_len, probe_size=probe_size,
-                               pooling=pooling or config.capture_pooling, seed=config.seed)
+    observer = TrackerObserver(
+        max_len=config.max_len, probe_size=probe_size, pooling=pooling or config.capture_pooling, seed=config.seed
+    )
     observer.setup(run_dir, predictor.model, predictor.tokenizer, load_data(config))
     observer.on_epoch(predictor.model, int(epoch))
     print(f"captured {path} as epoch {epoch}")

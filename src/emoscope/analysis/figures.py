@@ -26,8 +26,9 @@ DPI = 90
 def label_colours(labels: Sequence[str]) -> list:
     """One distinct colour per label (tab20 then tab20b), neutral grey."""
     palette = list(colormaps["tab20"].colors) + list(colormaps["tab20b"].colors)
-    return [SENTIMENT_COLOURS[NEUTRAL] if name == NEUTRAL else palette[i % len(palette)]
-            for i, name in enumerate(labels)]
+    return [
+        SENTIMENT_COLOURS[NEUTRAL] if name == NEUTRAL else palette[i % len(palette)] for i, name in enumerate(labels)
+    ]
 
 
 def _fmt(value) -> object:
@@ -47,20 +48,42 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence]) -> Pa
     return path
 
 
-def write_matrix_csv(path: Path, corner: str, row_names: Sequence[str], col_names: Sequence[str],
-                     matrix: np.ndarray) -> Path:
+def write_matrix_csv(
+    path: Path, corner: str, row_names: Sequence[str], col_names: Sequence[str], matrix: np.ndarray
+) -> Path:
     """A wide matrix: first column the row names, header the column names."""
     return write_csv(path, [corner, *col_names], [[r, *row] for r, row in zip(row_names, matrix, strict=True)])
 
 
-def _grid(rows: int, cols: int, width: float, height: float, *, left: float = 0.7, right: float = 0.2,
-          top: float = 1.0, bottom: float = 0.3, wspace: float = 0.15, hspace: float = 0.15):
+def _grid(
+    rows: int,
+    cols: int,
+    width: float,
+    height: float,
+    *,
+    left: float = 0.7,
+    right: float = 0.2,
+    top: float = 1.0,
+    bottom: float = 0.3,
+    wspace: float = 0.15,
+    hspace: float = 0.15,
+):
     """A figure of rows x cols axes, each `width` x `height` inches, margins in inches."""
     w, h = left + right + cols * width, top + bottom + rows * height
     fig = Figure(figsize=(w, h))
-    axes = fig.subplots(rows, cols, squeeze=False, gridspec_kw={
-        "left": left / w, "right": 1 - right / w, "top": 1 - top / h, "bottom": bottom / h,
-        "wspace": wspace, "hspace": hspace})
+    axes = fig.subplots(
+        rows,
+        cols,
+        squeeze=False,
+        gridspec_kw={
+            "left": left / w,
+            "right": 1 - right / w,
+            "top": 1 - top / h,
+            "bottom": bottom / h,
+            "wspace": wspace,
+            "hspace": hspace,
+        },
+    )
     return fig, axes
 
 
@@ -69,9 +92,19 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_matrix(path: Path, matrix: np.ndarray, row_names: Sequence[str], col_names: Sequence[str], title: str,
-                *, cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None,
-                xlabel: str = "", ylabel: str = "") -> Path:
+def plot_matrix(
+    path: Path,
+    matrix: np.ndarray,
+    row_names: Sequence[str],
+    col_names: Sequence[str],
+    title: str,
+    *,
+    cmap: str = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+) -> Path:
     size = max(4.0, 0.22 * len(col_names) + 2.5)
     fig = Figure(figsize=(size + 1, size), layout="constrained")
     ax = fig.add_subplot()
@@ -94,8 +127,14 @@ def plot_layer_metrics(path: Path, rows: Sequence[Mapping], metrics: Sequence[st
         ax = fig.add_subplot(math.ceil(len(metrics) / cols), cols, k + 1)
         for colour, epoch in zip(colours, epochs, strict=True):
             value = {r["point"]: r[metric] for r in rows if r["epoch"] == epoch}
-            ax.plot(range(len(points)), [value.get(p, math.nan) for p in points], marker="o", ms=3,
-                    color=colour, label=f"epoch {epoch}")
+            ax.plot(
+                range(len(points)),
+                [value.get(p, math.nan) for p in points],
+                marker="o",
+                ms=3,
+                color=colour,
+                label=f"epoch {epoch}",
+            )
         ax.set_title(metric, fontsize=9)
         ax.set_xticks(range(len(points)), points, rotation=60, fontsize=7)
         ax.grid(alpha=0.3)
@@ -103,8 +142,15 @@ def plot_layer_metrics(path: Path, rows: Sequence[Mapping], metrics: Sequence[st
     return _save(fig, path)
 
 
-def plot_tsne_grid(path: Path, layouts: Mapping[tuple[int, str], np.ndarray], points: Sequence[str],
-                   epochs: Sequence[int], colours: Sequence, legend: Mapping[str, object], title: str) -> Path:
+def plot_tsne_grid(
+    path: Path,
+    layouts: Mapping[tuple[int, str], np.ndarray],
+    points: Sequence[str],
+    epochs: Sequence[int],
+    colours: Sequence,
+    legend: Mapping[str, object],
+    title: str,
+) -> Path:
     """Rows: hook points (shallow at the top); columns: epochs. `colours` has one entry per probe row."""
     fig, axes = _grid(len(points), len(epochs), 2.2, 2.2, top=1.4)
     for r, point in enumerate(points):
@@ -121,14 +167,25 @@ def plot_tsne_grid(path: Path, layouts: Mapping[tuple[int, str], np.ndarray], po
     handles = [Line2D([], [], ls="", marker="o", color=colour, label=name) for name, colour in legend.items()]
     height = fig.get_figheight()
     fig.suptitle(title, fontsize=10, y=1 - 0.1 / height)
-    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.35 / height),
-               ncol=min(len(handles), 7), fontsize=7, frameon=False)
+    fig.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 1 - 0.35 / height),
+        ncol=min(len(handles), 7),
+        fontsize=7,
+        frameon=False,
+    )
     return _save(fig, path)
 
 
-def plot_dendrograms(path: Path, trees: Mapping[tuple[int, str], np.ndarray], leaf_names: Mapping[
-                     tuple[int, str], Sequence[str]], points: Sequence[str], epochs: Sequence[int],
-                     group_of: Mapping[str, str]) -> Path:
+def plot_dendrograms(
+    path: Path,
+    trees: Mapping[tuple[int, str], np.ndarray],
+    leaf_names: Mapping[tuple[int, str], Sequence[str]],
+    points: Sequence[str],
+    epochs: Sequence[int],
+    group_of: Mapping[str, str],
+) -> Path:
     """Centroid dendrograms, rows points and columns epochs; leaf labels coloured by sentiment group."""
     fig, axes = _grid(len(points), len(epochs), 3.2, 1.9, top=0.6, bottom=0.9, wspace=0.25, hspace=0.55)
     for r, point in enumerate(points):
@@ -138,8 +195,15 @@ def plot_dendrograms(path: Path, trees: Mapping[tuple[int, str], np.ndarray], le
             if tree is None:
                 ax.set_axis_off()
                 continue
-            dendrogram(tree, ax=ax, labels=list(leaf_names[(epoch, point)]), leaf_font_size=6, leaf_rotation=90,
-                       color_threshold=0, above_threshold_color="#555555")
+            dendrogram(
+                tree,
+                ax=ax,
+                labels=list(leaf_names[(epoch, point)]),
+                leaf_font_size=6,
+                leaf_rotation=90,
+                color_threshold=0,
+                above_threshold_color="#555555",
+            )
             for tick in ax.get_xticklabels():
                 tick.set_color(sentiment_colour(group_of.get(tick.get_text(), "")))
             ax.tick_params(axis="y", labelsize=6)
@@ -147,14 +211,18 @@ def plot_dendrograms(path: Path, trees: Mapping[tuple[int, str], np.ndarray], le
                 ax.set_title(f"epoch {epoch}", fontsize=9)
             if c == 0:
                 ax.set_ylabel(point, fontsize=9)
-    handles = [Line2D([], [], ls="", marker="s", color=colour, label=name)
-               for name, colour in SENTIMENT_COLOURS.items() if name in set(group_of.values())]
+    handles = [
+        Line2D([], [], ls="", marker="s", color=colour, label=name)
+        for name, colour in SENTIMENT_COLOURS.items()
+        if name in set(group_of.values())
+    ]
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False)
     return _save(fig, path)
 
 
-def plot_per_emotion_f1(path: Path, labels: Sequence[str], f1: np.ndarray, support: np.ndarray,
-                        group_of: Mapping[str, str]) -> Path:
+def plot_per_emotion_f1(
+    path: Path, labels: Sequence[str], f1: np.ndarray, support: np.ndarray, group_of: Mapping[str, str]
+) -> Path:
     """Bars sorted by F1 (coloured by sentiment group), support as a line on a second axis."""
     order = np.argsort(-np.asarray(f1), kind="stable")
     fig = Figure(figsize=(max(6.0, 0.32 * len(labels) + 2), 4.2), layout="constrained")
@@ -180,15 +248,15 @@ def plot_confusion_grid(path: Path, labels: Sequence[str], counts: np.ndarray) -
         share = cells / np.maximum(cells.sum(1, keepdims=True), 1)  # per true row, so rare labels show too
         ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
         for (i, j), v in np.ndenumerate(cells):
-            ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=6,
-                    color="white" if share[i, j] > 0.6 else "black")
+            ax.text(
+                j, i, str(int(v)), ha="center", va="center", fontsize=6, color="white" if share[i, j] > 0.6 else "black"
+            )
         ax.set_title(name, fontsize=7)
         ax.set_xticks([0, 1], ["no", "yes"], fontsize=5)
         ax.set_yticks([0, 1], ["no", "yes"], fontsize=5)
-    for ax in axes[len(labels):]:
+    for ax in axes[len(labels) :]:
         ax.set_axis_off()
-    fig.suptitle("per-emotion confusion on test (rows: true, columns: predicted; shade: share of the row)",
-                 fontsize=9)
+    fig.suptitle("per-emotion confusion on test (rows: true, columns: predicted; shade: share of the row)", fontsize=9)
     return _save(fig, path)
 
 
@@ -201,8 +269,7 @@ def plot_correlations(path: Path, labels: Sequence[str], human: np.ndarray, mode
     limit = max(float(np.nanmax(np.abs(m))) if np.isfinite(m).any() else 0.0 for m in matrices) or 1.0
     fig = Figure(figsize=(19, 6.6), layout="constrained")
     axes = fig.subplots(1, 3)
-    for ax, matrix, title in zip(axes, matrices, ("human labels", "model probabilities", "model - human"),
-                                 strict=True):
+    for ax, matrix, title in zip(axes, matrices, ("human labels", "model probabilities", "model - human"), strict=True):
         image = ax.imshow(np.ma.masked_invalid(matrix), cmap="RdBu_r", vmin=-limit, vmax=limit)
         ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
         ax.set_yticks(range(len(labels)), labels, fontsize=6)

@@ -36,10 +36,12 @@ class LabelGroups:
     ekman: tuple[str, ...]
 
     @classmethod
-    def from_maps(cls, labels: Sequence[str], sentiment_of: Mapping[str, str],
-                  ekman_of: Mapping[str, str]) -> LabelGroups:
-        return cls(tuple(labels), tuple(sentiment_of.get(x, x) for x in labels),
-                   tuple(ekman_of.get(x, x) for x in labels))
+    def from_maps(
+        cls, labels: Sequence[str], sentiment_of: Mapping[str, str], ekman_of: Mapping[str, str]
+    ) -> LabelGroups:
+        return cls(
+            tuple(labels), tuple(sentiment_of.get(x, x) for x in labels), tuple(ekman_of.get(x, x) for x in labels)
+        )
 
     @property
     def emotions(self) -> list[int]:
@@ -181,8 +183,9 @@ def cka_matrix(representations: Sequence[np.ndarray]) -> np.ndarray:
     return out
 
 
-def point_metrics(X: np.ndarray, labels: Sequence[Sequence[int]], groups: LabelGroups,
-                  coannotation: np.ndarray | None, folds: int = 3) -> dict[str, float]:
+def point_metrics(
+    X: np.ndarray, labels: Sequence[Sequence[int]], groups: LabelGroups, coannotation: np.ndarray | None, folds: int = 3
+) -> dict[str, float]:
     """Every per-representation number of `layer_metrics.csv` (CKA aside), plus `silhouette_posneg`:
     the silhouette of single-label positive vs negative examples, which the summary reads."""
     X = np.asarray(X, dtype=np.float64)
@@ -203,8 +206,9 @@ def point_metrics(X: np.ndarray, labels: Sequence[Sequence[int]], groups: LabelG
     model = cosine_rdm(C[emotions])
     out["rsa_sentiment"] = rsa(model, group_rdm(sentiment[emotions]))
     out["rsa_ekman"] = rsa(model, group_rdm(ekman[emotions]))
-    out["rsa_cooccurrence"] = (rsa(model, coannotation[np.ix_(emotions, emotions)])
-                               if coannotation is not None else math.nan)
+    out["rsa_cooccurrence"] = (
+        rsa(model, coannotation[np.ix_(emotions, emotions)]) if coannotation is not None else math.nan
+    )
     if len(emotions) > 6:
         tree = centroid_linkage(C[emotions])
         out["ari_sentiment_k3"] = dendrogram_ari(tree, sentiment[emotions], 3)

@@ -17,8 +17,15 @@ from emoscope.runfolder import cooccurrence_path, probe_path
 
 
 class TrackerObserver:
-    def __init__(self, max_len: int, probe_size: int = 2000, pooling: str = "mean", seed: int = 0,
-                 batch_size: int = 64, points: Sequence[str] | None = None):
+    def __init__(
+        self,
+        max_len: int,
+        probe_size: int = 2000,
+        pooling: str = "mean",
+        seed: int = 0,
+        batch_size: int = 64,
+        points: Sequence[str] | None = None,
+    ):
         """`max_len`: the run's, so the probe texts are tokenised as in training."""
         self.probe_size, self.pooling, self.seed, self.max_len = probe_size, pooling, seed, max_len
         self.batch_size, self.points = batch_size, points
@@ -36,8 +43,10 @@ class TrackerObserver:
             _, texts, _ = read_probe(probe)
         else:
             dev = data.dev
-            chosen = [dev[i] for i in select_probe([e.labels for e in dev], self.probe_size, self.seed,
-                                                   len(data.taxonomy.labels))]
+            chosen = [
+                dev[i]
+                for i in select_probe([e.labels for e in dev], self.probe_size, self.seed, len(data.taxonomy.labels))
+            ]
             texts = [e.text for e in chosen]
             write_probe(probe, [e.id for e in chosen], texts, [e.labels for e in chosen])
         if data.train and not cooccurrence_path(self.run_dir).is_file():

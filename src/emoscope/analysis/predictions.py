@@ -29,20 +29,30 @@ def misclassification(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
         return counts / t.sum(0)[:, None]
 
 
-def confident_mistakes(preds: Predictions, predicted: np.ndarray, labels: Sequence[str],
-                       per_kind: int = 5) -> list[dict]:
+def confident_mistakes(
+    preds: Predictions, predicted: np.ndarray, labels: Sequence[str], per_kind: int = 5
+) -> list[dict]:
     """Per label, the false positives with the highest probability and the false negatives with the lowest."""
     rows = []
     for j, name in enumerate(labels):
-        for kind, wrong, order in (("false_positive", predicted[:, j] & ~preds.truth[:, j], -1),
-                                   ("false_negative", ~predicted[:, j] & preds.truth[:, j], 1)):
+        for kind, wrong, order in (
+            ("false_positive", predicted[:, j] & ~preds.truth[:, j], -1),
+            ("false_negative", ~predicted[:, j] & preds.truth[:, j], 1),
+        ):
             idx = np.flatnonzero(wrong)
             idx = idx[np.argsort(order * preds.probs[idx, j], kind="stable")][:per_kind]
-            rows += [{"label": name, "kind": kind, "prob": float(preds.probs[i, j]), "id": preds.ids[i],
-                      "text": preds.texts[i],
-                      "true_labels": ";".join(labels[k] for k in np.flatnonzero(preds.truth[i])),
-                      "predicted_labels": ";".join(labels[k] for k in np.flatnonzero(predicted[i]))}
-                     for i in idx]
+            rows += [
+                {
+                    "label": name,
+                    "kind": kind,
+                    "prob": float(preds.probs[i, j]),
+                    "id": preds.ids[i],
+                    "text": preds.texts[i],
+                    "true_labels": ";".join(labels[k] for k in np.flatnonzero(preds.truth[i])),
+                    "predicted_labels": ";".join(labels[k] for k in np.flatnonzero(predicted[i])),
+                }
+                for i in idx
+            ]
     return rows
 
 

@@ -51,8 +51,7 @@ def select_probe(labels: Sequence[Sequence[int]], n: int = 2000, seed: int = 0, 
     return sorted(chosen)
 
 
-def write_probe(path: str | Path, ids: Sequence[str], texts: Sequence[str],
-                labels: Sequence[Sequence[int]]) -> Path:
+def write_probe(path: str | Path, ids: Sequence[str], texts: Sequence[str], labels: Sequence[Sequence[int]]) -> Path:
     """`captures/probe.jsonl`: one `{"id", "text", "labels": [label indices]}` a line, in capture order."""
     if not len(ids) == len(texts) == len(labels):
         raise ValueError(f"ids, texts and labels differ in length: {len(ids)}, {len(texts)}, {len(labels)}")

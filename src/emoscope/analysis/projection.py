@@ -10,8 +10,9 @@ from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
 
-def tsne_series(by_epoch: Mapping[int, np.ndarray], *, perplexity: float = 30.0, n_iter: int = 150,
-                seed: int = 0, n_jobs: int = 1) -> dict[int, np.ndarray]:
+def tsne_series(
+    by_epoch: Mapping[int, np.ndarray], *, perplexity: float = 30.0, n_iter: int = 150, seed: int = 0, n_jobs: int = 1
+) -> dict[int, np.ndarray]:
     """Layouts [n, 2] of the same probe rows at successive epochs.
 
     The first epoch starts from PCA; every later epoch starts from the previous layout (rescaled to the
@@ -31,15 +32,21 @@ def tsne_series(by_epoch: Mapping[int, np.ndarray], *, perplexity: float = 30.0,
             X = np.asarray(by_epoch[epoch], dtype=np.float64)
             n = len(X)
             reduced = PCA(min(50, X.shape[1], n), random_state=seed).fit_transform(X)
-            affinities = affinity.PerplexityBasedNN(reduced, perplexity=min(perplexity, (n - 1) / 3),
-                                                    metric="cosine", method="exact" if n <= 5000 else "annoy",
-                                                    n_jobs=n_jobs, random_state=seed)
+            affinities = affinity.PerplexityBasedNN(
+                reduced,
+                perplexity=min(perplexity, (n - 1) / 3),
+                metric="cosine",
+                method="exact" if n <= 5000 else "annoy",
+                n_jobs=n_jobs,
+                random_state=seed,
+            )
             if previous is None:
                 start, iterations = initialization.pca(reduced, random_state=seed), n_iter
             else:
                 start, iterations = initialization.rescale(previous), max(1, round(0.6 * n_iter))
-            embedding = TSNEEmbedding(start, affinities, n_jobs=n_jobs, random_state=seed,
-                                      negative_gradient_method="bh", theta=0.8)
+            embedding = TSNEEmbedding(
+                start, affinities, n_jobs=n_jobs, random_state=seed, negative_gradient_method="bh", theta=0.8
+            )
             embedding.optimize(max(1, round(iterations * 2 / 3)), exaggeration=12, inplace=True)
             embedding.optimize(iterations, inplace=True)
             previous = layouts[epoch] = np.asarray(embedding)

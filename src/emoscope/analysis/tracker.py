@@ -98,8 +98,12 @@ class RepresentationTracker:
         return result
 
 
-def capture(model: nn.Module, batches: Iterable[Mapping[str, torch.Tensor]], points: Sequence[str] | None = None,
-            pooling: str = "mean") -> dict[str, torch.Tensor]:
+def capture(
+    model: nn.Module,
+    batches: Iterable[Mapping[str, torch.Tensor]],
+    points: Sequence[str] | None = None,
+    pooling: str = "mean",
+) -> dict[str, torch.Tensor]:
     """Representations of every text in `batches` (dicts with `input_ids`, `attention_mask`, optionally
     `index`) at each point, in depth order. Eval mode and no_grad for the capture, previous mode after."""
     tracker = RepresentationTracker(model, points, pooling)
@@ -123,19 +127,25 @@ def text_batches(tokenizer, texts: Sequence[str], max_len: int, batch_size: int 
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     batches = []
     for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
+        index = order[start : start + batch_size]
         batches.append({**collate([encoded[i] for i in index], pad_id), "index": torch.tensor(index)})
     return batches
 
 
-def capture_texts(model: nn.Module, tokenizer, texts: Sequence[str], max_len: int, batch_size: int = 64,
-                  points: Sequence[str] | None = None, pooling: str = "mean") -> dict[str, torch.Tensor]:
+def capture_texts(
+    model: nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    max_len: int,
+    batch_size: int = 64,
+    points: Sequence[str] | None = None,
+    pooling: str = "mean",
+) -> dict[str, torch.Tensor]:
     """`capture` on raw texts, returned in text order."""
     return capture(model, text_batches(tokenizer, texts, max_len, batch_size), points, pooling)
 
 
-def save_capture(path: str | Path, representations: Mapping[str, torch.Tensor], *, epoch: int,
-                 pooling: str) -> Path:
+def save_capture(path: str | Path, representations: Mapping[str, torch.Tensor], *, epoch: int, pooling: str) -> Path:
     """float16 safetensors, one tensor per point; metadata `epoch`, `pooling`, `points` (depth order).
 
     Values are clipped to the float16 range so an outlier dimension cannot become inf. Written to a
@@ -143,17 +153,23 @@ def save_capture(path: str | Path, representations: Mapping[str, torch.Tensor], 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {name: t.float().clamp(-_FP16_MAX, _FP16_MAX).half().contiguous()
-               for name, t in representations.items()}
+    tensors = {name: t.float().clamp(-_FP16_MAX, _FP16_MAX).half().contiguous() for name, t in representations.items()}
     tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"epoch": str(epoch), "pooling": pooling,
-                                           "points": ",".join(representations)})
+    save_file(
+        tensors, str(tmp), metadata={"epoch": str(epoch), "pooling": pooling, "points": ",".join(representations)}
+    )
     os.replace(tmp, path)
     return path
 
 
-def capture_epoch(model: nn.Module, batches: Iterable[Mapping[str, torch.Tensor]], run_dir: str | Path,
-                  epoch: int, points: Sequence[str] | None = None, pooling: str = "mean") -> Path | None:
+def capture_epoch(
+    model: nn.Module,
+    batches: Iterable[Mapping[str, torch.Tensor]],
+    run_dir: str | Path,
+    epoch: int,
+    points: Sequence[str] | None = None,
+    pooling: str = "mean",
+) -> Path | None:
     """What the training loop calls before training (epoch 0) and after each epoch.
 
     Under DDP only rank 0 captures (returns the file); other ranks return None at once and should meet
@@ -161,8 +177,9 @@ def capture_epoch(model: nn.Module, batches: Iterable[Mapping[str, torch.Tensor]
     """
     if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank():
         return None
-    return save_capture(capture_path(run_dir, epoch), capture(model, batches, points, pooling),
-                        epoch=epoch, pooling=pooling)
+    return save_capture(
+        capture_path(run_dir, epoch), capture(model, batches, points, pooling), epoch=epoch, pooling=pooling
+    )
 
 
 def load_capture(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
@@ -179,4 +196,3 @@ def load_capture(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     except (KeyError, ValueError) as exc:
         raise DataError(path, None, "capture metadata has no integer 'epoch'") from exc
     return arrays, {"epoch": epoch, "pooling": meta.get("pooling", "mean"), "points": names}
-

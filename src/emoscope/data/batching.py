@@ -49,14 +49,21 @@ def encode_texts(tokenizer, texts: Sequence[str], max_len: int, cache: bool = Tr
         offsets = np.cumsum([0] + [len(x) for x in encoded]).astype(np.int64)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
-        save_file({"flat": np.concatenate(encoded) if encoded else np.zeros(0, np.int32), "offsets": offsets},
-                  str(tmp))
+        save_file({"flat": np.concatenate(encoded) if encoded else np.zeros(0, np.int32), "offsets": offsets}, str(tmp))
         os.replace(tmp, path)
     return encoded
 
 
-def batch_plan(lengths: Sequence[int], batch_size: int, seed: int, epoch: int, *, shuffle: bool = True,
-               group_by_length: bool = True, chunk_batches: int = 50) -> list[np.ndarray]:
+def batch_plan(
+    lengths: Sequence[int],
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    *,
+    shuffle: bool = True,
+    group_by_length: bool = True,
+    chunk_batches: int = 50,
+) -> list[np.ndarray]:
     """The epoch's global batches as index arrays: the same on every rank, a pure function of seed and epoch.
 
     Length grouping sorts within random chunks of `chunk_batches` batches, then shuffles batch order, so
@@ -68,9 +75,12 @@ def batch_plan(lengths: Sequence[int], batch_size: int, seed: int, epoch: int, *
     if group_by_length:
         lengths = np.asarray(lengths)
         chunk = batch_size * chunk_batches
-        order = np.concatenate([c[np.argsort(lengths[c], kind="stable")]
-                                for c in np.split(order, range(chunk, n, chunk))]) if n else order
-    batches = [order[i:i + batch_size] for i in range(0, n, batch_size)]
+        order = (
+            np.concatenate([c[np.argsort(lengths[c], kind="stable")] for c in np.split(order, range(chunk, n, chunk))])
+            if n
+            else order
+        )
+    batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
     if shuffle and group_by_length:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
@@ -94,5 +104,5 @@ def sorted_batches(ids: Sequence[np.ndarray], batch_size: int, pad_id: int) -> I
     """Inference batches, longest first so memory peaks at once; yields (row indices, batch)."""
     order = np.argsort([-len(x) for x in ids], kind="stable")
     for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
+        rows = order[start : start + batch_size]
         yield rows, collate([ids[i] for i in rows], pad_id)

@@ -149,8 +149,7 @@ class _Rows:
     def add_record(self, line: int, record: Any) -> None:
         """A JSON object in the simplified layout: `text`, `labels` (or `label`/`emotions`), optional `id`."""
         if not isinstance(record, dict):
-            self.bad(line, f"expected a JSON object with {TEXT_FIELD!r} and 'labels', "
-                           f"found {type(record).__name__}")
+            self.bad(line, f"expected a JSON object with {TEXT_FIELD!r} and 'labels', found {type(record).__name__}")
             return
         label_key = next((k for k in LABEL_FIELDS if k in record), None)
         if TEXT_FIELD not in record or label_key is None:
@@ -163,8 +162,9 @@ class _Rows:
     def result(self) -> ReadResult:
         if not self.examples:
             if self.skipped:
-                raise DataError(self.path, None, f"no valid rows: all {len(self.skipped)} rows are bad "
-                                                 f"(first: {self.skipped[0]})")
+                raise DataError(
+                    self.path, None, f"no valid rows: all {len(self.skipped)} rows are bad (first: {self.skipped[0]})"
+                )
             raise DataError(self.path, None, "no examples: the file has no data rows")
         result = ReadResult(self.examples, self.skipped)
         if self.skipped:
@@ -182,8 +182,10 @@ def detect_format(path: str | Path, fmt: str | None = None) -> str:
         return name
     suffix = Path(path).suffix.lower()
     if suffix not in EXTENSIONS:
-        raise UserError(f"{path}: cannot tell the format from the extension {suffix or '(none)'!r}; use one "
-                        f"of {', '.join(EXTENSIONS)} or pass the format explicitly ({', '.join(FORMATS)})")
+        raise UserError(
+            f"{path}: cannot tell the format from the extension {suffix or '(none)'!r}; use one "
+            f"of {', '.join(EXTENSIONS)} or pass the format explicitly ({', '.join(FORMATS)})"
+        )
     return EXTENSIONS[suffix]
 
 
@@ -201,8 +203,9 @@ def _read_bytes(path: Path) -> bytes:
 def _check_text_file(path: Path, data: bytes, fmt: str) -> None:
     """Refuse binary content at once rather than report a thousand garbled rows."""
     if data.startswith(b"PAR1"):
-        raise DataError(path, None, f"this is a Parquet file, not {fmt.upper()}: rename it to .parquet "
-                                    "or pass the format 'parquet'")
+        raise DataError(
+            path, None, f"this is a Parquet file, not {fmt.upper()}: rename it to .parquet or pass the format 'parquet'"
+        )
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise DataError(path, None, "the file is UTF-16 encoded; save it as UTF-8")
     head = data[:8192]
@@ -243,8 +246,11 @@ def _read_tsv(path: Path, text: str, bad: dict[int, str], rows: _Rows) -> None:
         if len(fields) not in (2, 3):
             csv_like = len(fields) == 1 and "," in line
             hint = "; is it a CSV? rename it to .csv or pass the format 'csv'" if csv_like else ""
-            rows.bad(line_no, f"expected 3 tab-separated columns (text, label ids, comment id; the id may be "
-                              f"left out), found {len(fields)}{hint}")
+            rows.bad(
+                line_no,
+                f"expected 3 tab-separated columns (text, label ids, comment id; the id may be "
+                f"left out), found {len(fields)}{hint}",
+            )
             continue
         rows.add(line_no, fields[0], fields[1], fields[2] if len(fields) == 3 else None)
 
@@ -265,10 +271,14 @@ def _csv_columns(path: Path, line: int, header: list[str], labels: Sequence[str]
     hint = " (the header has tabs: a TSV file? rename it to .tsv)" if any("\t" in h for h in header) else ""
     if TEXT_FIELD not in names:
         raise DataError(path, line, f"no {TEXT_FIELD!r} column in the header; found columns: {found}{hint}")
-    where = {"text": names.index(TEXT_FIELD), "id": names.index(ID_FIELD) if ID_FIELD in names else None,
-             "unclear": names.index(UNCLEAR_FIELD) if UNCLEAR_FIELD in names else None,
-             "labels": next((names.index(k) for k in LABEL_FIELDS if k in names), None), "one_hot": None,
-             "n": len(header)}
+    where = {
+        "text": names.index(TEXT_FIELD),
+        "id": names.index(ID_FIELD) if ID_FIELD in names else None,
+        "unclear": names.index(UNCLEAR_FIELD) if UNCLEAR_FIELD in names else None,
+        "labels": next((names.index(k) for k in LABEL_FIELDS if k in names), None),
+        "one_hot": None,
+        "n": len(header),
+    }
     if where["labels"] is None:
         present = [n for n in labels if n.lower() in names]
         if len(present) < len(labels):
@@ -295,8 +305,10 @@ def _read_csv(path: Path, text: str, bad: dict[int, str], rows: _Rows, labels: S
             end = reader.line_num
             problem = str(e)
             if "field larger than field limit" in problem:
-                problem = (f"a field is longer than {csv.field_size_limit()} characters "
-                           f"(texts may have at most {MAX_TEXT_CHARS})")
+                problem = (
+                    f"a field is longer than {csv.field_size_limit()} characters "
+                    f"(texts may have at most {MAX_TEXT_CHARS})"
+                )
             elif "unexpected end of data" in problem:
                 problem = "a quoted field is never closed (reached the end of the file)"
             if where is None:
@@ -376,8 +388,11 @@ def _read_json_array(path: Path, text: str, bad: dict[int, str], rows: _Rows) ->
         try:
             record, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as e:
-            raise DataError(path, e.lineno, f"invalid JSON: {e.msg} (column {e.colno}); "
-                                            "a broken JSON array cannot be read past this point") from None
+            raise DataError(
+                path,
+                e.lineno,
+                f"invalid JSON: {e.msg} (column {e.colno}); a broken JSON array cannot be read past this point",
+            ) from None
         except (ValueError, RecursionError) as e:
             raise DataError(path, line, f"invalid JSON: {e}") from None
         end_line = line + text.count("\n", pos, end)
@@ -406,8 +421,11 @@ def _read_parquet(path: Path, data: bytes, rows: _Rows) -> None:
     import pyarrow.parquet as pq
 
     if not data.startswith(b"PAR1"):
-        raise DataError(path, None, "not a Parquet file (no PAR1 magic bytes); if it is text, name it "
-                                    ".csv, .tsv or .jsonl or pass that format")
+        raise DataError(
+            path,
+            None,
+            "not a Parquet file (no PAR1 magic bytes); if it is text, name it .csv, .tsv or .jsonl or pass that format",
+        )
     try:
         parquet = pq.ParquetFile(pa.BufferReader(data))
         names = parquet.schema_arrow.names
@@ -424,8 +442,7 @@ def _read_parquet(path: Path, data: bytes, rows: _Rows) -> None:
         raise DataError(path, None, f"not a readable Parquet file: {reason}") from None
     ids = columns[2] if len(columns) == 3 else [None] * table.num_rows
     for row, values in enumerate(zip(columns[0], columns[1], ids, strict=True), 1):
-        broken = next((n for n, v in zip(wanted, values, strict=False)
-                       if isinstance(v, UnicodeDecodeError)), None)
+        broken = next((n for n, v in zip(wanted, values, strict=False) if isinstance(v, UnicodeDecodeError)), None)
         if broken is not None:
             rows.bad(row, f"invalid UTF-8 in column {broken!r}")
         else:
@@ -446,8 +463,9 @@ def _values(column: Any) -> list[Any]:
         return values
 
 
-def read_examples(path: str | Path, fmt: str | None = None, *, skip_bad_rows: bool = False,
-                  labels: Sequence[str] = ORIGINAL_LABELS) -> ReadResult:
+def read_examples(
+    path: str | Path, fmt: str | None = None, *, skip_bad_rows: bool = False, labels: Sequence[str] = ORIGINAL_LABELS
+) -> ReadResult:
     """Examples of a file in any supported layout, with ids into `labels` (the original 28 by default)."""
     path = Path(path)
     fmt = detect_format(path, fmt)

@@ -23,8 +23,14 @@ EKMAN_LABELS = ("anger", "disgust", "fear", "joy", "sadness", "surprise", NEUTRA
 SENTIMENT_LABELS = ("positive", "negative", "ambiguous", NEUTRAL)
 MIXED = "mixed"  # a text whose labels fall in more than one non-neutral sentiment group
 # The colour of each sentiment group in every figure: the PNGs of `emoscope analyze` and the report's Plotly.
-SENTIMENT_COLOURS = {"positive": "#2B9348", "negative": "#D62828", "ambiguous": "#F77F00", NEUTRAL: "#9E9E9E",
-                     MIXED: "#7B2CBF", "other": "#444444"}
+SENTIMENT_COLOURS = {
+    "positive": "#2B9348",
+    "negative": "#D62828",
+    "ambiguous": "#F77F00",
+    NEUTRAL: "#9E9E9E",
+    MIXED: "#7B2CBF",
+    "other": "#444444",
+}
 
 
 def sentiment_colour(group: str | None) -> str:

@@ -50,8 +50,10 @@ class GoEmotions:
 
 def cache_root() -> Path:
     """emoscope's user cache: `$EMOSCOPE_CACHE_DIR`, else `$XDG_CACHE_HOME/emoscope` or `~/.cache/emoscope`."""
-    base = os.environ.get("EMOSCOPE_CACHE_DIR") or Path(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "emoscope"
+    base = (
+        os.environ.get("EMOSCOPE_CACHE_DIR")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "emoscope"
+    )
     return Path(base)
 
 
@@ -78,8 +80,9 @@ def check_url(url: str) -> None:
         raise UserError(f"invalid download URL {url!r}") from None
     if host and (parts.scheme == "https" or (parts.scheme == "http" and host in LOOPBACK_HOSTS)):
         return
-    raise UserError(f"refusing to download from {url}: only https URLs are allowed "
-                    f"(plain http only to {', '.join(LOOPBACK_HOSTS)})")
+    raise UserError(
+        f"refusing to download from {url}: only https URLs are allowed (plain http only to {', '.join(LOOPBACK_HOSTS)})"
+    )
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
@@ -91,8 +94,10 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
 
 
 def _where_to_put(folder: Path, names: list[str], base: str) -> str:
-    return (f"put {', '.join(names)} (from {base}) in {folder}, or point --data-dir / EMOSCOPE_DATA_DIR "
-            "at a folder that has them")
+    return (
+        f"put {', '.join(names)} (from {base}) in {folder}, or point --data-dir / EMOSCOPE_DATA_DIR "
+        "at a folder that has them"
+    )
 
 
 class _NetworkError(Exception):
@@ -121,11 +126,15 @@ def _fetch(url: str, folder: Path, name: str, size: int, sha256: str, timeout: f
                 raise _NetworkError(e.reason if plain else e) from None
             if received != size:
                 got = f"more than {size}" if received > size else str(received)
-                raise UserError(f"rejected {name} from {url}: got {got} bytes, expected {size} (truncated or "
-                                f"not the official file); nothing was saved in {folder}")
+                raise UserError(
+                    f"rejected {name} from {url}: got {got} bytes, expected {size} (truncated or "
+                    f"not the official file); nothing was saved in {folder}"
+                )
             if digest.hexdigest() != sha256:
-                raise UserError(f"rejected {name} from {url}: sha256 {digest.hexdigest()} is not the "
-                                f"official {sha256} (corrupted or tampered); nothing was saved in {folder}")
+                raise UserError(
+                    f"rejected {name} from {url}: sha256 {digest.hexdigest()} is not the "
+                    f"official {sha256} (corrupted or tampered); nothing was saved in {folder}"
+                )
             out.flush()
             os.fsync(out.fileno())
         return tmp
@@ -134,8 +143,9 @@ def _fetch(url: str, folder: Path, name: str, size: int, sha256: str, timeout: f
         raise
 
 
-def download_goemotions(folder: str | Path, *, base_url: str | None = None,
-                        expected: Checksums | None = None, timeout: float = 60.0) -> Path:
+def download_goemotions(
+    folder: str | Path, *, base_url: str | None = None, expected: Checksums | None = None, timeout: float = 60.0
+) -> Path:
     """Fetch the official files (`expected`: name -> (size, sha256)) into `folder`, all or nothing.
 
     Every file is verified in a temporary file first; only when all passed are they renamed into place.
@@ -153,8 +163,9 @@ def download_goemotions(folder: str | Path, *, base_url: str | None = None,
             try:
                 verified[name] = _fetch(base + name, folder, name, size, sha256, timeout)
             except _NetworkError as e:
-                raise UserError(f"could not download {name} from {base} ({e}): "
-                                f"{_where_to_put(folder, list(expected), base)}") from None
+                raise UserError(
+                    f"could not download {name} from {base} ({e}): {_where_to_put(folder, list(expected), base)}"
+                ) from None
         for name, tmp in verified.items():
             os.replace(tmp, folder / name)
     finally:
@@ -174,13 +185,19 @@ def _user_dir(path: Path, what: str) -> Path:
         raise UserError(f"{what} {path} {'is not a directory' if path.exists() else 'does not exist'}")
     missing = [name for name in SPLIT_FILES if not (path / name).is_file()]
     if missing:
-        raise UserError(f"{what} {path} has no {', '.join(missing)}: it needs {', '.join(SPLIT_FILES)} "
-                        f"(from {BASE_URL})")
+        raise UserError(
+            f"{what} {path} has no {', '.join(missing)}: it needs {', '.join(SPLIT_FILES)} (from {BASE_URL})"
+        )
     return path
 
 
-def resolve_data_dir(data_dir: str | Path | None = None, *, download: bool = True,
-                     base_url: str | None = None, expected: Checksums | None = None) -> Path:
+def resolve_data_dir(
+    data_dir: str | Path | None = None,
+    *,
+    download: bool = True,
+    base_url: str | None = None,
+    expected: Checksums | None = None,
+) -> Path:
     """The GoEmotions folder: `data_dir`, else `$EMOSCOPE_DATA_DIR`, else the cache (downloaded if needed).
 
     Downloading is off with `download=False`, `HF_HUB_OFFLINE=1` or `EMOSCOPE_OFFLINE=1`.
@@ -191,15 +208,19 @@ def resolve_data_dir(data_dir: str | Path | None = None, *, download: bool = Tru
         return _user_dir(Path(os.environ["EMOSCOPE_DATA_DIR"]), "EMOSCOPE_DATA_DIR")
     folder = cache_dir()
     expected = OFFICIAL_FILES if expected is None else expected
-    missing = {name: spec for name, spec in expected.items()
-               if not ((folder / name).is_file() and (folder / name).stat().st_size == spec[0])}
+    missing = {
+        name: spec
+        for name, spec in expected.items()
+        if not ((folder / name).is_file() and (folder / name).stat().st_size == spec[0])
+    }
     if not missing:
         return folder
     offline = [name for name in ("HF_HUB_OFFLINE", "EMOSCOPE_OFFLINE") if _flag(name)]
     if offline or not download:
         why = f"{offline[0]}=1 forbids downloading" if offline else "downloading is off"
-        raise UserError(f"GoEmotions data not found and {why}: "
-                        f"{_where_to_put(folder, list(missing), _base_url(base_url))}")
+        raise UserError(
+            f"GoEmotions data not found and {why}: {_where_to_put(folder, list(missing), _base_url(base_url))}"
+        )
     return download_goemotions(folder, base_url=base_url, expected=missing)
 
 
@@ -226,8 +247,13 @@ def _taxonomy(taxonomy: str | Taxonomy, data_dir: Path | None) -> Taxonomy:
     return taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy, data_dir)
 
 
-def load_goemotions(data_dir: str | Path | None = None, taxonomy: str | Taxonomy = "original",
-                    skip_bad_rows: bool = False, *, download: bool = True) -> GoEmotions:
+def load_goemotions(
+    data_dir: str | Path | None = None,
+    taxonomy: str | Taxonomy = "original",
+    skip_bad_rows: bool = False,
+    *,
+    download: bool = True,
+) -> GoEmotions:
     """The official train/dev/test splits, labels in `taxonomy`; the folder as `resolve_data_dir` finds it."""
     folder = resolve_data_dir(data_dir, download=download)
     tax = _taxonomy(taxonomy, folder)
@@ -239,8 +265,9 @@ def load_goemotions(data_dir: str | Path | None = None, taxonomy: str | Taxonomy
     return GoEmotions(splits["train"], splits["dev"], splits["test"], tax, skipped)
 
 
-def load_examples(path: str | Path, taxonomy: str | Taxonomy = "original", fmt: str | None = None,
-                  skip_bad_rows: bool = False) -> ReadResult:
+def load_examples(
+    path: str | Path, taxonomy: str | Taxonomy = "original", fmt: str | None = None, skip_bad_rows: bool = False
+) -> ReadResult:
     """A user's labelled file in any supported layout, with labels in `taxonomy`."""
     tax = _taxonomy(taxonomy, None)
     result = read_examples(path, fmt, skip_bad_rows=skip_bad_rows, labels=tax.original_labels)

@@ -68,13 +68,22 @@ def build_model(char_ngrams: bool = False, seed: int = 0, n_jobs: int = 2) -> Pi
     word = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, strip_accents="unicode")
     features = [("word", word)]
     if char_ngrams:
-        features.append(("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=3,
-                                                 sublinear_tf=True, max_features=50_000)))
-    classifier = LogisticRegression(C=2.0 if char_ngrams else 4.0, solver="liblinear", max_iter=1000,
-                                    random_state=seed)
-    return Pipeline([("features", FeatureUnion(features)),
-                     ("canonical", FunctionTransformer(_canonical_csr, accept_sparse=True)),
-                     ("classifier", OneVsRestClassifier(classifier, n_jobs=n_jobs))])
+        features.append(
+            (
+                "char",
+                TfidfVectorizer(
+                    analyzer="char_wb", ngram_range=(3, 5), min_df=3, sublinear_tf=True, max_features=50_000
+                ),
+            )
+        )
+    classifier = LogisticRegression(C=2.0 if char_ngrams else 4.0, solver="liblinear", max_iter=1000, random_state=seed)
+    return Pipeline(
+        [
+            ("features", FeatureUnion(features)),
+            ("canonical", FunctionTransformer(_canonical_csr, accept_sparse=True)),
+            ("classifier", OneVsRestClassifier(classifier, n_jobs=n_jobs)),
+        ]
+    )
 
 
 def save_model(model: Pipeline, out_dir: Path) -> None:
@@ -99,8 +108,9 @@ def save_model(model: Pipeline, out_dir: Path) -> None:
             intercept.append(np.inf if estimator.y_[0] else -np.inf)
     tensors["coef"] = np.stack(coef).astype(np.float64)
     tensors["intercept"] = np.array(intercept, dtype=np.float64)
-    (out_dir / BASELINE_FEATURES).write_text(json.dumps({"blocks": blocks}, ensure_ascii=False) + "\n",
-                                               encoding="utf-8")
+    (out_dir / BASELINE_FEATURES).write_text(
+        json.dumps({"blocks": blocks}, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     save_file(tensors, str(out_dir / BASELINE_WEIGHTS))
 
 
@@ -112,14 +122,19 @@ class BaselineModel:
         folder = Path(folder)
         missing = [name for name in (BASELINE_FEATURES, BASELINE_WEIGHTS, LABELS) if not (folder / name).is_file()]
         if missing:
-            raise UserError(f"{folder} is not a saved TF-IDF baseline ({missing[0]} is missing; older baseline "
-                            "folders did not save the model): refit with emoscope baseline")
+            raise UserError(
+                f"{folder} is not a saved TF-IDF baseline ({missing[0]} is missing; older baseline "
+                "folders did not save the model): refit with emoscope baseline"
+            )
         self.labels = read_labels(folder)["labels"]
         tensors = load_file(str(folder / BASELINE_WEIGHTS))
         self.vectorizers = []
         for block in json.loads((folder / BASELINE_FEATURES).read_text(encoding="utf-8"))["blocks"]:
-            settings = dict(block["settings"], ngram_range=tuple(block["settings"]["ngram_range"]),
-                            dtype=np.dtype(block["settings"]["dtype"]).type)
+            settings = dict(
+                block["settings"],
+                ngram_range=tuple(block["settings"]["ngram_range"]),
+                dtype=np.dtype(block["settings"]["dtype"]).type,
+            )
             vectorizer = TfidfVectorizer(**settings, vocabulary=block["terms"])
             vectorizer.idf_ = tensors[f"idf.{block['name']}"]
             self.vectorizers.append(vectorizer)
@@ -138,13 +153,27 @@ def _texts(texts: Sequence[str], name: str) -> list[str]:
     return texts
 
 
-def run_baseline(train_texts: Sequence[str], train_y, dev_texts: Sequence[str], dev_y,
-                 test_texts: Sequence[str], test_y, label_names: Sequence[str], out_dir: str | Path,
-                 threshold_strategy: str = "per_emotion", seed: int = 0, *,
-                 dev_ids: Sequence[str] | None = None, test_ids: Sequence[str] | None = None,
-                 fixed_value: float = 0.5, char_ngrams: bool = False,
-                 n_jobs: int = 2, taxonomy: str = "original", sentiment_of: Mapping[str, str] | None = None,
-                 ekman_of: Mapping[str, str] | None = None) -> EvalResult:
+def run_baseline(
+    train_texts: Sequence[str],
+    train_y,
+    dev_texts: Sequence[str],
+    dev_y,
+    test_texts: Sequence[str],
+    test_y,
+    label_names: Sequence[str],
+    out_dir: str | Path,
+    threshold_strategy: str = "per_emotion",
+    seed: int = 0,
+    *,
+    dev_ids: Sequence[str] | None = None,
+    test_ids: Sequence[str] | None = None,
+    fixed_value: float = 0.5,
+    char_ngrams: bool = False,
+    n_jobs: int = 2,
+    taxonomy: str = "original",
+    sentiment_of: Mapping[str, str] | None = None,
+    ekman_of: Mapping[str, str] | None = None,
+) -> EvalResult:
     """Fit on train, choose thresholds on dev, score test; returns the test `EvalResult`.
 
     Labels (``*_y``) are either {0,1} numpy matrices [N, L] or one tuple of label indices per example.
@@ -175,38 +204,72 @@ def run_baseline(train_texts: Sequence[str], train_y, dev_texts: Sequence[str], 
     p_dev = model.predict_proba(splits["dev"][0])
     p_test = model.predict_proba(splits["test"][0])
 
-    choice = choose_thresholds(threshold_strategy, y_dev=splits["dev"][1], p_dev=p_dev,
-                               fixed_value=fixed_value, label_names=names)
+    choice = choose_thresholds(
+        threshold_strategy, y_dev=splits["dev"][1], p_dev=p_dev, fixed_value=fixed_value, label_names=names
+    )
     out_dir = Path(out_dir)
     eval_dir = out_dir / EVAL
     save_thresholds(out_dir / THRESHOLDS, choice, names)
     save_eval(compute_metrics(splits["dev"][1], p_dev, choice.values, names), eval_dir, "dev")
     result = compute_metrics(splits["test"][1], p_test, choice.values, names)
     save_eval(result, eval_dir, "test")
-    save_predictions(eval_dir / split_predictions("dev"), splits["dev"][0], splits["dev"][1], p_dev,
-                     choice.values, names, ids=dev_ids)
-    save_predictions(eval_dir / split_predictions("test"), splits["test"][0], splits["test"][1], p_test,
-                     choice.values, names, ids=test_ids)
+    save_predictions(
+        eval_dir / split_predictions("dev"),
+        splits["dev"][0],
+        splits["dev"][1],
+        p_dev,
+        choice.values,
+        names,
+        ids=dev_ids,
+    )
+    save_predictions(
+        eval_dir / split_predictions("test"),
+        splits["test"][0],
+        splits["test"][1],
+        p_test,
+        choice.values,
+        names,
+        ids=test_ids,
+    )
     write_labels(out_dir, taxonomy, names, sentiment_of, ekman_of)
-    info = {"model": "tfidf-logreg", "char_ngrams": char_ngrams, "seed": seed,
-            "threshold_strategy": threshold_strategy, "threshold_notes": list(choice.notes),
-            "n_train": len(splits["train"][0]),
-            "n_features": sum(len(v.vocabulary_) for _, v in model.named_steps["features"].transformer_list),
-            "wall_seconds": round(time.perf_counter() - started, 2)}
+    info = {
+        "model": "tfidf-logreg",
+        "char_ngrams": char_ngrams,
+        "seed": seed,
+        "threshold_strategy": threshold_strategy,
+        "threshold_notes": list(choice.notes),
+        "n_train": len(splits["train"][0]),
+        "n_features": sum(len(v.vocabulary_) for _, v in model.named_steps["features"].transformer_list),
+        "wall_seconds": round(time.perf_counter() - started, 2),
+    }
     (out_dir / BASELINE_INFO).write_text(json.dumps(info, indent=2) + "\n")
     save_model(model, out_dir)
     return result
 
 
-def run_baseline_on(data, out_dir: str | Path, threshold_strategy: str = "per_emotion", seed: int = 0,
-                    fixed_value: float = 0.5) -> EvalResult:
+def run_baseline_on(
+    data, out_dir: str | Path, threshold_strategy: str = "per_emotion", seed: int = 0, fixed_value: float = 0.5
+) -> EvalResult:
     """`run_baseline` on a dataset with `train`, `dev`, `test` (lists of `Example`) and `taxonomy`: what
     `emoscope baseline` runs on GoEmotions and every training run on its own splits."""
     n = len(data.taxonomy.labels)
-    splits = [([e.text for e in split], as_indicator_matrix([e.labels for e in split], name, n))
-              for name, split in (("train", data.train), ("dev", data.dev), ("test", data.test))]
+    splits = [
+        ([e.text for e in split], as_indicator_matrix([e.labels for e in split], name, n))
+        for name, split in (("train", data.train), ("dev", data.dev), ("test", data.test))
+    ]
     tax = data.taxonomy
-    return run_baseline(*splits[0], *splits[1], *splits[2], list(tax.labels), out_dir,
-                        threshold_strategy=threshold_strategy, seed=seed, dev_ids=[e.id for e in data.dev],
-                        test_ids=[e.id for e in data.test], fixed_value=fixed_value, taxonomy=tax.name,
-                        sentiment_of=tax.sentiment_of, ekman_of=tax.ekman_of)
+    return run_baseline(
+        *splits[0],
+        *splits[1],
+        *splits[2],
+        list(tax.labels),
+        out_dir,
+        threshold_strategy=threshold_strategy,
+        seed=seed,
+        dev_ids=[e.id for e in data.dev],
+        test_ids=[e.id for e in data.test],
+        fixed_value=fixed_value,
+        taxonomy=tax.name,
+        sentiment_of=tax.sentiment_of,
+        ekman_of=tax.ekman_of,
+    )

@@ -30,8 +30,15 @@ _SCORERS = {
 METRICS = tuple(_SCORERS)
 
 
-def bootstrap_ci(y_true, y_pred, metric: str = "macro_f1", n_resamples: int = 1000, confidence: float = 0.95,
-                 seed: int = 0, block: int = 200) -> tuple[float, float, float]:
+def bootstrap_ci(
+    y_true,
+    y_pred,
+    metric: str = "macro_f1",
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    block: int = 200,
+) -> tuple[float, float, float]:
     """``(point, low, high)``: the score on all rows and the percentile interval over resampled rows.
 
     ``y_true`` and ``y_pred`` are {0,1} matrices [N, L] (apply thresholds first). ``block`` resamples are

@@ -91,13 +91,19 @@ def member_folder(ensemble_dir: Path, stored: str) -> Path:
     """A member named in `ensemble.json` (relative to the ensemble folder, or absolute), checked to exist."""
     path = Path(ensemble_dir) / stored
     if not path.is_dir():
-        raise UserError(f"ensemble member {stored} of {ensemble_dir} not found (looked for {path}): move the "
-                        "ensemble folder together with its members, or rebuild it with emoscope ensemble")
+        raise UserError(
+            f"ensemble member {stored} of {ensemble_dir} not found (looked for {path}): move the "
+            "ensemble folder together with its members, or rebuild it with emoscope ensemble"
+        )
     return path
 
 
-def build_ensemble(runs: Sequence[str | Path], out_dir: str | Path, baseline: str | Path | None = None,
-                   threshold_strategy: str = "per_emotion") -> dict:
+def build_ensemble(
+    runs: Sequence[str | Path],
+    out_dir: str | Path,
+    baseline: str | Path | None = None,
+    threshold_strategy: str = "per_emotion",
+) -> dict:
     """Average the runs' probabilities, blend in the baseline at the weight best on dev, choose thresholds on
     dev, and write `out_dir` like a run's evaluation (eval/, thresholds.json, labels.json, ensemble.json)."""
     if not runs:
@@ -129,18 +135,31 @@ def build_ensemble(runs: Sequence[str | Path], out_dir: str | Path, baseline: st
     first = read_labels(runs[0])
     write_labels(out, first["taxonomy"], first["labels"], first.get("sentiment_of"), first.get("ekman_of"))
     for split, preds, probs in (("dev", dev, dev_probs), ("test", test, test_probs)):
-        examples = [Example(text, tuple(int(j) for j in np.flatnonzero(y)), i)
-                    for i, text, y in zip(preds.ids, preds.texts, preds.truth, strict=True)]
-        table = score_split(out / EVAL, split, examples, probs, choice.values, labels,
-                            title=f"{split}: ensemble of {len(runs)} run(s)"
-                                  + (f" + baseline at weight {weight:.2f}" if baseline is not None else ""))
-    walls = [json.loads((r / RUN_INFO).read_text()).get("wall_seconds") if (r / RUN_INFO).is_file() else None
-             for r in runs]
-    info = {"runs": [_seen_from(out, r) for r in runs],
-            "baseline": _seen_from(out, Path(baseline)) if baseline else None,
-            "train_wall_seconds": sum(walls) if None not in walls else None,  # the members', one after another
-            "baseline_weight": weight, "dev_macro_f1_by_baseline_weight": scan,
-            "threshold_strategy": threshold_strategy}
+        examples = [
+            Example(text, tuple(int(j) for j in np.flatnonzero(y)), i)
+            for i, text, y in zip(preds.ids, preds.texts, preds.truth, strict=True)
+        ]
+        table = score_split(
+            out / EVAL,
+            split,
+            examples,
+            probs,
+            choice.values,
+            labels,
+            title=f"{split}: ensemble of {len(runs)} run(s)"
+            + (f" + baseline at weight {weight:.2f}" if baseline is not None else ""),
+        )
+    walls = [
+        json.loads((r / RUN_INFO).read_text()).get("wall_seconds") if (r / RUN_INFO).is_file() else None for r in runs
+    ]
+    info = {
+        "runs": [_seen_from(out, r) for r in runs],
+        "baseline": _seen_from(out, Path(baseline)) if baseline else None,
+        "train_wall_seconds": sum(walls) if None not in walls else None,  # the members', one after another
+        "baseline_weight": weight,
+        "dev_macro_f1_by_baseline_weight": scan,
+        "threshold_strategy": threshold_strategy,
+    }
     (out / ENSEMBLE_INFO).write_text(json.dumps(info, indent=1) + "\n")
     print(table)
     return info

@@ -47,8 +47,10 @@ class EvalResult:
 
     def confusion_rows(self) -> list[dict[str, int | str]]:
         """Per-label 2x2 counts as ``label,tn,fp,fn,tp`` rows, the layout of `analysis/confusion_2x2.csv`."""
-        return [{"label": row["label"], "tn": int(c[0, 0]), "fp": int(c[0, 1]), "fn": int(c[1, 0]),
-                 "tp": int(c[1, 1])} for row, c in zip(self.per_label, self.confusion, strict=True)]
+        return [
+            {"label": row["label"], "tn": int(c[0, 0]), "fp": int(c[0, 1]), "fn": int(c[1, 0]), "tp": int(c[1, 1])}
+            for row, c in zip(self.per_label, self.confusion, strict=True)
+        ]
 
 
 def as_indicator_matrix(y, name: str = "y_true", n_labels: int | None = None) -> np.ndarray:
@@ -82,8 +84,10 @@ def as_prob_matrix(probs, name: str, shape: tuple[int, int]) -> np.ndarray:
     if arr.shape != shape:
         raise UserError(f"{name} has shape {arr.shape}, expected {shape} to match the labels")
     if not np.isfinite(arr).all() or arr.min() < 0.0 or arr.max() > 1.0:
-        raise UserError(f"{name} must be probabilities in [0, 1] (found values from {np.nanmin(arr):.4g} "
-                        f"to {np.nanmax(arr):.4g}{', and NaN/inf' if not np.isfinite(arr).all() else ''})")
+        raise UserError(
+            f"{name} must be probabilities in [0, 1] (found values from {np.nanmin(arr):.4g} "
+            f"to {np.nanmax(arr):.4g}{', and NaN/inf' if not np.isfinite(arr).all() else ''})"
+        )
     return arr
 
 
@@ -126,8 +130,12 @@ def per_label_scores(counts, *, zero_division: float = 0.0) -> dict[str, np.ndar
     def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.divide(num, den, out=np.full_like(num, zero_division), where=den > 0)
 
-    return {"precision": ratio(tp, tp + fp), "recall": ratio(tp, tp + fn), "f1": ratio(2 * tp, 2 * tp + fp + fn),
-            "support": (tp + fn).astype(np.int64)}
+    return {
+        "precision": ratio(tp, tp + fp),
+        "recall": ratio(tp, tp + fn),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn),
+        "support": (tp + fn).astype(np.int64),
+    }
 
 
 def compute_metrics(y_true, probs, thresholds, label_names: Sequence[str]) -> EvalResult:
@@ -150,8 +158,7 @@ def compute_metrics(y_true, probs, thresholds, label_names: Sequence[str]) -> Ev
         summary.update({f"{avg}_f1": float(f1), f"{avg}_precision": float(prec), f"{avg}_recall": float(rec)})
 
     support = y.sum(axis=0)
-    auc = np.array([roc_auc_score(y[:, j], p[:, j]) if 0 < support[j] < n else math.nan
-                    for j in range(n_labels)])
+    auc = np.array([roc_auc_score(y[:, j], p[:, j]) if 0 < support[j] < n else math.nan for j in range(n_labels)])
     scored = ~np.isnan(auc)
     summary["macro_auc"] = float(auc[scored].mean()) if scored.any() else math.nan
     summary["auc_labels_excluded"] = int((~scored).sum())
@@ -172,9 +179,15 @@ def compute_metrics(y_true, probs, thresholds, label_names: Sequence[str]) -> Ev
     counts = confusion_counts(y, pred)
     scores = per_label_scores(counts)
     per_label = [
-        {"label": names[j], "precision": float(scores["precision"][j]), "recall": float(scores["recall"][j]),
-         "f1": float(scores["f1"][j]), "support": int(scores["support"][j]), "threshold": float(t[j]),
-         "auc": float(auc[j])}
+        {
+            "label": names[j],
+            "precision": float(scores["precision"][j]),
+            "recall": float(scores["recall"][j]),
+            "f1": float(scores["f1"][j]),
+            "support": int(scores["support"][j]),
+            "threshold": float(t[j]),
+            "auc": float(auc[j]),
+        }
         for j in range(n_labels)
     ]
     return EvalResult(summary=summary, per_label=per_label, confusion=counts.reshape(-1, 2, 2))
@@ -207,8 +220,15 @@ def save_eval(result: EvalResult, eval_dir: str | Path, split: str) -> tuple[Pat
     return metrics_path, csv_path
 
 
-def save_predictions(path: str | Path, texts: Sequence[str], y_true, probs, thresholds,
-                     label_names: Sequence[str], ids: Sequence[str] | None = None) -> Path:
+def save_predictions(
+    path: str | Path,
+    texts: Sequence[str],
+    y_true,
+    probs,
+    thresholds,
+    label_names: Sequence[str],
+    ids: Sequence[str] | None = None,
+) -> Path:
     """Write ``<split>_predictions.jsonl``: ``{"id", "text", "labels", "predicted", "probs"}`` per example.
 
     ``labels`` are the human labels and ``predicted`` those over threshold, both as names, so mistakes can
@@ -219,17 +239,21 @@ def save_predictions(path: str | Path, texts: Sequence[str], y_true, probs, thre
     t = as_threshold_vector(thresholds, y.shape[1])
     names = as_label_names(label_names, y.shape[1])
     if len(texts) != len(y) or (ids is not None and len(ids) != len(y)):
-        raise UserError(f"got {len(texts)} texts and {len(ids) if ids is not None else 'no'} ids "
-                        f"for {len(y)} rows of labels")
+        raise UserError(
+            f"got {len(texts)} texts and {len(ids) if ids is not None else 'no'} ids for {len(y)} rows of labels"
+        )
     ids = [str(i) for i in range(len(y))] if ids is None else ids
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as f:
         for i in range(len(y)):
-            record = {"id": ids[i], "text": texts[i],
-                      "labels": [names[j] for j in np.flatnonzero(y[i])],
-                      "predicted": [names[j] for j in np.flatnonzero(p[i] >= t)],
-                      "probs": p[i].tolist()}
+            record = {
+                "id": ids[i],
+                "text": texts[i],
+                "labels": [names[j] for j in np.flatnonzero(y[i])],
+                "predicted": [names[j] for j in np.flatnonzero(p[i] >= t)],
+                "probs": p[i].tolist(),
+            }
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     return path
 
@@ -244,22 +268,32 @@ def format_table(result: EvalResult, title: str = "") -> str:
     lines = [title] if title else []
     lines.append(f"{'':<12}{'macro':>9}{'micro':>9}{'weighted':>9}{'samples':>9}")
     for shown, key in (("F1", "f1"), ("precision", "precision"), ("recall", "recall")):
-        lines.append(f"{shown:<12}" + "".join(f"{num(s[f'{a}_{key}']):>9}"
-                                              for a in ("macro", "micro", "weighted", "samples")))
-    lines.append(f"{'ROC-AUC':<12}{num(s['macro_auc']):>9}{num(s['micro_auc']):>9}"
-                 + (f"   ({s['auc_labels_excluded']} label(s) with one class left out of macro)"
-                    if s["auc_labels_excluded"] else ""))
+        lines.append(
+            f"{shown:<12}" + "".join(f"{num(s[f'{a}_{key}']):>9}" for a in ("macro", "micro", "weighted", "samples"))
+        )
+    lines.append(
+        f"{'ROC-AUC':<12}{num(s['macro_auc']):>9}{num(s['micro_auc']):>9}"
+        + (
+            f"   ({s['auc_labels_excluded']} label(s) with one class left out of macro)"
+            if s["auc_labels_excluded"]
+            else ""
+        )
+    )
     lines.append(f"{'MCC':<12}{num(s['macro_mcc']):>9}{num(s['micro_mcc']):>9}")
-    lines.append(f"subset accuracy {num(s['subset_accuracy'])}   Hamming loss {num(s['hamming_loss'])}   "
-                 f"examples {s['n_examples']}   labels/example {s['label_cardinality']:.3f} true, "
-                 f"{s['predicted_cardinality']:.3f} predicted")
+    lines.append(
+        f"subset accuracy {num(s['subset_accuracy'])}   Hamming loss {num(s['hamming_loss'])}   "
+        f"examples {s['n_examples']}   labels/example {s['label_cardinality']:.3f} true, "
+        f"{s['predicted_cardinality']:.3f} predicted"
+    )
     lines.append("")
     width = max(len("emotion"), *(len(str(r["label"])) for r in result.per_label))
     lines.append(f"{'emotion':<{width}}  {'P':>6}  {'R':>6}  {'F1':>6}  {'AUC':>6}  {'thr':>5}  support")
     for r in sorted(result.per_label, key=lambda r: r["f1"], reverse=True):
         auc = "n/a" if math.isnan(r["auc"]) else f"{r['auc']:.3f}"
-        lines.append(f"{r['label']:<{width}}  {r['precision']:>6.3f}  {r['recall']:>6.3f}  {r['f1']:>6.3f}  "
-                     f"{auc:>6}  {r['threshold']:>5.2f}  {r['support']:>7d}")
+        lines.append(
+            f"{r['label']:<{width}}  {r['precision']:>6.3f}  {r['recall']:>6.3f}  {r['f1']:>6.3f}  "
+            f"{auc:>6}  {r['threshold']:>5.2f}  {r['support']:>7d}"
+        )
     return "\n".join(lines)
 
 

@@ -19,8 +19,16 @@ from emoscope.evaluate.metrics import (
 from emoscope.runfolder import split_predictions
 
 
-def score_split(eval_dir: Path, split: str, examples: Sequence, probs: np.ndarray, thresholds: np.ndarray,
-                label_names: Sequence[str], title: str | None = None, n_resamples: int = 1000) -> str:
+def score_split(
+    eval_dir: Path,
+    split: str,
+    examples: Sequence,
+    probs: np.ndarray,
+    thresholds: np.ndarray,
+    label_names: Sequence[str],
+    title: str | None = None,
+    n_resamples: int = 1000,
+) -> str:
     """Metrics (with a bootstrap 95% CI of macro- and micro-F1 over examples), per-emotion table and
     predictions for `examples` (objects with `.text`, `.labels`, `.id`); returns the terminal table."""
     y = as_indicator_matrix([e.labels for e in examples], split, len(label_names))
@@ -30,6 +38,13 @@ def score_split(eval_dir: Path, split: str, examples: Sequence, probs: np.ndarra
         _, low, high = bootstrap_ci(y, predicted, metric=metric, n_resamples=n_resamples, seed=0)
         result.summary[f"{metric}_ci95_low"], result.summary[f"{metric}_ci95_high"] = float(low), float(high)
     save_eval(result, eval_dir, split)
-    save_predictions(eval_dir / split_predictions(split), [e.text for e in examples], y, probs, thresholds,
-                     label_names, ids=[e.id for e in examples])
+    save_predictions(
+        eval_dir / split_predictions(split),
+        [e.text for e in examples],
+        y,
+        probs,
+        thresholds,
+        label_names,
+        ids=[e.id for e in examples],
+    )
     return format_table(result, title=title or split)

@@ -67,13 +67,16 @@ def tune_per_label(y_dev, p_dev, label_names: Sequence[str] | None = None) -> tu
     values[empty] = global_t
     notes = []
     if empty.any():
-        notes.append(f"no dev positives for {', '.join(n for n, e in zip(names, empty, strict=True) if e)}: "
-                     f"they get the global tuned threshold {global_t:.2f}")
+        notes.append(
+            f"no dev positives for {', '.join(n for n, e in zip(names, empty, strict=True) if e)}: "
+            f"they get the global tuned threshold {global_t:.2f}"
+        )
     return values, notes
 
 
-def choose_thresholds(strategy: str, y_dev=None, p_dev=None, fixed_value: float = 0.5,
-                      label_names: Sequence[str] | None = None) -> ThresholdChoice:
+def choose_thresholds(
+    strategy: str, y_dev=None, p_dev=None, fixed_value: float = 0.5, label_names: Sequence[str] | None = None
+) -> ThresholdChoice:
     """Thresholds by strategy name: "fixed" (``fixed_value``; needs ``p_dev`` or ``label_names`` only for
     the label count), "global" or "per_emotion" (tuned on ``y_dev`` / ``p_dev``, the dev split)."""
     if strategy not in THRESHOLD_STRATEGIES:

@@ -54,13 +54,16 @@ def resolve_backbone(name: str) -> str:
 def refuse_pickle(path: Path, trust_pickle: bool) -> None:
     """Unpickling can run any code, so pickled weights are read only when the user says they trust them."""
     if not trust_pickle:
-        raise UserError(f"{path} is a pickle, and loading a pickle can run arbitrary code: use safetensors weights, "
-                        "or pass --trust-pickle if you trust its source (it is then read with weights_only=True)")
+        raise UserError(
+            f"{path} is a pickle, and loading a pickle can run arbitrary code: use safetensors weights, "
+            "or pass --trust-pickle if you trust its source (it is then read with weights_only=True)"
+        )
 
 
 def _unsafe_pickle(path: Path | str) -> UserError:
-    return UserError(f"{path} holds more than tensors, so torch.load(weights_only=True) refused it: "
-                     "it may be malicious")
+    return UserError(
+        f"{path} holds more than tensors, so torch.load(weights_only=True) refused it: it may be malicious"
+    )
 
 
 def load_pickled_weights(path: Path, trust_pickle: bool) -> dict[str, torch.Tensor]:
@@ -71,8 +74,9 @@ def load_pickled_weights(path: Path, trust_pickle: bool) -> dict[str, torch.Tens
         raise _unsafe_pickle(path) from None
 
 
-def load_backbone(name_or_config: str | PretrainedConfig, dropout: float | None = None,
-                  trust_pickle: bool = False) -> nn.Module:
+def load_backbone(
+    name_or_config: str | PretrainedConfig, dropout: float | None = None, trust_pickle: bool = False
+) -> nn.Module:
     """Pretrained weights from a name, or a freshly initialised model from a config (rebuilding a run).
 
     Weights are read from safetensors only, unless `trust_pickle` allows a `pytorch_model.bin`.
@@ -95,8 +99,9 @@ def load_backbone(name_or_config: str | PretrainedConfig, dropout: float | None 
     if local:  # reading a local folder is quick: its bar would only be noise before a one-line error
         hf_logging.disable_progress_bar()
     try:
-        model = AutoModel.from_pretrained(source, config=config, local_files_only=_offline(),
-                                          use_safetensors=None if trust_pickle else True)
+        model = AutoModel.from_pretrained(
+            source, config=config, local_files_only=_offline(), use_safetensors=None if trust_pickle else True
+        )
     except pickle.UnpicklingError:
         raise _unsafe_pickle(source) from None
     except OSError as exc:

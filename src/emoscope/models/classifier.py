@@ -46,9 +46,16 @@ class EmotionClassifier(nn.Module):
             layer.requires_grad_(False)
 
 
-def build_classifier(backbone: str | object, head: str, num_labels: int, *, head_dropout: float,
-                     pooling: str = "mean", backbone_dropout: float | None = None,
-                     trust_pickle: bool = False) -> EmotionClassifier:
+def build_classifier(
+    backbone: str | object,
+    head: str,
+    num_labels: int,
+    *,
+    head_dropout: float,
+    pooling: str = "mean",
+    backbone_dropout: float | None = None,
+    trust_pickle: bool = False,
+) -> EmotionClassifier:
     """`backbone` is a name/folder (pretrained weights) or a transformers config (weights loaded later)."""
     encoder = load_backbone(backbone, dropout=backbone_dropout, trust_pickle=trust_pickle)
     return EmotionClassifier(encoder, build_head(head, encoder.config.hidden_size, num_labels, head_dropout, pooling))

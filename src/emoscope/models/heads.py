@@ -88,8 +88,9 @@ class ConvMaxPool(nn.Module):
 class CNNHead(nn.Module):
     """Seed B: 128 filters of width 5, ReLU, global max pool, dropout 0.42, linear."""
 
-    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.42, filters: int = 128,
-                 kernel_size: int = 5):
+    def __init__(
+        self, hidden_size: int, num_labels: int, dropout: float = 0.42, filters: int = 128, kernel_size: int = 5
+    ):
         super().__init__()
         self.conv = ConvMaxPool(hidden_size, filters, kernel_size)
         self.dropout = nn.Dropout(dropout)
@@ -97,7 +98,6 @@ class CNNHead(nn.Module):
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.dropout(self.conv(hidden, mask)))
-
 
 
 def build_head(kind: str, hidden_size: int, num_labels: int, dropout: float, pooling: str = "mean") -> nn.Module:

@@ -38,8 +38,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 def autocast(device: torch.device, precision: str):
     """Mixed precision in plain sight: bf16 works on CPU and recent GPUs, fp16 needs CUDA."""
-    return torch.autocast(device_type=device.type, dtype=AMP_DTYPES.get(precision, torch.float32),
-                          enabled=precision in AMP_DTYPES)
+    return torch.autocast(
+        device_type=device.type, dtype=AMP_DTYPES.get(precision, torch.float32), enabled=precision in AMP_DTYPES
+    )
 
 
 def prepare_for_inference(model: nn.Module, precision: str, device: torch.device) -> nn.Module:
@@ -52,8 +53,14 @@ def prepare_for_inference(model: nn.Module, precision: str, device: torch.device
 
 
 @torch.inference_mode()
-def predict_probs(model: nn.Module, ids: Sequence[np.ndarray], pad_id: int, batch_size: int,
-                  device: torch.device, autocast_to: str | None = None) -> np.ndarray:
+def predict_probs(
+    model: nn.Module,
+    ids: Sequence[np.ndarray],
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+    autocast_to: str | None = None,
+) -> np.ndarray:
     """Sigmoid probabilities [N, labels] in the input order.
 
     The model runs in its own weights' dtype (`prepare_for_inference`), or, with `autocast_to` ("bf16",

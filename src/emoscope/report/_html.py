@@ -52,6 +52,7 @@ def json_for_script(value: Any) -> str:
         .replace("\u2029", "\\u2029")
     )
 
+
 def fmt(value: Any, digits: int = 4) -> str:
     """Numbers for tables: ints as ints, floats rounded, missing as an en dash."""
     if value is None or value == "":
@@ -97,9 +98,7 @@ def table(
     out.append("<thead><tr>")
     for i, h in enumerate(headers):
         if sortable:
-            out.append(
-                f'<th data-col="{i}" tabindex="0" aria-sort="none" title="click to sort">{esc(h)}</th>'
-            )
+            out.append(f'<th data-col="{i}" tabindex="0" aria-sort="none" title="click to sort">{esc(h)}</th>')
         else:
             out.append(f"<th>{esc(h)}</th>")
     out.append("</tr></thead><tbody>")
@@ -132,9 +131,7 @@ def note(message_html: str) -> str:
 
 def figure_div(div_id: str, *, height: int = 420) -> str:
     """A placeholder div that report.js fills from DATA.figures[div_id]."""
-    return (
-        f'<div class="plot" id="{esc(div_id)}" data-figure="{esc(div_id)}" style="height:{height}px"></div>'
-    )
+    return f'<div class="plot" id="{esc(div_id)}" data-figure="{esc(div_id)}" style="height:{height}px"></div>'
 
 
 def select(
@@ -147,21 +144,16 @@ def select(
 ) -> str:
     """A labelled <select>; options are (value, text) pairs."""
     opts = "".join(
-        f'<option value="{esc(v)}"' + (" selected" if v == selected else "") + f">{esc(t)}</option>"
-        for v, t in options
+        f'<option value="{esc(v)}"' + (" selected" if v == selected else "") + f">{esc(t)}</option>" for v, t in options
     )
-    return (
-        f'<label class="ctl">{esc(label)} <select id="{esc(select_id)}"{extra_attrs}>{opts}</select></label>'
-    )
+    return f'<label class="ctl">{esc(label)} <select id="{esc(select_id)}"{extra_attrs}>{opts}</select></label>'
 
 
 def image(path: Path, alt: str) -> str:
     """A PNG inlined as a base64 data URI (or a note when it is too large to embed)."""
     size = path.stat().st_size
     if size > MAX_IMAGE_BYTES:
-        return note(
-            f"{esc(path.name)} is {size / 1e6:.1f} MB, too large to embed; open it from the run folder."
-        )
+        return note(f"{esc(path.name)} is {size / 1e6:.1f} MB, too large to embed; open it from the run folder.")
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     mime = "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
     return f'<img class="fig" alt="{esc(alt)}" src="data:{mime};base64,{data}">'

@@ -126,8 +126,16 @@ def open_page(
         context.close()
 
 
-def screenshot(html_path: str | Path, png_path: str | Path, *, full_page: bool = True, width: int = 1400,
-               height: int = 900, selector: str | None = None, browser: Any = None) -> Path:
+def screenshot(
+    html_path: str | Path,
+    png_path: str | Path,
+    *,
+    full_page: bool = True,
+    width: int = 1400,
+    height: int = 900,
+    selector: str | None = None,
+    browser: Any = None,
+) -> Path:
     """Render a report in headless Chromium and save a PNG: the whole page, or one element by CSS selector
     (e.g. "#tsne"). Returns the PNG path. Raises RuntimeError listing console errors or network attempts.
 
@@ -174,8 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--height", type=int, default=900)
     args = ap.parse_args(argv)
     try:
-        out = screenshot(args.html, args.png, full_page=not args.viewport, width=args.width,
-                         height=args.height, selector=args.selector)
+        out = screenshot(
+            args.html,
+            args.png,
+            full_page=not args.viewport,
+            width=args.width,
+            height=args.height,
+            selector=args.selector,
+        )
     except (UserError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

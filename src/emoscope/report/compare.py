@@ -127,6 +127,7 @@ def _metric_keys(flat: dict[str, dict[str, Any]]) -> list[str]:
         for k, v in values.items():
             if k not in keys and isinstance(v, (int, float)) and not isinstance(v, bool):
                 keys.append(k)
+
     def rank(k: str) -> int:
         norm = k.replace(".", "_").lower()
         return _FIRST.index(norm) if norm in _FIRST else len(_FIRST)
@@ -150,10 +151,7 @@ def _summary(runs: list[RunData], names: list[str]) -> str:
         return h.note("Not available: none of the runs has <code>eval/&lt;split&gt;_metrics.json</code>.")
     out = [
         "<thead><tr><th>metric</th>"
-        + "".join(
-            f'<th>{h.esc(n)}<br><span class="muted">{h.esc(splits[n] or "no eval")}</span></th>'
-            for n in names
-        )
+        + "".join(f'<th>{h.esc(n)}<br><span class="muted">{h.esc(splits[n] or "no eval")}</span></th>' for n in names)
         + "</tr></thead><tbody>"
     ]
     for k in keys:
@@ -165,8 +163,7 @@ def _summary(runs: list[RunData], names: list[str]) -> str:
         if len(set(nums)) > 1 and not countlike:
             best = min(nums) if lower else max(nums)
         cells = "".join(
-            f'<td class="num{" best" if best is not None and v == best else ""}">{h.esc(h.fmt(v))}</td>'
-            for v in vals
+            f'<td class="num{" best" if best is not None and v == best else ""}">{h.esc(h.fmt(v))}</td>' for v in vals
         )
         out.append(f"<tr><td>{h.esc(k)}</td>{cells}</tr>")
     out.append("</tbody>")
@@ -251,9 +248,7 @@ def _layers(runs: list[RunData], names: list[str], pg: Page) -> str:
         for n in have:
             sub = [x for x in rows if x["run"] == n]
             for x in sorted(sub, key=lambda x: to_number(x.get("depth")) or 0):
-                table_rows.append(
-                    [n, x.get("epoch"), x.get("point"), x.get("depth")] + [x.get(m) for m in metrics]
-                )
+                table_rows.append([n, x.get("epoch"), x.get("point"), x.get("depth")] + [x.get(m) for m in metrics])
         out.append(
             '<details><summary>the numbers</summary><div class="scroll">'
             + h.table(

@@ -74,8 +74,7 @@ def line_chart(
             "name": ptext(name),
             "x": list(x),
             "y": [to_number(v) for v in ys],
-            "hovertemplate": f"{ptext(name)}<br>{hover_x or ptext(x_title)} %{{x}}: "
-            "%{y:.4g}<extra></extra>",
+            "hovertemplate": f"{ptext(name)}<br>{hover_x or ptext(x_title)} %{{x}}: %{{y:.4g}}<extra></extra>",
         }
         for name, ys in series.items()
     ]
@@ -222,9 +221,7 @@ def layer_metric_figures(
     for metric in metrics:
         data = []
         for k in keys:
-            sub = sorted(
-                (r for r in rows if r[by] == k and r.get("depth") is not None), key=lambda r: r["depth"]
-            )
+            sub = sorted((r for r in rows if r[by] == k and r.get("depth") is not None), key=lambda r: r["depth"])
             name = f"epoch {k}" if by == "epoch" else str(k)
             data.append(
                 {

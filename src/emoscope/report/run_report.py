@@ -89,15 +89,11 @@ def _analysis_note(rd: RunData, what: str) -> str:
     return h.note(f"Not available: {why}. Run <code>emoscope analyze {h.esc(rd.path)}</code> to create it.")
 
 
-def _png_block(
-    rd: RunData, stem: str, alt: str, *, open_: bool = False, summary: str = "static figure"
-) -> str:
+def _png_block(rd: RunData, stem: str, alt: str, *, open_: bool = False, summary: str = "static figure") -> str:
     p = rd.analysis_file(f"{stem}.png")
     if p is None:
         return ""
-    return (
-        f"<details{' open' if open_ else ''}><summary>{h.esc(summary)}</summary>{h.image(p, alt)}</details>"
-    )
+    return f"<details{' open' if open_ else ''}><summary>{h.esc(summary)}</summary>{h.image(p, alt)}</details>"
 
 
 def _duration(seconds: Any) -> str:
@@ -186,14 +182,19 @@ def _overview(rd: RunData, pg: Page) -> str:
 def _ensemble_overview(info: dict) -> str:
     """What an `emoscope ensemble` folder combines (`ensemble.json`): it has no config or training log."""
     runs = info.get("runs") or []
-    pairs = [("members", len(runs)), *((f"run {i}", run) for i, run in enumerate(runs, start=1)),
-             ("baseline", info.get("baseline") or "none"),
-             ("baseline weight (chosen on dev)", info.get("baseline_weight")),
-             ("thresholds", info.get("threshold_strategy")),
-             ("training wall time (members, one after another)", _duration(info.get("train_wall_seconds")))]
-    return (f"<h3>Ensemble ({rf.ENSEMBLE_INFO})</h3><p>The mean probability of the runs, blended with the TF-IDF "
-            "baseline at its weight; member paths are relative to this folder.</p>"
-            + h.kv_table(pairs, table_id="ensemble-table"))
+    pairs = [
+        ("members", len(runs)),
+        *((f"run {i}", run) for i, run in enumerate(runs, start=1)),
+        ("baseline", info.get("baseline") or "none"),
+        ("baseline weight (chosen on dev)", info.get("baseline_weight")),
+        ("thresholds", info.get("threshold_strategy")),
+        ("training wall time (members, one after another)", _duration(info.get("train_wall_seconds"))),
+    ]
+    return (
+        f"<h3>Ensemble ({rf.ENSEMBLE_INFO})</h3><p>The mean probability of the runs, blended with the TF-IDF "
+        "baseline at its weight; member paths are relative to this folder.</p>"
+        + h.kv_table(pairs, table_id="ensemble-table")
+    )
 
 
 def _training(rd: RunData, pg: Page) -> str:
@@ -280,9 +281,7 @@ def _metrics(rd: RunData, pg: Page) -> str:
     out = []
     splits = [s for s in rd.splits if rd.eval_metrics(s) is not None]
     if not splits:
-        out.append(
-            h.note("Not available: no <code>eval/&lt;split&gt;_metrics.json</code> in this run folder.")
-        )
+        out.append(h.note("Not available: no <code>eval/&lt;split&gt;_metrics.json</code> in this run folder."))
     else:
         keys: list[str] = []
         values: dict[str, dict[str, Any]] = {}
@@ -474,14 +473,10 @@ def _layers(rd: RunData, pg: Page) -> str:
         figs = F.layer_metric_figures(rows, metrics)
         if figs:
             default = "probe_macro_f1" if "probe_macro_f1" in figs else metrics[0]
-            out.append(
-                "<p>Representation metrics at every hook point (shallow \u2192 deep), one line per epoch.</p>"
-            )
+            out.append("<p>Representation metrics at every hook point (shallow \u2192 deep), one line per epoch.</p>")
             out.append(pg.figure_set("fig-layer-metrics", figs, label="metric", selected=default, height=460))
         last = max((r["epoch"] for r in rows if r.get("epoch") is not None), default=None)
-        table_rows = [
-            [r.get("epoch"), r.get("point"), r.get("depth")] + [r.get(m) for m in metrics] for r in rows
-        ]
+        table_rows = [[r.get("epoch"), r.get("point"), r.get("depth")] + [r.get(m) for m in metrics] for r in rows]
         out.append(
             f"<details><summary>all numbers ({len(rows)} rows; last epoch {h.esc(last)})</summary>"
             '<div class="scroll">'
@@ -542,11 +537,22 @@ def _summary_html(s: dict) -> str:
             f"{h.fmt(sep.get('best_value'), 3)}).</li>"
         )
     out.append("</ul>")
-    columns = ("posneg_first", "silhouette_posneg_last", "silhouette_sentiment_last", "probe_macro_f1_last",
-               "rsa_sentiment_last")
+    columns = (
+        "posneg_first",
+        "silhouette_posneg_last",
+        "silhouette_sentiment_last",
+        "probe_macro_f1_last",
+        "rsa_sentiment_last",
+    )
     rows = [[p.get("point"), *(p.get(c) for c in columns)] for p in s.get("points") or []]
-    headers = ["point", "posneg silhouette, first capture", "posneg silhouette, last",
-               "sentiment silhouette, last", "probe macro-F1, last", "RSA sentiment, last"]
+    headers = [
+        "point",
+        "posneg silhouette, first capture",
+        "posneg silhouette, last",
+        "sentiment silhouette, last",
+        "probe macro-F1, last",
+        "RSA sentiment, last",
+    ]
     out.append(h.table(headers, rows, table_id="summary-points", digits=3))
     ent = s.get("entangled") or {}
     out.append(
@@ -561,8 +567,10 @@ def _summary_html(s: dict) -> str:
         )
     out.append("</ul>")
     if s.get("confusions") is not None:
-        out.append("<p>On test, the most frequent confusions (share of a true emotion's examples also given the "
-                   "other label, which they do not carry):</p><ul>")
+        out.append(
+            "<p>On test, the most frequent confusions (share of a true emotion's examples also given the "
+            "other label, which they do not carry):</p><ul>"
+        )
         out += [
             f"<li>{h.esc(c.get('true'))} \u2192 {h.esc(c.get('predicted'))}: {h.fmt(c.get('share'), 3)}</li>"
             for c in s["confusions"]
@@ -580,12 +588,8 @@ def _code_spans(text: Any) -> str:
 
 def _tsne(rd: RunData, pg: Page) -> str:
     tsne = rd.tsne
-    statics = _png_block(
-        rd, "tsne_emotion", "t-SNE grid coloured by emotion", summary="static grid by emotion"
-    )
-    statics += _png_block(
-        rd, "tsne_sentiment", "t-SNE grid coloured by sentiment", summary="static grid by sentiment"
-    )
+    statics = _png_block(rd, "tsne_emotion", "t-SNE grid coloured by emotion", summary="static grid by emotion")
+    statics += _png_block(rd, "tsne_sentiment", "t-SNE grid coloured by sentiment", summary="static grid by sentiment")
     if tsne is None:
         return _analysis_note(rd, "tsne_coords.csv") + statics
     if not tsne.coords:
@@ -658,9 +662,7 @@ def _tsne(rd: RunData, pg: Page) -> str:
     default_point = points[-1]
     controls = "".join(
         [
-            h.select(
-                "tsne-point", [(pt, pt) for pt in points], label="hook point (layer)", selected=default_point
-            ),
+            h.select("tsne-point", [(pt, pt) for pt in points], label="hook point (layer)", selected=default_point),
             h.select(
                 "tsne-epoch",
                 [(str(e), f"epoch {e}") for e in epochs],

@@ -207,8 +207,7 @@ class RunData:
             raise UserError(f"not a folder: {path} (give the run folder, not a file in it)")
         if not any((path / m).exists() for m in _RUN_MARKERS):
             raise UserError(
-                f"{path} is not an emoscope run folder (no {rf.LABELS}, {rf.RUN_INFO}, {rf.EVAL}/ or "
-                f"{rf.ANALYSIS}/)"
+                f"{path} is not an emoscope run folder (no {rf.LABELS}, {rf.RUN_INFO}, {rf.EVAL}/ or {rf.ANALYSIS}/)"
             )
         return cls(path.resolve())
 
@@ -427,11 +426,7 @@ class RunData:
         rows = self.layer_metrics or []
         if not rows:
             return []
-        return [
-            k
-            for k in rows[0]
-            if k not in ("epoch", "point", "depth") and any(r.get(k) is not None for r in rows)
-        ]
+        return [k for k in rows[0] if k not in ("epoch", "point", "depth") and any(r.get(k) is not None for r in rows)]
 
     @cached_property
     def cka_tables(self) -> list[tuple[str, dict[str, Matrix]]]:
@@ -487,9 +482,7 @@ class RunData:
         for n, r in enumerate(rows, start=2):
             idx, x, y, ep = (to_number(r[k]) for k in ("probe_index", "x", "y", "epoch"))
             if not isinstance(idx, int) or idx < 0 or (n_probe is not None and idx >= n_probe):
-                raise DataError(
-                    p, n, f"probe_index {r['probe_index']!r} is not an index into {rf.CAPTURES}/{rf.PROBE}"
-                )
+                raise DataError(p, n, f"probe_index {r['probe_index']!r} is not an index into {rf.CAPTURES}/{rf.PROBE}")
             if x is None or y is None:
                 continue
             ep = ep if ep is not None else r["epoch"]
@@ -513,8 +506,10 @@ class RunData:
             return None
         require_columns(p, rows, ("label", "kind", "prob", "text"))
         lists = ("true_labels", "predicted_labels")
-        return [{k: to_number(v) if k == "prob" else split_labels(v) if k in lists else v for k, v in r.items()}
-                for r in rows]
+        return [
+            {k: to_number(v) if k == "prob" else split_labels(v) if k in lists else v for k, v in r.items()}
+            for r in rows
+        ]
 
     @cached_property
     def summary(self) -> dict | None:

@@ -97,8 +97,9 @@ def load_latest_checkpoint(root: Path) -> tuple[dict, dict, dict, Path] | None:
             model_state = load_file(str(path / WEIGHTS))
             train_state = torch.load(path / "train_state.pt", map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any damage means: fall back to an older checkpoint
-            print(f"emoscope: checkpoint {path} is damaged ({type(exc).__name__}: {exc}); trying an older one",
-                  flush=True)
+            print(
+                f"emoscope: checkpoint {path} is damaged ({type(exc).__name__}: {exc}); trying an older one", flush=True
+            )
             continue
         return model_state, train_state, state, path
     if candidates:

@@ -123,8 +123,10 @@ def prepare_run_dir(config: TrainConfig, model_bytes: int) -> Path:
     needed = model_bytes * (3 * (config.keep_checkpoints + 1) + 1) + (64 << 20)
     free = shutil.disk_usage(next(p for p in (run_dir, *run_dir.parents) if p.exists())).free
     if free < needed:
-        raise UserError(f"not enough disk space in {run_dir}: {free >> 20} MiB free, about {needed >> 20} MiB "
-                        "needed for checkpoints and weights")
+        raise UserError(
+            f"not enough disk space in {run_dir}: {free >> 20} MiB free, about {needed >> 20} MiB "
+            "needed for checkpoints and weights"
+        )
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / f".write-test-{os.getpid()}"
@@ -182,8 +184,9 @@ def positive_weights(y: np.ndarray, mode: str) -> torch.Tensor | None:
     return torch.tensor(ratio.clip(max=50.0), dtype=torch.float32)
 
 
-def multilabel_loss(logits: torch.Tensor, targets: torch.Tensor, config: TrainConfig,
-                    pos_weight: torch.Tensor | None) -> torch.Tensor:
+def multilabel_loss(
+    logits: torch.Tensor, targets: torch.Tensor, config: TrainConfig, pos_weight: torch.Tensor | None
+) -> torch.Tensor:
     """Per-example BCE (mean over labels), with label smoothing towards 0.5 and optional focal weighting."""
     if config.label_smoothing:
         targets = targets * (1 - config.label_smoothing) + 0.5 * config.label_smoothing
@@ -207,8 +210,9 @@ def distillation_loss(logits: torch.Tensor, teacher_probs: torch.Tensor, tempera
 # ---------------------------------------------------------------- evaluation
 
 
-def evaluate_split(model: nn.Module, ids: list[np.ndarray], pad_id: int, d: Dist, device: torch.device,
-                   batch_size: int, precision: str) -> np.ndarray:
+def evaluate_split(
+    model: nn.Module, ids: list[np.ndarray], pad_id: int, d: Dist, device: torch.device, batch_size: int, precision: str
+) -> np.ndarray:
     """Each rank scores every world-th text; all ranks receive all probabilities (same order as `ids`)."""
     mine = list(range(d.rank, len(ids), d.world))
     autocast_to = precision if precision != "fp32" else None
@@ -227,8 +231,9 @@ def evaluate_split(model: nn.Module, ids: list[np.ndarray], pad_id: int, d: Dist
 # ---------------------------------------------------------------- the loop
 
 
-def train(config: TrainConfig, observer: TrainingObserver | None = None,
-          soft_targets: SoftTargets | None = None) -> Trained:
+def train(
+    config: TrainConfig, observer: TrainingObserver | None = None, soft_targets: SoftTargets | None = None
+) -> Trained:
     """Train, keeping the best epoch's weights (dev macro-F1 with thresholds chosen on dev) in the run folder.
 
     Under DDP every rank returns; the process group is gone by then, so rank 0 finishes the run alone."""
@@ -240,8 +245,13 @@ def train(config: TrainConfig, observer: TrainingObserver | None = None,
             dist.destroy_process_group()
 
 
-def _train(config: TrainConfig, d: Dist, device: torch.device, observer: TrainingObserver | None,
-           soft_targets: SoftTargets | None) -> Trained:
+def _train(
+    config: TrainConfig,
+    d: Dist,
+    device: torch.device,
+    observer: TrainingObserver | None,
+    soft_targets: SoftTargets | None,
+) -> Trained:
     precision = resolve_precision(config.precision, device)  # config.yaml keeps what was asked for
     if precision == "fp16" and device.type != "cuda":
         raise UserError("--precision fp16 needs a CUDA GPU; use bf16 (fast on recent CPUs) or fp32 on CPU")
@@ -256,9 +266,15 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
     labels = data.taxonomy.labels
     backbone_source = resolve_backbone(config.backbone)
     tokenizer = load_tokenizer(backbone_source)
-    model = build_classifier(backbone_source, config.head, len(labels), head_dropout=config.head_dropout,
-                             pooling=config.pooling, backbone_dropout=config.backbone_dropout,
-                             trust_pickle=config.trust_pickle)
+    model = build_classifier(
+        backbone_source,
+        config.head,
+        len(labels),
+        head_dropout=config.head_dropout,
+        pooling=config.pooling,
+        backbone_dropout=config.backbone_dropout,
+        trust_pickle=config.trust_pickle,
+    )
     limit = max_positions(model.backbone.config)
     if config.max_len > limit:
         raise UserError(f"--max_len {config.max_len} is beyond the backbone's limit of {limit} tokens")
@@ -301,8 +317,19 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
     # The epoch's running loss is state too: a run resumed mid-epoch must log the same train_loss.
-    state = {"epoch": 0, "batch": 0, "step": 0, "best_f1": -1.0, "best_epoch": 0, "bad_epochs": 0,
-             "metrics_bytes": 0, "wall_seconds": 0.0, "stopped": False, "epoch_loss": 0.0, "epoch_examples": 0}
+    state = {
+        "epoch": 0,
+        "batch": 0,
+        "step": 0,
+        "best_f1": -1.0,
+        "best_epoch": 0,
+        "bad_epochs": 0,
+        "metrics_bytes": 0,
+        "wall_seconds": 0.0,
+        "stopped": False,
+        "epoch_loss": 0.0,
+        "epoch_examples": 0,
+    }
     metrics_path = run_dir / runfolder.METRICS_LOG
     resumed = load_latest_checkpoint(run_dir / runfolder.CHECKPOINTS) if config.resume else None
     if resumed:
@@ -333,12 +360,19 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
     def checkpoint() -> None:
         if d.main:
             handle_pos = metrics_path.stat().st_size
-            save_checkpoint(run_dir / runfolder.CHECKPOINTS, state["step"], model.state_dict(),
-                            {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                             "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state()},
-                            {**state, "metrics_bytes": handle_pos,
-                             "wall_seconds": state["wall_seconds"] + time.time() - started},
-                            config.keep_checkpoints)
+            save_checkpoint(
+                run_dir / runfolder.CHECKPOINTS,
+                state["step"],
+                model.state_dict(),
+                {
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                },
+                {**state, "metrics_bytes": handle_pos, "wall_seconds": state["wall_seconds"] + time.time() - started},
+                config.keep_checkpoints,
+            )
         if d.world > 1:
             dist.barrier()
 
@@ -347,22 +381,28 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
             break
         plan = batch_plan(lengths, config.batch_size, config.seed, epoch, group_by_length=config.group_by_length)
         plan = [b for b in plan if len(b) >= d.world]
-        groups = [plan[i:i + config.grad_accum] for i in range(0, len(plan), config.grad_accum)]
+        groups = [plan[i : i + config.grad_accum] for i in range(0, len(plan), config.grad_accum)]
         start_group = state["batch"] // config.grad_accum
         ddp_model.train()
-        bar = tqdm(total=sum(len(b) for b in plan), initial=sum(len(b) for b in plan[: state["batch"]]),
-                   unit="ex", desc=f"epoch {epoch + 1}/{config.epochs}", disable=not (d.main and config.progress),
-                   dynamic_ncols=True, mininterval=1.0)
+        bar = tqdm(
+            total=sum(len(b) for b in plan),
+            initial=sum(len(b) for b in plan[: state["batch"]]),
+            unit="ex",
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            disable=not (d.main and config.progress),
+            dynamic_ncols=True,
+            mininterval=1.0,
+        )
         window_start, window_examples = time.time(), 0
         for group in groups[start_group:]:
             group_size = sum(len(b) for b in group)
             step_loss = torch.zeros((), device=device)
             for i, batch_rows in enumerate(group):
-                rows = batch_rows[d.rank:: d.world]
+                rows = batch_rows[d.rank :: d.world]
                 batch = collate([train_ids[r] for r in rows], pad_id, y_train[rows])
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 sync = i == len(group) - 1 or d.world == 1
-                with (contextlib.nullcontext() if sync else ddp_model.no_sync()), autocast(device, precision):
+                with contextlib.nullcontext() if sync else ddp_model.no_sync(), autocast(device, precision):
                     logits = ddp_model(batch["input_ids"], batch["attention_mask"])
                     loss = multilabel_loss(logits, batch["labels"], config, pos_weight)
                     if soft_train is not None:
@@ -393,8 +433,16 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
             if state["step"] % config.log_every == 0:
                 rate = window_examples / max(time.time() - window_start, 1e-9)
                 bar.set_postfix(loss=f"{mean_loss:.4f}")
-                log({"kind": "step", "step": state["step"], "epoch": epoch + 1, "loss": mean_loss,
-                     "lr": scheduler.get_last_lr()[0], "examples_per_s": rate})
+                log(
+                    {
+                        "kind": "step",
+                        "step": state["step"],
+                        "epoch": epoch + 1,
+                        "loss": mean_loss,
+                        "lr": scheduler.get_last_lr()[0],
+                        "examples_per_s": rate,
+                    }
+                )
                 window_start, window_examples = time.time(), 0
             if state["step"] % config.checkpoint_every == 0 and state["batch"] < len(plan):
                 checkpoint()
@@ -412,14 +460,24 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
                 save_weights(model.state_dict(), run_dir / runfolder.WEIGHTS, {"epoch": str(epoch + 1)})
         else:
             state["bad_epochs"] += 1
-        log({"kind": "epoch", "epoch": epoch + 1, "step": state["step"],
-             "train_loss": train_loss, "dev_macro_f1": dev_f1,
-             "dev_micro_f1": dev_result.summary["micro_f1"], "best_epoch": state["best_epoch"],
-             "seconds": time.time() - started + state["wall_seconds"]})
+        log(
+            {
+                "kind": "epoch",
+                "epoch": epoch + 1,
+                "step": state["step"],
+                "train_loss": train_loss,
+                "dev_macro_f1": dev_f1,
+                "dev_micro_f1": dev_result.summary["micro_f1"],
+                "best_epoch": state["best_epoch"],
+                "seconds": time.time() - started + state["wall_seconds"],
+            }
+        )
         if d.main:
-            print(f"epoch {epoch + 1}: train loss {train_loss:.4f}, dev macro-F1 "
-                  f"{dev_f1:.4f} ({config.threshold_strategy} thresholds){' *best*' if improved else ''}",
-                  flush=True)
+            print(
+                f"epoch {epoch + 1}: train loss {train_loss:.4f}, dev macro-F1 "
+                f"{dev_f1:.4f} ({config.threshold_strategy} thresholds){' *best*' if improved else ''}",
+                flush=True,
+            )
             if observer:
                 observer.on_epoch(model, epoch + 1)
         patience = config.early_stopping_patience
@@ -436,18 +494,27 @@ def _train(config: TrainConfig, d: Dist, device: torch.device, observer: Trainin
 # ---------------------------------------------------------------- the run folder
 
 
-def write_run_files(run_dir: Path, config: TrainConfig, data: SplitData, tokenizer, model: nn.Module,
-                    d: Dist, precision: str) -> None:
+def write_run_files(
+    run_dir: Path, config: TrainConfig, data: SplitData, tokenizer, model: nn.Module, d: Dist, precision: str
+) -> None:
     """Before the first step: what a reader needs besides the weights, so a run stopped early still loads."""
     tax = data.taxonomy
     runfolder.write_config(run_dir, config)
     runfolder.write_labels(run_dir, tax.name, tax.labels, tax.sentiment_of, tax.ekman_of)
     tokenizer.save_pretrained(run_dir / runfolder.TOKENIZER)
     model.backbone.config.to_json_file(run_dir / runfolder.BACKBONE_CONFIG)
-    runfolder.write_run_info(run_dir, {
-        "torch": torch.__version__, "transformers": _version("transformers"),
-        "python": platform.python_version(), "hardware": hardware_description(), "world_size": d.world,
-        "precision": precision, "started": datetime.datetime.now().isoformat(timespec="seconds")})
+    runfolder.write_run_info(
+        run_dir,
+        {
+            "torch": torch.__version__,
+            "transformers": _version("transformers"),
+            "python": platform.python_version(),
+            "hardware": hardware_description(),
+            "world_size": d.world,
+            "precision": precision,
+            "started": datetime.datetime.now().isoformat(timespec="seconds"),
+        },
+    )
 
 
 def _version(package: str) -> str:
