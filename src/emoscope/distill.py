@@ -35,21 +35,13 @@ def teacher_kind(folder: Path) -> str:
     raise UserError(f"teacher {folder} is not a run, ensemble or crossfit folder")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fingerprint(folder: Path, kind: str) -> str:
     """What the teacher's probabilities depend on: its weights, its members, or its out-of-fold labels."""
     if kind == "crossfit":
-        return _sha256(runfolder.eval_file(folder, runfolder.split_predictions(OOF_SPLIT)))
+        return runfolder.sha256_file(runfolder.eval_file(folder, runfolder.split_predictions(OOF_SPLIT)))
     if kind == "ensemble":
-        return _sha256(folder / runfolder.ENSEMBLE_INFO)
-    return _sha256(folder / runfolder.WEIGHTS)
+        return runfolder.sha256_file(folder / runfolder.ENSEMBLE_INFO)
+    return runfolder.sha256_file(folder / runfolder.WEIGHTS)
 
 
 def _ids_digest(train: Sequence[Example]) -> str:

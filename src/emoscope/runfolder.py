@@ -7,6 +7,7 @@ the training package. Paths are built from these names only; `git grep` for a fi
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -239,3 +240,12 @@ def load_thresholds(path: str | Path, label_names: Sequence[str] | None = None) 
             path, None, f"thresholds must lie in [0, 1], got values from {values.min():.4g} to {values.max():.4g}"
         )
     return ThresholdChoice(data["strategy"], data["chosen_on"], values)
+
+
+def sha256_file(path: Path) -> str:
+    """The file's sha256, read in blocks: checkpoint checksums and a distilled run's teacher provenance."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -6,7 +6,6 @@ sha256 per file, so a damaged checkpoint is detected on load and the previous on
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -17,7 +16,7 @@ from safetensors.torch import load_file
 
 from emoscope.errors import UserError
 from emoscope.models.weights import fsync_dir, save_weights
-from emoscope.runfolder import WEIGHTS
+from emoscope.runfolder import WEIGHTS, sha256_file
 
 LATEST = "latest"
 
@@ -32,14 +31,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def save_checkpoint(root: Path, step: int, model_state: dict, train_state: dict, state: dict, keep: int) -> Path:
     """Write `root/step_<step>` atomically, point `latest` at it, keep the newest `keep` checkpoints."""
     root.mkdir(parents=True, exist_ok=True)
@@ -51,7 +42,7 @@ def save_checkpoint(root: Path, step: int, model_state: dict, train_state: dict,
     torch.save(train_state, tmp / "train_state.pt")
     with open(tmp / "train_state.pt", "rb") as handle:
         os.fsync(handle.fileno())
-    files = {name: _sha256(tmp / name) for name in (WEIGHTS, "train_state.pt")}
+    files = {name: sha256_file(tmp / name) for name in (WEIGHTS, "train_state.pt")}
     atomic_write_bytes(tmp / "state.json", json.dumps({**state, "files": files}, indent=1).encode())
     if final.exists():
         shutil.rmtree(final)
@@ -74,7 +65,7 @@ def _complete(root: Path) -> list[Path]:
 def _verify(path: Path) -> dict:
     state = json.loads((path / "state.json").read_text())
     for name, digest in state["files"].items():
-        if _sha256(path / name) != digest:
+        if sha256_file(path / name) != digest:
             raise ValueError(f"{path / name} does not match its recorded sha256")
     return state
 
