@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("predict", help="top-k emotions for texts, or a file in batch")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="a run folder, or an emoscope ensemble / crossfit folder")
     p.add_argument("texts", nargs="*")
     p.add_argument("--file", help=".txt, .csv, .tsv or .jsonl of texts")
     p.add_argument("--out", help=".jsonl or .csv output for --file")

@@ -47,8 +47,7 @@ def train_run(config: TrainConfig) -> Path:
     if not trained.main:
         return trained.run_dir
     finish(trained, config, teachers)
-    if config.head == "linear":
-        print(f"transformers export: {export_hf(trained.run_dir)}")
+    print(f"transformers export: {export_hf(trained.run_dir)}")
     if config.visualize:
         run_analysis(trained.run_dir)
         print(f"report: {write_report(trained.run_dir)}")

@@ -72,6 +72,8 @@ def _unique_names(runs: list[RunData]) -> list[str]:
 
 
 def _kind(r: RunData) -> str:
+    if (r.path / rf.ENSEMBLE_INFO).is_file():
+        return "ensemble"
     return "run" if (r.path / rf.RUN_INFO).is_file() or (r.path / rf.METRICS_LOG).is_file() else "baseline"
 
 
