@@ -31,8 +31,10 @@ quality: setup
 	  --run_dir $(RUN)-teachers --resume $(ARGS)
 	$(BIN)/emoscope distill --preset cpu-default --teacher $(RUN)-teachers --run_dir $(RUN)-student --resume $(ARGS)
 
+# STRICT=1 (and CI=true): a test whose data or browser is missing fails instead of skipping.
+STRICT ?= 0
 test: setup
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 EMOSCOPE_STRICT=$(STRICT) $(BIN)/python -m pytest -q
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports

@@ -12,14 +12,26 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 _DEFAULT_DATA = REPO.parent / "shared" / "data" / "goemotions"
+# Under CI (or `make test STRICT=1`) a test whose requirement is missing fails: CI cannot go green by skipping.
+STRICT = os.environ.get("CI") == "true" or os.environ.get("EMOSCOPE_STRICT") == "1"
+
+
+def missing(requirement: str) -> None:
+    """Skip a test for a missing requirement (data, a browser), or fail it under CI / STRICT=1."""
+    if STRICT:
+        pytest.fail(
+            f"{requirement} (CI=true or STRICT=1: a missing requirement fails instead of skipping)", pytrace=False
+        )
+    pytest.skip(requirement)
 
 
 @pytest.fixture(scope="session")
 def goemotions_dir() -> Path:
-    """The official files: $EMOSCOPE_DATA_DIR, else ../shared/data/goemotions beside the repo."""
+    """The official files, the one place tests look for them: $EMOSCOPE_DATA_DIR, else ../shared/data/goemotions
+    beside the repo."""
     path = Path(os.environ.get("EMOSCOPE_DATA_DIR") or _DEFAULT_DATA)
     if not (path / "train.tsv").is_file():
-        pytest.skip(f"GoEmotions files not found in {path}; set EMOSCOPE_DATA_DIR")
+        missing(f"GoEmotions files not found in {path}; set EMOSCOPE_DATA_DIR")
     return path
 
 

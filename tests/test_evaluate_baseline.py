@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -17,16 +16,11 @@ from emoscope.evaluate.metrics import as_indicator_matrix, compute_metrics, read
 from emoscope.evaluate.thresholds import choose_thresholds
 from emoscope.runfolder import BASELINE_FEATURES
 
-DATA_DIR = Path(os.environ.get("EMOSCOPE_DATA_DIR", "/work/shared/data/goemotions"))
-needs_data = pytest.mark.skipif(
-    not (DATA_DIR / "train.tsv").is_file(), reason=f"GoEmotions TSVs not found in {DATA_DIR} (set EMOSCOPE_DATA_DIR)"
-)
 
-
-def read_split(name: str, limit: int) -> tuple[list[str], list[tuple[int, ...]], list[str]]:
+def read_split(data_dir: Path, name: str, limit: int) -> tuple[list[str], list[tuple[int, ...]], list[str]]:
     """The first ``limit`` rows of an official TSV (text, comma-separated label ids, comment id)."""
     texts, labels, ids = [], [], []
-    with (DATA_DIR / f"{name}.tsv").open(encoding="utf-8") as f:
+    with (data_dir / f"{name}.tsv").open(encoding="utf-8") as f:
         for line, _ in zip(f, range(limit), strict=False):
             text, label_ids, comment_id = line.rstrip("\n").split("\t")
             texts.append(text)
@@ -36,15 +30,16 @@ def read_split(name: str, limit: int) -> tuple[list[str], list[tuple[int, ...]],
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory):
-    names = (DATA_DIR / "emotions.txt").read_text().split()
-    train, dev, test = read_split("train", 3000), read_split("dev", 1500), read_split("test", 500)
+def small_run(goemotions_dir, tmp_path_factory):
+    names = (goemotions_dir / "emotions.txt").read_text().split()
+    train, dev, test = (
+        read_split(goemotions_dir, split, n) for split, n in (("train", 3000), ("dev", 1500), ("test", 500))
+    )
     out = tmp_path_factory.mktemp("baseline")
     result = run_baseline(train[0], train[1], dev[0], dev[1], test[0], test[1], names, out, test_ids=test[2], n_jobs=1)
     return out, result, names, train, dev, test
 
 
-@needs_data
 def test_writes_a_run_like_folder(small_run):
     out, result, names, _, _, test = small_run
     for rel in (
@@ -73,7 +68,6 @@ def test_writes_a_run_like_folder(small_run):
     assert all(len(r["probs"]) == len(names) for r in records)
 
 
-@needs_data
 def test_beats_a_constant_predictor_on_dev(small_run):
     out, _, names, train, dev, _ = small_run
     dev_metrics = json.loads((out / "eval/dev_metrics.json").read_text())
@@ -99,10 +93,11 @@ def test_rejects_mismatched_inputs(tmp_path):
         )
 
 
-@needs_data
-def test_char_ngrams_and_global_strategy(tmp_path):
-    names = (DATA_DIR / "emotions.txt").read_text().split()
-    train, dev, test = read_split("train", 800), read_split("dev", 300), read_split("test", 100)
+def test_char_ngrams_and_global_strategy(goemotions_dir, tmp_path):
+    names = (goemotions_dir / "emotions.txt").read_text().split()
+    train, dev, test = (
+        read_split(goemotions_dir, split, n) for split, n in (("train", 800), ("dev", 300), ("test", 100))
+    )
     result = run_baseline(
         train[0],
         train[1],
@@ -159,7 +154,6 @@ def test_the_saved_model_gives_the_fitted_probabilities(tmp_path, char_ngrams):
     np.testing.assert_allclose(BaselineModel(tmp_path).predict_proba(new), model.predict_proba(new), atol=1e-9, rtol=0)
 
 
-@needs_data
 def test_a_baseline_folder_carries_its_model(small_run, tmp_path):
     out, _, names, _, _, test = small_run
     saved = read_predictions(out / "eval/test_predictions.jsonl", names)

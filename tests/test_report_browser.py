@@ -1,7 +1,7 @@
 """The report in a real browser: headless Debian Chromium driven by Playwright, fully offline.
 
-Skipped (with the reason) only when playwright or the Chromium executable is missing; any other problem
-launching or using the browser fails.
+Skipped (with the reason) only when playwright or the Chromium executable is missing, and failed for it under
+CI=true or STRICT=1; any other problem launching or using the browser fails.
 """
 
 from __future__ import annotations
@@ -11,12 +11,19 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import missing
 from test_report_support import NASTY_TEXT, make_run, write_baseline
 
 from emoscope.report import COMPARISON_SECTION_IDS, SECTION_IDS, browser, write_comparison, write_report
 
 REASON = browser.unavailable_reason()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"no real browser here: {REASON}")
+
+
+@pytest.fixture(autouse=True)
+def _real_browser():
+    if REASON is not None:
+        missing(f"no real browser here: {REASON}")
+
 
 # Pixel position (viewport coordinates) of every plotted t-SNE point, and for each the distance to its
 # nearest neighbour, so a test can hover a point no other point competes with.
