@@ -45,6 +45,7 @@ bench: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/train_throughput.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/inference.py $(if $(wildcard $(RUN)/model.safetensors),--run $(RUN),)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/tracker_overhead.py
+	$(BIN)/python bench/evaluation_speed.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -7,7 +7,6 @@ import hashlib
 import http.server
 import socket
 import threading
-import time
 
 import pytest
 
@@ -246,12 +245,9 @@ def test_verify_reports_each_file(tmp_path):
 def test_the_real_files(goemotions_dir, monkeypatch):
     monkeypatch.delenv("EMOSCOPE_DATA_DIR", raising=False)
     assert verify_data_dir(goemotions_dir) == dict.fromkeys(OFFICIAL_FILES, "ok")
-    start = time.perf_counter()
     train = read_examples(goemotions_dir / "train.tsv")
-    seconds = time.perf_counter() - start
     assert len(train) == 43410 and train.skipped == []
     assert {i for e in train for i in e.labels} == set(range(len(ORIGINAL_LABELS)))
-    assert seconds < 3, f"reading train.tsv took {seconds:.2f} s"  # ~0.2 s on an idle core; CPUs are shared
 
     data = load_goemotions(goemotions_dir, taxonomy="sentiment")
     assert (len(data.train), len(data.dev), len(data.test)) == (43410, 5426, 5427) and data.skipped == []
