@@ -340,6 +340,8 @@ def _train(
         scheduler.load_state_dict(train_state["scheduler"])
         scaler.load_state_dict(train_state["scaler"])
         torch.set_rng_state(train_state["torch_rng"])
+        if torch.cuda.is_available() and train_state.get("cuda_rng"):  # dropout on the GPU repeats too
+            torch.cuda.set_rng_state_all(train_state["cuda_rng"])
         if d.main:
             with open(metrics_path, "r+b") as handle:  # drop lines logged after the checkpoint
                 handle.truncate(state["metrics_bytes"])
@@ -369,6 +371,7 @@ def _train(
                     "scheduler": scheduler.state_dict(),
                     "scaler": scaler.state_dict(),
                     "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                 },
                 {**state, "metrics_bytes": handle_pos, "wall_seconds": state["wall_seconds"] + time.time() - started},
                 config.keep_checkpoints,
