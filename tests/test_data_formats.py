@@ -250,6 +250,17 @@ def test_bad_tsv_rows(tmp_path, content, problem):
     assert error_of(path) == f"{path}:2: {problem}"
 
 
+def test_a_tsv_row_with_other_columns_than_the_first_is_an_error(tmp_path):
+    """Three columns, then a row with two (a stray tab or a lost id): the first data row fixes the layout."""
+    path = write_bytes(tmp_path, "d.tsv", "\nfine\t1\tok\nalso fine\t2\tid2\nlost its id\t3\n")
+    assert error_of(path) == (
+        f"{path}:4: 2 tab-separated columns, but line 2 has 3: every row needs the same columns "
+        "(text, label ids, and the comment id if any row has one)"
+    )
+    without_ids = write_bytes(tmp_path, "e.tsv", "fine\t1\nalso fine\t2\n")
+    assert [e.id for e in read_examples(without_ids)] == ["e.tsv:1", "e.tsv:2"]
+
+
 def test_text_at_the_maximum_is_fine(tmp_path):
     path = write_bytes(tmp_path, "d.tsv", "x" * MAX_TEXT_CHARS + "\t3\n")
     assert len(read_examples(path)[0].text) == MAX_TEXT_CHARS

@@ -234,6 +234,9 @@ def _first_bad(bad: dict[int, str], first: int, last: int) -> int | None:
 
 
 def _read_tsv(path: Path, text: str, bad: dict[int, str], rows: _Rows) -> None:
+    """The first data row fixes the layout (with or without the id column); a row that differs is an error:
+    a text with a stray tab would otherwise put part of itself in the label column."""
+    layout: tuple[int, int] | None = None  # (columns, line that set them)
     for line_no, line in enumerate(text.split("\n"), 1):
         if line_no in bad:
             rows.bad(line_no, bad[line_no])
@@ -252,7 +255,17 @@ def _read_tsv(path: Path, text: str, bad: dict[int, str], rows: _Rows) -> None:
                 f"left out), found {len(fields)}{hint}",
             )
             continue
-        rows.add(line_no, fields[0], fields[1], fields[2] if len(fields) == 3 else None)
+        if len(fields) == 3 and not fields[2]:  # an empty id is no id
+            fields = fields[:2]
+        layout = layout or (len(fields), line_no)
+        if len(fields) != layout[0]:
+            rows.bad(
+                line_no,
+                f"{len(fields)} tab-separated columns, but line {layout[1]} has {layout[0]}: every "
+                "row needs the same columns (text, label ids, and the comment id if any row has one)",
+            )
+            continue
+        rows.add(line_no, *fields)
 
 
 def _lines(text: str) -> Iterator[str]:
