@@ -100,7 +100,9 @@ class TrainConfig:
     )
     skip_bad_rows: bool = _data(False, "skip and count malformed rows instead of stopping at the first")
     max_train_examples: int | None = _data(None, "train on a random subset of this size (quick experiments)", POSITIVE)
-    max_eval_examples: int | None = _data(None, "score a random subset of dev and test of this size", POSITIVE)
+    max_eval_examples: int | None = _data(
+        None, "score only the first N texts of dev and of test (quick experiments)", POSITIVE
+    )
     crossfit_folds: int | None = _data(
         None,
         "split train into this many folds (by id and seed) for a cross-fitted teacher; set by emoscope crossfit",
