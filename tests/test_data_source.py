@@ -62,13 +62,36 @@ def server(tmp_path_factory):
         (root / variant).mkdir()
         for name, data in {**TINY, **changes}.items():
             (root / variant / name).write_bytes(data)
-    handler = functools.partial(_Handler, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    yield from _serve(root)
+
+
+def _serve(root):
+    """Serve `root` on 127.0.0.1 at a free port, in a thread; yields the base URL."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def official_mirror(goemotions_dir, tmp_path_factory):
+    """Copies of the real official files: `official/` as published, `corrupted/` with one byte of test.tsv
+    changed (same size, so only the sha256 can tell)."""
+    root = tmp_path_factory.mktemp("official-mirror")
+    for variant in ("official", "corrupted"):
+        (root / variant).mkdir()
+        for name in OFFICIAL_FILES:
+            (root / variant / name).write_bytes((goemotions_dir / name).read_bytes())
+    (root / "corrupted" / "test.tsv").write_bytes(_one_byte_changed((goemotions_dir / "test.tsv").read_bytes()))
+    yield from _serve(root)
+
+
+def _one_byte_changed(data: bytes) -> bytes:
+    changed = bytearray(data)
+    changed[100] ^= 1
+    return bytes(changed)
 
 
 @pytest.fixture()
@@ -103,6 +126,40 @@ def test_a_cached_file_of_the_wrong_size_is_fetched_again(server, cache):
         (cache / name).write_bytes(TINY[name])
     resolve_data_dir(base_url=f"{server}/good", expected=TINY_SUMS)
     assert _Handler.requests == ["/good/dev.tsv"] and (cache / "dev.tsv").read_bytes() == TINY["dev.tsv"]
+
+
+def test_a_cached_file_of_the_right_size_but_other_bytes_is_fetched_again(server, cache):
+    cache.mkdir(parents=True)
+    for name, data in TINY.items():
+        (cache / name).write_bytes(data)
+    (cache / "dev.tsv").write_bytes(b"Wow\t26\tb2\n")  # same size as the good file, other content
+    resolve_data_dir(base_url=f"{server}/good", expected=TINY_SUMS)
+    assert _Handler.requests == ["/good/dev.tsv"] and (cache / "dev.tsv").read_bytes() == TINY["dev.tsv"]
+
+
+def test_the_real_files_download_verified_into_an_empty_cache_and_load(official_mirror, cache, monkeypatch):
+    """What a user without data gets: `load_goemotions()` finds nothing cached, downloads the six official
+    files (checked against OFFICIAL_FILES' sizes and sha256), keeps them in the cache and reads them."""
+    monkeypatch.setenv("EMOSCOPE_DATA_URL", f"{official_mirror}/official/")
+    data = load_goemotions()
+    assert (len(data.train), len(data.dev), len(data.test)) == (43410, 5426, 5427) and data.skipped == []
+    assert sorted(_Handler.requests) == sorted(f"/official/{name}" for name in OFFICIAL_FILES)
+    assert _files(cache) == sorted(OFFICIAL_FILES)  # no temporary file left beside them
+    assert verify_data_dir(cache) == dict.fromkeys(OFFICIAL_FILES, "ok")
+    assert load_goemotions(taxonomy="ekman").taxonomy.name == "ekman"
+    assert len(_Handler.requests) == len(OFFICIAL_FILES)  # the cached copy is used: nothing fetched again
+
+
+def test_a_corrupted_real_file_is_rejected_and_nothing_is_saved(official_mirror, goemotions_dir, cache):
+    url = f"{official_mirror}/corrupted/"
+    with pytest.raises(UserError) as e:
+        resolve_data_dir(base_url=url)
+    served = hashlib.sha256(_one_byte_changed((goemotions_dir / "test.tsv").read_bytes())).hexdigest()
+    assert str(e.value) == (
+        f"rejected test.tsv from {url}test.tsv: sha256 {served} is not the official "
+        f"{OFFICIAL_FILES['test.tsv'][1]} (corrupted or tampered); nothing was saved in {cache}"
+    )
+    assert _files(cache) == []  # not even train.tsv and dev.tsv, which verified
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from emoscope.cli import main
 from emoscope.errors import UserError
 from emoscope.evaluate.ensemble import build_ensemble
 from emoscope.evaluate.metrics import read_predictions, save_predictions
+from emoscope.runfolder import write_labels
 
 
 def labels_of(folder):
@@ -84,3 +86,57 @@ def test_cli_writes_a_folder_and_keeps_an_existing_one(tiny_run, tmp_path, capsy
     assert main(["ensemble", str(tiny_run), "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
     assert (out / "ensemble.json").read_text() == before
+
+
+FABRICATED_LABELS = ["joy", "anger", "fear", "neutral"]
+
+
+def fabricated_folder(out: Path, probs_of_truth) -> Path:
+    """A member or baseline folder of made-up predictions on the same 80 dev and 80 test examples:
+    `probs_of_truth(split, truth)` gives its probabilities."""
+    rng = np.random.default_rng(0)
+    write_labels(out, "original", FABRICATED_LABELS)
+    for split in ("dev", "test"):
+        truth = rng.random((80, len(FABRICATED_LABELS))) < 0.3
+        truth[~truth.any(1), -1] = True  # every example has a label (neutral when none other)
+        save_predictions(
+            out / "eval" / f"{split}_predictions.jsonl",
+            [f"{split} text {i}" for i in range(len(truth))],
+            truth,
+            probs_of_truth(split, truth),
+            np.full(len(FABRICATED_LABELS), 0.5),
+            FABRICATED_LABELS,
+            ids=[f"{split}-{i}" for i in range(len(truth))],
+        )
+    return out
+
+
+def weak_member(split, truth):
+    """Some signal, much noise: the run a baseline could help."""
+    return np.clip(0.4 + 0.15 * truth + np.random.default_rng(1).normal(0, 0.15, truth.shape), 0, 1)
+
+
+def knows(truth):
+    return np.where(truth, 0.9, 0.1)
+
+
+def misleads(truth):
+    return np.where(truth, 0.1, 0.9)
+
+
+@pytest.mark.parametrize(
+    ("baseline_on", "chosen"),
+    [
+        ({"dev": knows, "test": misleads}, "positive"),  # good on dev, poor on test: dev decides, it gets a share
+        ({"dev": misleads, "test": knows}, "zero"),  # poor on dev, good on test: test is never looked at
+    ],
+)
+def test_the_blend_weight_follows_dev_not_test(tmp_path, baseline_on, chosen):
+    member = fabricated_folder(tmp_path / "member", weak_member)
+    baseline = fabricated_folder(tmp_path / "baseline", lambda split, truth: baseline_on[split](truth))
+    out = tmp_path / "ens"
+    assert main(["ensemble", str(member), "--baseline", str(baseline), "--out", str(out)]) == 0
+    info = json.loads((out / "ensemble.json").read_text())
+    assert (info["baseline_weight"] > 0) == (chosen == "positive")
+    scan = {float(w): f for w, f in info["dev_macro_f1_by_baseline_weight"].items()}
+    assert scan[info["baseline_weight"]] == max(scan.values())

@@ -269,6 +269,11 @@ def test_seed_a_flags_are_accepted_as_written(tmp_path):
         True,
     )
     assert (config.backbone, config.head, config.label_smoothing) == ("roberta-large", "mlp-attention", 0.1)
+    # The seed's numbers on the command line change nothing: the preset alone holds them (test_presets.py
+    # checks every field of the preset file against the seed).
+    preset = resolve_config("seed-a", {})
+    numbers = ("epochs", "batch_size", "lr", "precision", "max_len")
+    assert {n: getattr(preset, n) for n in numbers} == {n: getattr(config, n) for n in numbers}
 
 
 @pytest.mark.parametrize(

@@ -198,7 +198,8 @@ def resolve_data_dir(
     base_url: str | None = None,
     expected: Checksums | None = None,
 ) -> Path:
-    """The GoEmotions folder: `data_dir`, else `$EMOSCOPE_DATA_DIR`, else the cache (downloaded if needed).
+    """The GoEmotions folder: `data_dir`, else `$EMOSCOPE_DATA_DIR`, else the cache (a file missing there, or
+    whose size or sha256 is not the official one, is downloaded again).
 
     Downloading is off with `download=False`, `HF_HUB_OFFLINE=1` or `EMOSCOPE_OFFLINE=1`.
     """
@@ -208,11 +209,9 @@ def resolve_data_dir(
         return _user_dir(Path(os.environ["EMOSCOPE_DATA_DIR"]), "EMOSCOPE_DATA_DIR")
     folder = cache_dir()
     expected = OFFICIAL_FILES if expected is None else expected
-    missing = {
-        name: spec
-        for name, spec in expected.items()
-        if not ((folder / name).is_file() and (folder / name).stat().st_size == spec[0])
-    }
+    # A cached copy is trusted only while its sha256 still matches: a file of the right size can be damaged too.
+    report = verify_data_dir(folder, expected)
+    missing = {name: spec for name, spec in expected.items() if report[name] != "ok"}
     if not missing:
         return folder
     offline = [name for name in ("HF_HUB_OFFLINE", "EMOSCOPE_OFFLINE") if _flag(name)]
