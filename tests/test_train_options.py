@@ -55,8 +55,9 @@ def test_two_accumulated_batches_of_16_make_the_update_of_one_batch_of_32(tiny_m
     a, _ = read_weights(accumulated / "model.safetensors")
     b, _ = read_weights(whole / "model.safetensors")
     assert a.keys() == b.keys()
+    # Tight: AdamW all but ignores a gradient's scale, so a wrong divisor moves weights by only ~1e-5.
     for key in a:
-        assert (a[key] - b[key]).abs().max() < 1e-5, key
+        assert (a[key] - b[key]).abs().max() < 1e-6, key
     steps = [[r["step"] for r in epoch_records(run)] for run in (accumulated, whole)]
     assert steps == [[3], [3]]
     start, _ = read_weights(tiny_models["bert"] / "model.safetensors")
