@@ -180,6 +180,25 @@ def test_two_process_ddp_equals_one_process_with_the_same_global_batch(tiny_mode
     assert a.keys() == b.keys()
     for key in a:
         assert (a[key] - b[key]).abs().max() < 2e-5, key
+    # What rank 0 makes of those weights: the dev scores, the best epoch and the thresholds chosen on dev.
+    dev = [
+        [json.loads(line) for line in (run / "eval/dev_predictions.jsonl").read_text().splitlines()]
+        for run in (one, two)
+    ]
+    assert [r["id"] for r in dev[0]] == [r["id"] for r in dev[1]]
+    assert (
+        max(abs(p - q) for r, s in zip(*dev, strict=True) for p, q in zip(r["probs"], s["probs"], strict=True)) < 1e-5
+    )
+    best = [
+        [
+            r["best_epoch"]
+            for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+            if r["kind"] == "epoch"
+        ]
+        for run in (one, two)
+    ]
+    assert best[0] == best[1] == [1]
+    assert json.loads((one / "thresholds.json").read_text()) == json.loads((two / "thresholds.json").read_text())
     # At least one weight must have moved, or the comparison proves nothing.
     first = load_file(str(tiny_models["bert"] / "model.safetensors"))
     moved = [k for k in first if f"backbone.{k}" in a and not bool((first[k] == a[f"backbone.{k}"]).all())]

@@ -1,0 +1,205 @@
+"""Every option that changes training, checked against what it promises: tiny models, one or two epochs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import slice_goemotions, train_args
+
+from emoscope.cli import main
+from emoscope.config import TrainConfig, resolve_config
+from emoscope.models import build_classifier
+from emoscope.models.weights import read_weights
+from emoscope.train import train
+from emoscope.train.loop import multilabel_loss, param_groups, positive_weights
+
+
+@pytest.fixture(scope="module")
+def data96(goemotions_dir, tmp_path_factory) -> Path:
+    """96 train rows: three batches of 32, six of 16."""
+    return slice_goemotions(goemotions_dir, tmp_path_factory.mktemp("goemotions-96"), 96, 32, 32)
+
+
+def train_only(backbone: Path, data: Path, run: Path, **overrides) -> Path:
+    """The loop alone (no thresholds, floor or export after it): fp32, one epoch, batch 16, no progress bar."""
+    values = {
+        "backbone": str(backbone),
+        "data_dir": str(data),
+        "run_dir": str(run),
+        "epochs": 1,
+        "batch_size": 16,
+        "precision": "fp32",
+        "progress": False,
+        **overrides,
+    }
+    return train(resolve_config("cpu-default", values)).run_dir
+
+
+def epoch_records(run: Path) -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == "epoch"]
+
+
+# ---------------------------------------------------------------- gradient accumulation
+
+
+def test_two_accumulated_batches_of_16_make_the_update_of_one_batch_of_32(tiny_models, data96, tmp_path):
+    common = {"group_by_length": False, "head_dropout": 0.0, "backbone_dropout": 0.0, "lr": 1e-3}
+    accumulated = train_only(tiny_models["bert"], data96, tmp_path / "accum", grad_accum=2, **common)
+    whole = train_only(tiny_models["bert"], data96, tmp_path / "whole", batch_size=32, **common)
+    a, _ = read_weights(accumulated / "model.safetensors")
+    b, _ = read_weights(whole / "model.safetensors")
+    assert a.keys() == b.keys()
+    # Tight: AdamW all but ignores a gradient's scale, so a wrong divisor moves weights by only ~1e-5.
+    for key in a:
+        assert (a[key] - b[key]).abs().max() < 1e-6, key
+    steps = [[r["step"] for r in epoch_records(run)] for run in (accumulated, whole)]
+    assert steps == [[3], [3]]
+    start, _ = read_weights(tiny_models["bert"] / "model.safetensors")
+    assert any(not torch.equal(start[k], a[f"backbone.{k}"]) for k in start if f"backbone.{k}" in a)
+
+
+# ---------------------------------------------------------------- the loss
+
+
+LOGITS = [[2.0, -1.0, 0.5], [-0.3, 0.0, 1.5]]
+TARGETS = [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]
+
+
+def hand_loss(smoothing: float = 0.0, gamma: float = 0.0, pos_weight=(1.0, 1.0, 1.0)) -> list[float]:
+    """Per-example mean over labels of -w [pw y log p + (1 - y) log (1 - p)], w = (1 - p_true) ** gamma."""
+    out = []
+    for logits, targets in zip(LOGITS, TARGETS, strict=True):
+        terms = []
+        for z, y, pw in zip(logits, targets, pos_weight, strict=True):
+            y = y * (1 - smoothing) + 0.5 * smoothing
+            p = 1 / (1 + math.exp(-z))
+            bce = -(pw * y * math.log(p) + (1 - y) * math.log(1 - p))
+            p_true = p * y + (1 - p) * (1 - y)
+            terms.append(bce * (1 - p_true) ** gamma)
+        out.append(sum(terms) / len(terms))
+    return out
+
+
+@pytest.mark.parametrize(
+    "options,pos_weight",
+    [
+        ({}, None),
+        ({"label_smoothing": 0.2}, None),
+        ({"focal_gamma": 2.0}, None),
+        ({"focal_gamma": 1.5, "label_smoothing": 0.1}, (3.0, 0.5, 2.0)),
+        ({}, (3.0, 0.5, 2.0)),
+    ],
+)
+def test_the_loss_is_the_formula(options, pos_weight):
+    weight = torch.tensor(pos_weight) if pos_weight else None
+    got = multilabel_loss(torch.tensor(LOGITS), torch.tensor(TARGETS), TrainConfig(**options), weight)
+    expected = hand_loss(options.get("label_smoothing", 0.0), options.get("focal_gamma", 0.0), pos_weight or (1,) * 3)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
+
+
+def test_positive_weights_are_negatives_over_positives_capped_at_50():
+    # 200 texts: label 0 on 40, label 1 on 1, label 2 on none (counted as one of 200: 199 / 1), label 3 on all.
+    y = np.zeros((200, 4), dtype=np.float32)
+    y[:40, 0] = 1
+    y[0, 1] = 1
+    y[:, 3] = 1
+    assert positive_weights(y, "none") is None
+    balanced = [160 / 40, 50.0, 50.0, 0.0]  # 199 / 1 is capped
+    np.testing.assert_allclose(positive_weights(y, "balanced").numpy(), balanced, rtol=1e-6)
+    np.testing.assert_allclose(
+        positive_weights(y, "sqrt").numpy(), [2.0, math.sqrt(199), math.sqrt(199), 0.0], rtol=1e-6
+    )
+
+
+# ---------------------------------------------------------------- learning rates per parameter
+
+
+def test_each_parameter_gets_its_layers_learning_rate_and_only_matrices_decay(tiny_models):
+    model = build_classifier(str(tiny_models["bert"]), "mlp-attention", 5, head_dropout=0.0)
+    config = TrainConfig(lr=1e-3, head_lr=7e-3, layer_lr_decay=0.5, weight_decay=0.05)
+    setting = {id(p): (g["lr"], g["weight_decay"]) for g in param_groups(model, config) for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert setting.keys() == {id(p) for p in named.values()}
+    seen = set()
+    for name, param in named.items():
+        if name.startswith("head."):
+            lr = 7e-3
+        elif ".embeddings." in name:
+            lr = 1e-3 * 0.5**2  # one step below the first of the two layers
+        elif ".layer.0." in name:
+            lr = 1e-3 * 0.5
+        else:  # the top layer, and whatever sits above the layers (a pooler)
+            lr = 1e-3
+        decay = 0.0 if name.endswith("bias") or "LayerNorm" in name else 0.05
+        assert setting[id(param)] == (pytest.approx(lr), decay), name
+        seen.add(lr)
+    assert len(seen) == 4
+    same = param_groups(model, TrainConfig(lr=1e-3, head_lr=None, layer_lr_decay=1.0))
+    assert {g["lr"] for g in same} == {1e-3}
+
+
+# ---------------------------------------------------------------- early stopping
+
+
+def test_early_stopping_stops_keeps_the_best_epoch_and_resume_does_not_go_on(tiny_models, data96, tmp_path, capsys):
+    # A learning rate this small leaves every weight as it was: dev macro-F1 never rises after epoch 1.
+    options = {"epochs": 5, "lr": 1e-12, "head_lr": 1e-12, "early_stopping_patience": 2}
+    run = train_only(tiny_models["bert"], data96, tmp_path / "run", **options)
+    records = epoch_records(run)
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    assert records[-1]["best_epoch"] == 1
+    assert "early stopping: no dev improvement for 2 epochs" in capsys.readouterr().out
+    assert read_weights(run / "model.safetensors")[1]["epoch"] == "1"
+    before = (run / "metrics.jsonl").read_text()
+    train_only(tiny_models["bert"], data96, run, resume=True, **options)
+    assert (run / "metrics.jsonl").read_text() == before
+
+
+# ---------------------------------------------------------------- taxonomies
+
+
+@pytest.mark.parametrize(
+    "taxonomy,labels,foreign",
+    [
+        # Files hold GoEmotions names; a sentiment group is none of them. (Ekman's names all are.)
+        ("ekman", ["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"], "positive"),
+        ("sentiment", ["positive", "negative", "ambiguous", "neutral"], None),
+    ],
+)
+def test_a_grouped_taxonomy_trains_evaluates_and_predicts(
+    tiny_models, data96, tmp_path, capsys, taxonomy, labels, foreign
+):
+    run = tmp_path / taxonomy
+    assert main(train_args(tiny_models["bert"], data96, run, "--taxonomy", taxonomy)) == 0
+    saved = json.loads((run / "labels.json").read_text())
+    assert (saved["taxonomy"], saved["labels"]) == (taxonomy, labels)
+    rows = (run / "eval" / "test_per_emotion.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == labels
+    assert list(json.loads((run / "thresholds.json").read_text())["thresholds"]) == labels
+    capsys.readouterr()
+
+    assert main(["predict", str(run), "thank you so much!", "--top-k", "2"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    shown = [line for line in printed[1:] if "%" in line]
+    assert printed[0] == "thank you so much!" and len(shown) == 2
+    assert all(any(label in line for label in labels) for line in shown), shown
+
+    # GoEmotions names are mapped into the run's groups; names of another grouping are refused in one line.
+    ours = tmp_path / "ours.jsonl"
+    ours.write_text(json.dumps({"text": "so happy", "labels": ["joy"]}) + "\n", encoding="utf-8")
+    assert main(["evaluate", str(run), "--file", str(ours)]) == 0
+    if foreign is None:
+        return
+    theirs = tmp_path / "theirs.jsonl"
+    theirs.write_text(json.dumps({"text": "so happy", "labels": [foreign]}) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--file", str(theirs)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(theirs) in err and repr(foreign) in err, err
+    assert not (run / "evaluations" / "theirs").exists()
