@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SAMPLE_TEXTS
 
 from emoscope.errors import UserError
 from emoscope.evaluate.baseline import BaselineModel, build_model, run_baseline, save_model
@@ -135,16 +136,8 @@ def test_baseline_command_scores_like_a_run_and_prints_the_table(goemotions_dir,
 @pytest.mark.parametrize("char_ngrams", [False, True])
 def test_the_saved_model_gives_the_fitted_probabilities(tmp_path, char_ngrams):
     """No pickle: the rebuilt scorer matches sklearn's pipeline, a label never seen in train included."""
-    texts = [
-        "I love this so much, thank you!",
-        "This is awful and I am angry.",
-        "Why would anyone do that?",
-        "Oh wow, I did not expect that at all.",
-        "I'm so sorry for your loss.",
-        "lol that's hilarious",
-        "Café crème, naïve résumé",
-        "Great job, proud of you!",
-    ] * 4
+    distinct = SAMPLE_TEXTS[: len(SAMPLE_TEXTS) // 20]
+    texts = [*distinct[:6], "Café crème, naïve résumé", distinct[7]] * 4  # one text with accents
     y = (np.random.default_rng(0).random((len(texts), 3)) < 0.4).astype(int)
     y[:, 2] = 0  # one class only: sklearn's constant predictor
     model = build_model(char_ngrams=char_ngrams, n_jobs=1).fit(texts, y)
