@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import slice_goemotions
+from conftest import train_args as tiny_train_args
 from safetensors.torch import load_file
 
 from emoscope.cli import main
@@ -42,22 +43,13 @@ def data(goemotions_dir, tmp_path_factory) -> Path:
 
 
 def train_args(backbone: Path, data: Path, run: Path, *extra: str) -> list[str]:
-    return [
-        "train",
-        "--backbone",
-        str(backbone),
-        "--data_dir",
-        str(data),
-        "--run_dir",
-        str(run),
+    """Two epochs, a checkpoint every two steps, one thread, no early stopping: many places to be killed."""
+    return tiny_train_args(
+        backbone,
+        data,
+        run,
         "--epochs",
         "2",
-        "--batch_size",
-        "16",
-        "--precision",
-        "fp32",
-        "--progress",
-        "false",
         "--lr",
         "1e-3",
         "--log_every",
@@ -69,7 +61,7 @@ def train_args(backbone: Path, data: Path, run: Path, *extra: str) -> list[str]:
         "--early_stopping_patience",
         "none",
         *extra,
-    ]
+    )
 
 
 def launch(args: list[str], log: Path, torchrun: bool = False, env: dict | None = None) -> subprocess.Popen:

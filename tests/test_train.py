@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import slice_goemotions
+from conftest import slice_goemotions, train_args
 from safetensors.torch import load_file
 
 from emoscope.cli import main
@@ -28,30 +28,10 @@ def small_data(goemotions_dir, tmp_path_factory) -> Path:
 
 
 def tiny_args(backbone: Path, data: Path, run: Path, *extra: str) -> list[str]:
-    return [
-        "train",
-        "--backbone",
-        str(backbone),
-        "--data_dir",
-        str(data),
-        "--run_dir",
-        str(run),
-        "--epochs",
-        "2",
-        "--batch_size",
-        "16",
-        "--precision",
-        "fp32",
-        "--progress",
-        "false",
-        "--lr",
-        "1e-3",
-        "--checkpoint_every",
-        "5",
-        "--log_every",
-        "1",
-        *extra,
-    ]
+    """Two epochs, a checkpoint every five steps: the shared tiny-run arguments, overridden."""
+    return train_args(
+        backbone, data, run, "--epochs", "2", "--lr", "1e-3", "--checkpoint_every", "5", "--log_every", "1", *extra
+    )
 
 
 def weights(run: Path) -> dict:
