@@ -64,9 +64,8 @@ def out_of_fold_probs(folder: Path, train: Sequence[Example], labels: Sequence[s
     return oof.probs[[row_of[e.id] for e in train]].astype(np.float32)
 
 
-def teacher_probs(folder: Path, train: Sequence[Example], labels: Sequence[str]) -> np.ndarray:
-    """One teacher's probabilities [len(train), labels] for the train texts."""
-    kind = teacher_kind(folder)
+def teacher_probs(folder: Path, kind: str, train: Sequence[Example], labels: Sequence[str]) -> np.ndarray:
+    """One teacher's probabilities [len(train), labels] for the train texts (`kind` from `teacher_kind`)."""
     if kind == "crossfit":
         return out_of_fold_probs(folder, train, labels)
     from emoscope.predict import Predictor
@@ -88,14 +87,13 @@ class Teachers:
         if not folders:
             raise UserError("distillation needs at least one --teacher folder")
         self.folders = [Path(f) for f in folders]
-        for folder in self.folders:
-            teacher_kind(folder)
+        self.kinds = [teacher_kind(folder) for folder in self.folders]  # a folder that is no teacher stops here
 
     def provenance(self, train: Sequence[Example], labels: Sequence[str]) -> dict:
-        teachers = []
-        for folder in self.folders:
-            kind = teacher_kind(folder)
-            teachers.append({"path": str(folder), "kind": kind, "sha256": _fingerprint(folder, kind)})
+        teachers = [
+            {"path": str(folder), "kind": kind, "sha256": _fingerprint(folder, kind)}
+            for folder, kind in zip(self.folders, self.kinds, strict=True)
+        ]
         return {
             "teachers": teachers,
             "labels": list(labels),
@@ -112,7 +110,9 @@ class Teachers:
                 print(f"teachers: probabilities on train read from {probs_path}", flush=True)
                 return np.load(probs_path, allow_pickle=False)
             print(f"teachers: {info_path} is for other teachers or texts; computing again", flush=True)
-        probs = np.mean([teacher_probs(f, train, labels) for f in self.folders], axis=0).astype(np.float32)
+        probs = np.mean(
+            [teacher_probs(f, kind, train, labels) for f, kind in zip(self.folders, self.kinds, strict=True)], axis=0
+        ).astype(np.float32)
         cache.mkdir(parents=True, exist_ok=True)
         tmp = probs_path.with_name(f".{probs_path.name}.tmp{os.getpid()}.npy")
         np.save(tmp, probs, allow_pickle=False)
@@ -127,8 +127,7 @@ class Teachers:
     def wall_seconds(self) -> float | None:
         """The teachers' training time, for the student's run.json (None when a teacher does not record it)."""
         total = 0.0
-        for folder in self.folders:
-            kind = teacher_kind(folder)
+        for folder, kind in zip(self.folders, self.kinds, strict=True):
             info = json.loads((folder / (runfolder.RUN_INFO if kind == "run" else runfolder.ENSEMBLE_INFO)).read_text())
             seconds = info.get("wall_seconds" if kind == "run" else "train_wall_seconds")
             if seconds is None:

@@ -29,7 +29,7 @@ from emoscope.evaluate.baseline import run_baseline_on
 from emoscope.evaluate.ensemble import build_ensemble
 from emoscope.evaluate.metrics import as_indicator_matrix
 from emoscope.evaluate.split import score_split
-from emoscope.predict import Predictor, export_hf
+from emoscope.predict import Predictor, export_hf, read_thresholds
 from emoscope.report import write_report
 from emoscope.train import Trained, train
 from emoscope.train.loop import peak_rss_mb
@@ -154,7 +154,7 @@ def crossfit_run(config: TrainConfig, folds: int) -> Path:
         score_split(
             run / runfolder.EVAL, OOF_SPLIT, [data.train[i] for i in rows], oof[rows], predictor.thresholds, labels
         )
-    thresholds = runfolder.load_thresholds(out / runfolder.THRESHOLDS, labels).values
+    thresholds = read_thresholds(out, labels)
     print(
         score_split(
             out / runfolder.EVAL,

@@ -213,24 +213,9 @@ def run_baseline(
     save_eval(compute_metrics(splits["dev"][1], p_dev, choice.values, names), eval_dir, "dev")
     result = compute_metrics(splits["test"][1], p_test, choice.values, names)
     save_eval(result, eval_dir, "test")
-    save_predictions(
-        eval_dir / split_predictions("dev"),
-        splits["dev"][0],
-        splits["dev"][1],
-        p_dev,
-        choice.values,
-        names,
-        ids=dev_ids,
-    )
-    save_predictions(
-        eval_dir / split_predictions("test"),
-        splits["test"][0],
-        splits["test"][1],
-        p_test,
-        choice.values,
-        names,
-        ids=test_ids,
-    )
+    for split, probs, ids in (("dev", p_dev, dev_ids), ("test", p_test, test_ids)):
+        texts, y = splits[split]
+        save_predictions(eval_dir / split_predictions(split), texts, y, probs, choice.values, names, ids=ids)
     write_labels(out_dir, taxonomy, names, sentiment_of, ekman_of)
     info = {
         "model": "tfidf-logreg",
