@@ -46,7 +46,8 @@ def write_csv(path, examples, labels=lambda e: ",".join(map(str, e.labels)), col
 
 
 def write_one_hot(path, examples, unclear=()):
-    """The raw goemotions_1.csv layout: metadata columns, then one 0/1 column per emotion."""
+    """The raw goemotions_1.csv layout: metadata columns, then one 0/1 column per emotion; one row per rating
+    (`examples` lists ratings: rows with the same id are one comment's raters)."""
     meta = [
         "text",
         "id",
@@ -72,7 +73,7 @@ def write_one_hot(path, examples, unclear=()):
                     "t3_a",
                     "t1_b",
                     "1548381039.0",
-                    "37",
+                    str(37 + i),
                     "TRUE" if i in unclear else "FALSE",
                     *flags,
                 ]
@@ -124,7 +125,7 @@ WRITERS = {
     ),
     "pylist.csv": lambda p, ex: write_csv(p, ex, lambda e: str(list(e.labels)), column="label"),
     "quoted_names.csv": lambda p, ex: write_csv(p, ex, lambda e: str([ORIGINAL_LABELS[i] for i in e.labels])),
-    "raw.csv": write_one_hot,
+    "raw.csv": lambda p, ex: write_one_hot(p, [e for e in ex for _ in range(2)]),  # two raters agree on each
     "data.jsonl": write_jsonl,
     "array.json": write_json_array,
     "data.parquet": write_parquet,
@@ -168,6 +169,8 @@ def test_any_examples_round_trip(folder, name, rows):
     if name.endswith(".tsv"):  # the official layout cannot hold tabs or newlines in a text
         rows = [Example(e.text.replace("\t", " ").replace("\n", " ").replace("\r", " "), e.labels, e.id) for e in rows]
         rows = [e for e in rows if not e.text.isspace()] or [Example("x", (1,), "x")]
+    if name == "raw.csv":  # its rows that share a comment id are that comment's raters
+        rows = [e for i, e in enumerate(rows) if all(r.id != e.id for r in rows[:i])]
     path = folder / name
     WRITERS[name](path, rows)
     assert read_examples(path) == rows
@@ -322,12 +325,64 @@ def test_bad_csv_rows(tmp_path):
 
 def test_bad_one_hot_rows(tmp_path):
     path = tmp_path / "raw.csv"
-    write_one_hot(path, EXAMPLES, unclear={2})
-    assert error_of(path) == f"{path}:4: marked example_very_unclear (the raters could not label it)"
-    write_one_hot(path, [EXAMPLES[0], Example("nobody chose", (), "z")])
-    assert error_of(path) == f"{path}:3: no labels"
+    write_one_hot(path, [EXAMPLES[0], Example("", (1,), "z")])
+    assert error_of(path) == f"{path}:3: empty or whitespace-only text"
+    write_one_hot(path, [EXAMPLES[0], EXAMPLES[0]])
     path.write_bytes(path.read_bytes().replace(b",0\r\n", b",x\r\n", 1))
     assert error_of(path) == f"{path}:2: column 'neutral' must be 0 or 1, found 'x'"
+    write_one_hot(path, [EXAMPLES[0], Example("another text", (1,), EXAMPLES[0].id)])
+    assert error_of(path) == f"{path}:3: comment 'c1' has another text on line 2"
+    write_one_hot(path, [Example(EXAMPLES[0].text, (1,), " ")])
+    assert error_of(path) == f"{path}:2: no comment id: the rows of one comment (one per rater_id) are merged by id"
+    path.write_text("text,rater_id," + ",".join(ORIGINAL_LABELS) + "\nhi,3," + ",".join("0" * 28) + "\n")
+    assert error_of(path) == f"{path}:1: one row per rater ('rater_id') but no 'id' column to merge a comment's rows by"
+
+
+def test_raw_rater_rows_merge_by_comment_as_the_paper_did(tmp_path):
+    """A label stays when at least `min_raters` raters chose it; unclear ratings and comments without agreement
+    are dropped and counted, never an error."""
+    a, b, c = "c1", "c2", "c3"
+    ratings = [
+        Example("first", (15, 18), a),
+        Example("second", (0,), b),
+        Example("first", (15,), a),
+        Example("third", (3,), c),
+        Example("first", (15, 2), a),
+        Example("second", (), b),  # marked unclear below
+        Example("second", (4,), b),
+        Example("third", (5,), c),  # the raters of c agree on nothing
+    ]
+    path = tmp_path / "goemotions_1.csv"
+    write_one_hot(path, ratings, unclear={5})
+    result = read_examples(path)
+    assert list(result) == [Example("first", (15,), a)]
+    assert result.dropped == {
+        "ratings marked example_very_unclear": 1,
+        "comments with no label chosen by at least 2 raters": 2,
+    }
+    assert result.summary() == (
+        "dropped 1 ratings marked example_very_unclear; dropped 2 comments with no label chosen by at least 2 raters"
+    )
+    assert list(read_examples(path, min_raters=1)) == [
+        Example("first", (2, 15, 18), a),
+        Example("second", (0, 4), b),
+        Example("third", (3, 5), c),
+    ]
+    assert list(read_examples(path, min_raters=3)) == [Example("first", (15,), a)]
+    with pytest.raises(UserError, match="min_raters must be a positive integer, found 0"):
+        read_examples(path, min_raters=0)
+    write_one_hot(path, ratings[3:4] + ratings[7:])
+    assert error_of(path) == f"{path}: no examples: dropped 1 comments with no label chosen by at least 2 raters"
+
+
+def test_a_carved_dev_set_never_shares_a_comment_with_train():
+    from emoscope.data.splits import carve_dev
+
+    examples = [Example(f"text {i}", (1,), f"c{i % 7}") for i in range(60)]  # each comment id on several rows
+    for seed in range(5):
+        dev, train = carve_dev(examples, 0.3, seed)
+        assert {e.id for e in dev}.isdisjoint(e.id for e in train)
+        assert len(dev) + len(train) == len(examples) and len({e.id for e in dev}) == 2  # round(7 * 0.3)
 
 
 def test_bad_json_rows(tmp_path):

@@ -302,3 +302,36 @@ def test_an_unwritable_run_folder_is_refused_before_training(tiny_models, data, 
         assert main(train_args(tiny_models["bert"], data, run)) == 2
         assert capsys.readouterr().err == f"emoscope: error: run folder {run} {problem}\n"
     assert blocker.read_text() == "not a folder"
+
+
+def _rank_waits_for_slow_main(rank: int, port: int, result: dict) -> None:
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
+    os.environ.update(EMOSCOPE_DIST_TIMEOUT="2", EMOSCOPE_MAIN_WORK_TIMEOUT="60")
+    from emoscope.train.loop import setup_distributed
+
+    d, _ = setup_distributed()
+    try:
+        if d.main:
+            time.sleep(6)  # rank 0's lone work (a checkpoint on a slow disk), three times the collectives' timeout
+        d.wait_for_main()
+        total = torch.ones(1)
+        torch.distributed.all_reduce(total)
+        result[rank] = float(total)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_other_ranks_wait_for_rank_0s_lone_work_beyond_the_collective_timeout():
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with mp.Manager() as manager:
+        result = manager.dict()
+        mp.spawn(_rank_waits_for_slow_main, args=(port, result), nprocs=2, join=True)
+        assert dict(result) == {0: 2.0, 1: 2.0}

@@ -99,6 +99,12 @@ class TrainConfig:
         Interval(0, 1, low_open=True, high_open=True),
     )
     skip_bad_rows: bool = _data(False, "skip and count malformed rows instead of stopping at the first")
+    min_raters: int = _data(
+        2,
+        "raw one-row-per-rater CSVs (goemotions_*.csv): keep a label when at least this many raters chose it, as "
+        "the dataset paper did; comments left with no label are dropped and counted",
+        POSITIVE,
+    )
     max_train_examples: int | None = _data(None, "train on a random subset of this size (quick experiments)", POSITIVE)
     max_eval_examples: int | None = _data(
         None, "score only the first N texts of dev and of test (quick experiments)", POSITIVE
@@ -193,6 +199,11 @@ class TrainConfig:
     log_every: int = _run_folder(20, "optimizer steps between lines of metrics.jsonl", POSITIVE)
     eval_batch_size: int = _run_folder(128, "texts per batch when scoring dev and test", POSITIVE)
     num_threads: int | None = _run_folder(None, "CPU threads for torch; none: torch's default", POSITIVE)
+    deterministic: bool = _run_folder(
+        False,
+        "deterministic algorithms only (torch.use_deterministic_algorithms): on a GPU, a rerun or a resumed run "
+        "repeats bit for bit, at some cost in speed; CPU runs repeat without it",
+    )
     progress: bool = _run_folder(True, "show a progress bar")
     # representation analysis
     visualize: bool = _analysis(False, "capture the probe set every epoch, then analyse and write report.html")

@@ -2,8 +2,9 @@
 
 Layouts: the official TSV (`text<TAB>ids<TAB>comment id`, no header), a CSV with a header (`text` plus
 `labels`/`label`/`emotions` holding ids or names, or one 0/1 column per emotion as in the raw
-`goemotions_*.csv`), JSON Lines or a JSON array, and Parquet, both as in the Hugging Face "simplified"
-config (`text`, `labels` list of ints, `id`).
+`goemotions_*.csv`, whose one row per rater is merged per comment id as the dataset paper did), JSON Lines
+or a JSON array, and Parquet, both as in the Hugging Face "simplified" config (`text`, `labels` list of ints,
+`id`).
 
 Every problem is a `DataError` "path:line: problem" with the 1-based physical line (for Parquet, the
 1-based row). By default the first bad row raises; with `skip_bad_rows=True` bad rows are skipped and
@@ -16,8 +17,9 @@ import csv
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,9 @@ from emoscope.errors import DataError, UserError
 MAX_TEXT_CHARS = 10_000
 FORMATS = ("tsv", "csv", "jsonl", "parquet")
 EXTENSIONS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
-TEXT_FIELD, ID_FIELD, UNCLEAR_FIELD = "text", "id", "example_very_unclear"
+TEXT_FIELD, ID_FIELD, UNCLEAR_FIELD, RATER_FIELD = "text", "id", "example_very_unclear", "rater_id"
+# The dataset paper kept a label when at least two raters chose it.
+MIN_RATERS = 2
 LABEL_FIELDS = ("labels", "label", "emotions")
 
 log = logging.getLogger("emoscope.data")
@@ -45,17 +49,23 @@ class Example:
 
 
 class ReadResult(list):
-    """The examples read (it is the list itself) plus one message per skipped bad row."""
+    """The examples read (it is the list itself), one message per skipped bad row, and how many valid rows
+    were dropped by rule and why (merging the raw per-rater layout drops unclear ratings and comments the
+    raters did not agree on)."""
 
-    def __init__(self, examples: Sequence[Example] = (), skipped: Sequence[str] = ()):
+    def __init__(
+        self, examples: Sequence[Example] = (), skipped: Sequence[str] = (), dropped: dict[str, int] | None = None
+    ):
         super().__init__(examples)
         self.skipped = list(skipped)
+        self.dropped = dict(dropped or {})
 
     def summary(self) -> str:
-        """The one line a CLI prints after reading, or "" when no row was skipped."""
-        if not self.skipped:
-            return ""
-        return f"skipped {len(self.skipped)} bad rows (first: {self.skipped[0]})"
+        """The one line a CLI prints after reading, or "" when nothing was skipped or dropped."""
+        parts = [f"dropped {n} {why}" for why, n in self.dropped.items() if n]
+        if self.skipped:
+            parts.append(f"skipped {len(self.skipped)} bad rows (first: {self.skipped[0]})")
+        return "; ".join(parts)
 
 
 class _BadRow(Exception):
@@ -70,10 +80,12 @@ def _show(value: Any, limit: int = 40) -> str:
 class _Rows:
     """Validates rows into examples; a bad row raises, or is recorded when skipping."""
 
-    def __init__(self, path: Path, labels: Sequence[str], skip: bool):
-        self.path, self.skip = path, skip
+    def __init__(self, path: Path, labels: Sequence[str], skip: bool, min_raters: int = MIN_RATERS):
+        self.path, self.skip, self.min_raters = path, skip, min_raters
         self.examples: list[Example] = []
         self.skipped: list[str] = []
+        self.dropped: Counter[str] = Counter()
+        self.comments: dict[str, _Comment] = {}  # the raw per-rater layout, merged in `result`
         self.label_names = tuple(labels)
         self.n_labels = len(labels)
         self.ids: dict[Any, int] = {}
@@ -133,12 +145,7 @@ class _Rows:
 
     def add(self, line: int, text: Any, labels: Any, example_id: Any = None) -> None:
         try:
-            if not isinstance(text, str):
-                raise _BadRow(f"text must be a string, found {type(text).__name__}")
-            if not text or text.isspace():
-                raise _BadRow("empty or whitespace-only text")
-            if len(text) > MAX_TEXT_CHARS:
-                raise _BadRow(f"text is {len(text)} characters, longer than the maximum {MAX_TEXT_CHARS}")
+            _check_text(text)
             ids = self.label_ids(labels)
         except _BadRow as e:
             self.bad(line, str(e))
@@ -159,17 +166,62 @@ class _Rows:
             return
         self.add(line, record[TEXT_FIELD], record[label_key], record.get(ID_FIELD))
 
+    def rating(self, line: int, text: str, comment_id: str, labels: list[int] | None) -> None:
+        """One rater's row of a comment; `labels` None when the rater marked it example_very_unclear."""
+        try:
+            _check_text(text)
+            if not comment_id.strip():
+                raise _BadRow(f"no comment id: the rows of one comment (one per {RATER_FIELD}) are merged by id")
+        except _BadRow as e:
+            self.bad(line, str(e))
+            return
+        comment = self.comments.setdefault(comment_id.strip(), _Comment(line, text))
+        if comment.text != text:
+            self.bad(line, f"comment {comment_id.strip()!r} has another text on line {comment.line}")
+        elif labels is None:
+            self.dropped[f"ratings marked {UNCLEAR_FIELD}"] += 1
+        else:
+            comment.votes.update(labels)
+
+    def _merge_ratings(self) -> None:
+        """A comment keeps each label at least `min_raters` raters chose, and is dropped without one."""
+        for comment_id, comment in self.comments.items():
+            labels = tuple(sorted(i for i, n in comment.votes.items() if n >= self.min_raters))
+            if labels:
+                self.examples.append(Example(comment.text, labels, comment_id))
+            else:
+                self.dropped[f"comments with no label chosen by at least {self.min_raters} raters"] += 1
+
     def result(self) -> ReadResult:
+        self._merge_ratings()
         if not self.examples:
+            if self.dropped:
+                raise DataError(self.path, None, f"no examples: {ReadResult(dropped=self.dropped).summary()}")
             if self.skipped:
                 raise DataError(
                     self.path, None, f"no valid rows: all {len(self.skipped)} rows are bad (first: {self.skipped[0]})"
                 )
             raise DataError(self.path, None, "no examples: the file has no data rows")
-        result = ReadResult(self.examples, self.skipped)
-        if self.skipped:
+        result = ReadResult(self.examples, self.skipped, self.dropped)
+        if self.skipped or self.dropped:
             log.warning("%s: %s", self.path, result.summary())
         return result
+
+
+@dataclass
+class _Comment:
+    line: int  # where its first rating is
+    text: str
+    votes: Counter[int] = field(default_factory=Counter)
+
+
+def _check_text(text: Any) -> None:
+    if not isinstance(text, str):
+        raise _BadRow(f"text must be a string, found {type(text).__name__}")
+    if not text or text.isspace():
+        raise _BadRow("empty or whitespace-only text")
+    if len(text) > MAX_TEXT_CHARS:
+        raise _BadRow(f"text is {len(text)} characters, longer than the maximum {MAX_TEXT_CHARS}")
 
 
 def detect_format(path: str | Path, fmt: str | None = None) -> str:
@@ -288,6 +340,7 @@ def _csv_columns(path: Path, line: int, header: list[str], labels: Sequence[str]
         "text": names.index(TEXT_FIELD),
         "id": names.index(ID_FIELD) if ID_FIELD in names else None,
         "unclear": names.index(UNCLEAR_FIELD) if UNCLEAR_FIELD in names else None,
+        "rater": names.index(RATER_FIELD) if RATER_FIELD in names else None,
         "labels": next((names.index(k) for k in LABEL_FIELDS if k in names), None),
         "one_hot": None,
         "n": len(header),
@@ -301,6 +354,10 @@ def _csv_columns(path: Path, line: int, header: list[str], labels: Sequence[str]
                 wanted += f" or a 0/1 column for every emotion (missing: {', '.join(missing)})"
             raise DataError(path, line, f"no labels: expected {wanted}; found columns: {found}{hint}")
         where["one_hot"] = [(i, names.index(n.lower())) for i, n in enumerate(labels)]
+    if where["rater"] is not None and where["one_hot"] is not None and where["id"] is None:
+        raise DataError(
+            path, line, f"one row per rater ({RATER_FIELD!r}) but no {ID_FIELD!r} column to merge a comment's rows by"
+        )
     return where
 
 
@@ -348,13 +405,17 @@ def _read_csv(path: Path, text: str, bad: dict[int, str], rows: _Rows, labels: S
 
 
 def _csv_row(line: int, fields: list[str], where: dict[str, Any], rows: _Rows) -> None:
+    """One example, or in the raw per-rater layout (one 0/1 column per emotion and a rater id) one rating."""
+    per_rater = where["rater"] is not None and where["one_hot"] is not None
+    unclear = False
     if where["unclear"] is not None:
         flag = fields[where["unclear"]].strip().lower()
-        if flag in ("true", "1"):
-            rows.bad(line, f"marked {UNCLEAR_FIELD} (the raters could not label it)")
-            return
-        if flag not in ("false", "0", ""):
+        if flag not in ("true", "1", "false", "0", ""):
             rows.bad(line, f"{UNCLEAR_FIELD} must be true or false, found {_show(fields[where['unclear']])}")
+            return
+        unclear = flag in ("true", "1")
+        if unclear and not per_rater:
+            rows.bad(line, f"marked {UNCLEAR_FIELD} (the raters could not label it)")
             return
     if where["one_hot"] is None:
         labels: Any = fields[where["labels"]]
@@ -367,6 +428,9 @@ def _csv_row(line: int, fields: list[str], where: dict[str, Any], rows: _Rows) -
             elif value != "0":
                 rows.bad(line, f"column {rows.label_names[label]!r} must be 0 or 1, found {_show(value)}")
                 return
+    if per_rater:
+        rows.rating(line, fields[where["text"]], fields[where["id"]], None if unclear else labels)
+        return
     rows.add(line, fields[where["text"]], labels, fields[where["id"]] if where["id"] is not None else None)
 
 
@@ -477,15 +541,23 @@ def _values(column: Any) -> list[Any]:
 
 
 def read_examples(
-    path: str | Path, fmt: str | None = None, *, skip_bad_rows: bool = False, labels: Sequence[str] = ORIGINAL_LABELS
+    path: str | Path,
+    fmt: str | None = None,
+    *,
+    skip_bad_rows: bool = False,
+    labels: Sequence[str] = ORIGINAL_LABELS,
+    min_raters: int = MIN_RATERS,
 ) -> ReadResult:
-    """Examples of a file in any supported layout, with ids into `labels` (the original 28 by default)."""
+    """Examples of a file in any supported layout, with ids into `labels` (the original 28 by default).
+    `min_raters`: in the raw one-row-per-rater layout, how many raters must choose a label to keep it."""
+    if isinstance(min_raters, bool) or not isinstance(min_raters, int) or min_raters < 1:
+        raise UserError(f"min_raters must be a positive integer, found {min_raters!r}")
     path = Path(path)
     fmt = detect_format(path, fmt)
     data = _read_bytes(path)
     if not data.strip():
         raise DataError(path, None, "empty file")
-    rows = _Rows(path, labels, skip_bad_rows)
+    rows = _Rows(path, labels, skip_bad_rows, min_raters)
     if fmt == "parquet":
         _read_parquet(path, data, rows)
     else:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emoscope.data.formats import Example, ReadResult, apply_taxonomy, read_examples
+from emoscope.data.formats import MIN_RATERS, Example, ReadResult, apply_taxonomy, read_examples
 from emoscope.data.labels import EKMAN_FILE, EMOTIONS_FILE, SENTIMENT_FILE, Taxonomy, load_taxonomy
 from emoscope.errors import UserError
 
@@ -265,9 +265,13 @@ def load_goemotions(
 
 
 def load_examples(
-    path: str | Path, taxonomy: str | Taxonomy = "original", fmt: str | None = None, skip_bad_rows: bool = False
+    path: str | Path,
+    taxonomy: str | Taxonomy = "original",
+    fmt: str | None = None,
+    skip_bad_rows: bool = False,
+    min_raters: int = MIN_RATERS,
 ) -> ReadResult:
     """A user's labelled file in any supported layout, with labels in `taxonomy`."""
     tax = _taxonomy(taxonomy, None)
-    result = read_examples(path, fmt, skip_bad_rows=skip_bad_rows, labels=tax.original_labels)
-    return ReadResult(apply_taxonomy(result, tax), result.skipped)
+    result = read_examples(path, fmt, skip_bad_rows=skip_bad_rows, labels=tax.original_labels, min_raters=min_raters)
+    return ReadResult(apply_taxonomy(result, tax), result.skipped, result.dropped)

@@ -22,6 +22,16 @@ class SplitData:
     test: list[Example]
 
 
+def carve_dev(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """(dev, train): a seeded `fraction` of the comment ids goes to dev, so rows that share an id (one comment
+    labelled twice) never land on both sides."""
+    ids = list(dict.fromkeys(e.id for e in examples))
+    order = np.random.default_rng(seed).permutation(len(ids))
+    cut = max(1, int(round(len(ids) * fraction)))
+    dev_ids = {ids[i] for i in order[:cut]}
+    return [e for e in examples if e.id in dev_ids], [e for e in examples if e.id not in dev_ids]
+
+
 def load_data(config: TrainConfig) -> SplitData:
     """GoEmotions by default; the user's own files when --train_file is given (dev carved off if absent)."""
     if config.train_file is None:
@@ -33,8 +43,8 @@ def load_data(config: TrainConfig) -> SplitData:
         taxonomy = load_taxonomy(config.taxonomy, config.data_dir)
 
         def read(path):
-            examples = load_examples(path, taxonomy, skip_bad_rows=config.skip_bad_rows)
-            if examples.skipped:
+            examples = load_examples(path, taxonomy, skip_bad_rows=config.skip_bad_rows, min_raters=config.min_raters)
+            if examples.summary():
                 print(f"data: {path}: {examples.summary()}", flush=True)
             return list(examples)
 
@@ -42,9 +52,7 @@ def load_data(config: TrainConfig) -> SplitData:
         if config.dev_file:
             dev = read(config.dev_file)
         else:
-            order = np.random.default_rng(config.seed).permutation(len(train))
-            cut = max(1, int(round(len(train) * config.dev_fraction)))
-            dev, train = [train[i] for i in order[:cut]], [train[i] for i in order[cut:]]
+            dev, train = carve_dev(train, config.dev_fraction, config.seed)
         test = read(config.test_file) if config.test_file else []
         data = SplitData(taxonomy, train, dev, test)
     rng = np.random.default_rng(config.seed)

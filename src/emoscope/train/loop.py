@@ -68,10 +68,18 @@ class Dist:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    main_work: dist.ProcessGroup | None = None  # the gloo group in which the other ranks wait for rank 0's lone work
 
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+    def wait_for_main(self) -> None:
+        """Where rank 0 works alone (teachers' probabilities, checkpoints, the observer's captures), the others wait
+        here rather than at the next collective, which would time out after EMOSCOPE_DIST_TIMEOUT (meant to
+        catch a dead rank, not a slow filesystem) and let torchrun's --max-restarts loop."""
+        if self.world > 1:
+            dist.barrier(group=self.main_work)
 
 
 @dataclass
@@ -100,6 +108,9 @@ def setup_distributed() -> tuple[Dist, torch.device]:
         device, backend = torch.device("cpu"), "gloo"
     timeout = datetime.timedelta(seconds=int(os.environ.get("EMOSCOPE_DIST_TIMEOUT", "600")))
     dist.init_process_group(backend, timeout=timeout)
+    # gloo on every device: it waits on the CPU, so a long wait holds no GPU stream and no NCCL watchdog.
+    work_timeout = datetime.timedelta(seconds=int(os.environ.get("EMOSCOPE_MAIN_WORK_TIMEOUT", str(6 * 3600))))
+    d.main_work = dist.new_group(backend="gloo", timeout=work_timeout)
     return d, device
 
 
@@ -259,6 +270,9 @@ def _train(
         raise UserError(f"--batch_size {config.batch_size} must be divisible by the {d.world} processes")
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
+    if config.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS repeats only with a fixed workspace
+        torch.use_deterministic_algorithms(True)
     started = time.time()
     seed_everything(config.seed)
 
@@ -298,10 +312,9 @@ def _train(
     if soft_targets is not None:  # rank 0 first: it may compute the teachers' probabilities and cache them
         if d.main:
             soft_train = soft_targets.probabilities(run_dir, data.train, labels)
-        if d.world > 1:
-            dist.barrier()
-            if not d.main:
-                soft_train = soft_targets.probabilities(run_dir, data.train, labels)
+        d.wait_for_main()
+        if not d.main:
+            soft_train = soft_targets.probabilities(run_dir, data.train, labels)
     lengths = [len(x) for x in train_ids]
 
     if d.main:
@@ -353,6 +366,8 @@ def _train(
         observer.setup(run_dir, model, tokenizer, data)
         if state["step"] == 0:
             observer.on_epoch(model, 0)
+    if observer:
+        d.wait_for_main()
 
     def log(record: dict) -> None:
         if d.main:
@@ -376,8 +391,7 @@ def _train(
                 {**state, "metrics_bytes": handle_pos, "wall_seconds": state["wall_seconds"] + time.time() - started},
                 config.keep_checkpoints,
             )
-        if d.world > 1:
-            dist.barrier()
+        d.wait_for_main()
 
     for epoch in range(state["epoch"], config.epochs):
         if state["stopped"]:
@@ -482,7 +496,7 @@ def _train(
                 flush=True,
             )
             if observer:
-                observer.on_epoch(model, epoch + 1)
+                observer.on_epoch(model, epoch + 1)  # the others wait for it in the checkpoint below
         patience = config.early_stopping_patience
         if patience is not None and state["bad_epochs"] >= patience:
             if d.main:
