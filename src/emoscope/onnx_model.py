@@ -59,14 +59,17 @@ def _onnxruntime():
 
 
 def onnx_session(path: Path, device: str | None = None):
-    """An onnxruntime session on the CPU, or on CUDA where onnxruntime-gpu provides it."""
+    """An onnxruntime session on the CPU (as many threads as torch uses in this process), or on CUDA where
+    onnxruntime-gpu provides it."""
     ort = _onnxruntime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
     providers = ["CPUExecutionProvider"]
     if device is not None and str(device).startswith("cuda"):
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise UserError("device cuda needs onnxruntime-gpu for the onnx backend (pip install onnxruntime-gpu)")
         providers.insert(0, "CUDAExecutionProvider")
-    return ort.InferenceSession(str(path), providers=providers)
+    return ort.InferenceSession(str(path), options, providers=providers)
 
 
 def session_probs(session, ids: list[np.ndarray], pad_id: int, batch_size: int) -> np.ndarray:
