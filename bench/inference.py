@@ -6,8 +6,10 @@ With `--run`, both score the same trained model: emoscope through `Predictor`, t
 `emoscope export` folder (same weights, same probabilities). Without it, both use the untrained default
 backbone with a 28-label head (speed does not depend on the weights). The pipeline runs with its defaults
 (`top_k=None`, one text at a time, fp32) and with `batch_size=64`; emoscope with its defaults (length-sorted
-batches of 128, `--precision auto`) and in fp32. Tokenisation is timed for every system; MFU is forward
-FLOPs on real tokens over a matmul peak, in the system's own precision, measured in the same process.
+batches of 128, `--precision auto`), in fp32, and, with `--run`, through onnxruntime (`Predictor(run,
+backend="onnx")`; the run's `onnx/` export is written first if it has none). Tokenisation is timed for every
+system; MFU is forward FLOPs on real tokens over a matmul peak, in the system's own precision, measured in the
+same process.
 """
 
 from __future__ import annotations
@@ -44,6 +46,14 @@ def load_emoscope(args, precision: str):
     from emoscope.models.inference import predict_probs, prepare_for_inference, resolve_precision
     from emoscope.predict import Predictor
 
+    if precision == "onnx":
+        from emoscope.onnx_model import export_onnx
+        from emoscope.runfolder import ONNX_EXPORT, ONNX_MODEL
+
+        if not (Path(args.run) / ONNX_EXPORT / ONNX_MODEL).is_file():
+            export_onnx(args.run)
+        predictor = Predictor(args.run, backend="onnx")
+        return predictor.predict_proba, predictor.precision
     if args.run:
         predictor = Predictor(args.run, precision=precision)
         return predictor.predict_proba, predictor.precision
@@ -143,6 +153,7 @@ SYSTEMS = {
     "pipeline:64": "pipeline batch_size=64",
     "emoscope:auto": "emoscope (defaults)",
     "emoscope:fp32": "emoscope fp32",
+    "emoscope:onnx": "emoscope onnxruntime",  # with --run only: it runs the run's ONNX export
 }
 
 
@@ -169,7 +180,7 @@ def main() -> None:
         thresholds = read_thresholds(Path(args.run), read_labels(Path(args.run))["labels"])
     results, rows = {}, []
     with tempfile.TemporaryDirectory() as tmp:
-        for system in SYSTEMS:
+        for system in [s for s in SYSTEMS if args.run or s != "emoscope:onnx"]:
             probs_path = str(Path(tmp) / f"{system.replace(':', '-')}.npy")
             r = run_child(__file__, *sys.argv[1:], "--system", system, "--probs-out", probs_path)
             probs = np.load(probs_path)
@@ -181,8 +192,8 @@ def main() -> None:
             )
             results[system] = r | {"probs": probs}
     base = results["pipeline"]["texts_per_s"]
-    for system, label in SYSTEMS.items():
-        r = results[system]
+    for system, r in results.items():
+        label = SYSTEMS[system]
         f1 = "-" if r["test_macro_f1"] is None else f"{r['test_macro_f1']:.4f}"
         rows.append(
             (

@@ -97,7 +97,7 @@ def _predict(args: argparse.Namespace) -> None:
         raise UserError("give texts to score, or --file with one text per line / a CSV, TSV or JSONL")
     if args.file and not args.out:
         raise UserError("--file needs --out (a .jsonl or .csv path)")
-    predictor = Predictor(args.run_dir, trust_pickle=args.trust_pickle)
+    predictor = Predictor(args.run_dir, trust_pickle=args.trust_pickle, backend=args.backend)
     if args.file:
         n = predict_file(predictor, Path(args.file), Path(args.out), top_k=args.top_k)
         print(f"scored {n} texts -> {args.out}")
@@ -124,6 +124,16 @@ def _analyze(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
+    if args.format == "onnx":
+        from emoscope.onnx_model import export_onnx
+
+        done = export_onnx(args.run_dir, args.out, args.quantize)
+        print(f"onnx export: {done.folder} (max |p - torch| {done.max_abs_diff:.1e} on {done.texts} test texts)")
+        if done.macro_f1:
+            print(f"int8: test macro-F1 {done.macro_f1['int8']:.4f} (fp32 {done.macro_f1['fp32']:.4f})")
+        return
+    if args.quantize:
+        raise UserError("--quantize applies to --format onnx only")
     from emoscope.predict import export_hf
 
     print(f"transformers export: {export_hf(args.run_dir, args.out)}")
@@ -203,7 +213,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from emoscope.config import ConfigHelpFormatter, add_config_arguments
-    from emoscope.vocab import POOLINGS, TAXONOMIES, THRESHOLD_STRATEGIES
+    from emoscope.vocab import BACKENDS, EXPORT_FORMATS, POOLINGS, QUANTIZATIONS, TAXONOMIES, THRESHOLD_STRATEGIES
 
     parser = _Parser(prog="emoscope", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -268,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help=".txt, .csv, .tsv or .jsonl of texts")
     p.add_argument("--out", help=".jsonl or .csv output for --file")
     p.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=5)
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="torch",
+        help="onnx: onnxruntime runs RUN_DIR/onnx/model.onnx (emoscope export RUN_DIR --format onnx first)",
+    )
     p.add_argument(*TRUST_PICKLE, dest="trust_pickle", action="store_true", help=TRUST_PICKLE_HELP)
     p.set_defaults(func=_predict)
 
@@ -296,10 +312,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_analyze)
 
     p = sub.add_parser(
-        "export", help="a transformers folder (any head) that pipeline(..., trust_remote_code=True) loads"
+        "export",
+        help="a transformers folder (any head) that pipeline(..., trust_remote_code=True) loads, or an ONNX "
+        "folder that onnxruntime and tokenizers run alone",
     )
     p.add_argument("run_dir")
-    p.add_argument("--out", help="default: RUN_DIR/hf")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="transformers")
+    p.add_argument("--out", help="default: RUN_DIR/hf (transformers) or RUN_DIR/onnx")
+    p.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        help="onnx: also model.int8.onnx (dynamic quantisation), written only if its test macro-F1 is within "
+        "0.005 of fp32's",
+    )
     p.set_defaults(func=_export)
 
     p = sub.add_parser("report", help="write RUN_DIR/report.html")

@@ -19,17 +19,25 @@ from emoscope.runfolder import ENSEMBLE_INFO, read_labels
 
 
 class EnsemblePredictor(Predictor):
-    """The runs of an ensemble folder, loaded as `Predictor`s (same device and precision), and its baseline."""
+    """The runs of an ensemble folder, loaded as `Predictor`s (same device, precision and backend), and its
+    baseline."""
 
     def __init__(
-        self, run_dir: str | Path, device: str | None = None, precision: str | None = None, trust_pickle: bool = False
+        self,
+        run_dir: str | Path,
+        device: str | None = None,
+        precision: str | None = None,
+        trust_pickle: bool = False,
+        backend: str = "torch",
     ):
         self.run_dir = Path(run_dir)
+        self.backend = backend
         info = json.loads((self.run_dir / ENSEMBLE_INFO).read_text())
         self.labels = read_labels(self.run_dir)["labels"]
         self.thresholds = read_thresholds(self.run_dir, self.labels)
         self.members = [
-            Predictor(member_folder(self.run_dir, run), device, precision, trust_pickle) for run in info["runs"]
+            Predictor(member_folder(self.run_dir, run), device, precision, trust_pickle, backend=backend)
+            for run in info["runs"]
         ]
         self.member_columns = [label_order(m.run_dir, m.labels, self.labels) for m in self.members]
         self.baseline_weight = float(info["baseline_weight"])

@@ -34,6 +34,7 @@ from emoscope.runfolder import (
     read_config,
     read_labels,
 )
+from emoscope.vocab import BACKENDS
 
 INPUT_FORMATS = (".txt", ".csv", ".tsv", ".jsonl")
 OUTPUT_FORMATS = (".jsonl", ".csv")
@@ -65,13 +66,22 @@ class Predictor:
     `precision=None` runs in the run's own configured precision, resolved on this device ("auto": bf16 where
     the hardware runs it natively); a value given here overrides it. Training scores dev and test through a
     Predictor too, so its saved probabilities are the ones a Predictor gives.
+
+    `backend="onnx"` runs the run's ONNX export (`RUN/onnx/model.onnx`, from `emoscope export RUN --format
+    onnx`) in onnxruntime instead of torch: an `OnnxPredictor`, same tokenisation, labels and thresholds.
     """
 
-    def __new__(cls, run_dir: str | Path, *args, **kwargs):
+    def __new__(cls, run_dir: str | Path, *args, backend: str = "torch", **kwargs):
+        if backend not in BACKENDS:
+            raise UserError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
         if cls is Predictor and (Path(run_dir) / ENSEMBLE_INFO).is_file():
             from emoscope.ensemble_predictor import EnsemblePredictor
 
             return super().__new__(EnsemblePredictor)
+        if cls is Predictor and backend == "onnx":
+            from emoscope.onnx_model import OnnxPredictor
+
+            return super().__new__(OnnxPredictor)
         return super().__new__(cls)
 
     def __init__(
@@ -80,8 +90,10 @@ class Predictor:
         device: str | torch.device | None = None,
         precision: str | None = None,
         trust_pickle: bool = False,
+        backend: str = "torch",
     ):
         self.run_dir = Path(run_dir)
+        self.backend = backend
         check_run_dir(self.run_dir)
         weights = weights_file(self.run_dir, trust_pickle)
         self.config = read_config(self.run_dir)
@@ -109,6 +121,10 @@ class Predictor:
             if not isinstance(text, str) or not text.strip():
                 raise UserError(f"text {i + 1} is empty: nothing to predict")
         ids = encode_texts(self.tokenizer, texts, self.config.max_len, cache=False)
+        return self.probs_of_ids(ids, batch_size)
+
+    def probs_of_ids(self, ids: list[np.ndarray], batch_size: int = 128) -> np.ndarray:
+        """Probabilities [N, labels] of tokenised texts: where the backends differ (`OnnxPredictor`)."""
         return predict_probs(self.model, ids, self.pad_id, batch_size, self.device)
 
     def predict(self, texts: list[str], top_k: int = 5, batch_size: int = 128) -> list[dict]:

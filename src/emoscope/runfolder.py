@@ -49,6 +49,10 @@ TEACHER_CACHE = "teachers"  # in a distilled run: the teachers' probabilities on
 TEACHER_PROBS = "train_probs.npy"
 TEACHER_INFO = "teachers.json"
 HF_EXPORT = "hf"
+ONNX_EXPORT = "onnx"  # emoscope export --format onnx: what onnxruntime and tokenizers alone run
+ONNX_MODEL = "model.onnx"
+ONNX_INT8_MODEL = "model.int8.onnx"
+ONNX_TOKENIZER = "tokenizer.json"  # truncates at the run's max_len and pads a batch, as Predictor does
 REPORT = "report.html"
 # Weights saved by other tools, refused unless the user trusts pickles (`emoscope.predict.weights_file`).
 PICKLED_WEIGHTS = ("model.bin", "model.pth", "model.pt", "pytorch_model.bin")

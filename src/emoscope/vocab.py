@@ -10,6 +10,9 @@ POOLINGS = ("mean", "cls")
 TAXONOMIES = ("original", "ekman", "sentiment")
 THRESHOLD_STRATEGIES = ("fixed", "global", "per_emotion")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+BACKENDS = ("torch", "onnx")  # what runs a Predictor's network
+EXPORT_FORMATS = ("transformers", "onnx")
+QUANTIZATIONS = ("int8",)  # of an ONNX export
 
 
 def check_head_pooling(head: str, pooling: str) -> None:

@@ -1,0 +1,249 @@
+"""A run's classifier as one ONNX graph, and the `Predictor` backend that runs it in onnxruntime.
+
+`emoscope export RUN --format onnx` writes `RUN/onnx/`: `model.onnx` (backbone, pooling, head and sigmoid in
+fp32: input_ids and attention_mask [batch, sequence] in, probabilities [batch, labels] out), `tokenizer.json`
+(it truncates at the run's max_len and pads a batch, so the `tokenizers` library alone encodes texts as
+`Predictor` does), `labels.json` and `thresholds.json`: onnxruntime and tokenizers run it, without torch or
+emoscope. The export checks itself on the run's test texts before writing anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import AutoTokenizer
+
+from emoscope.data.batching import collate, encode_texts, sorted_batches
+from emoscope.errors import UserError
+from emoscope.evaluate.metrics import compute_metrics, read_predictions
+from emoscope.predict import Predictor, read_thresholds
+from emoscope.runfolder import (
+    ENSEMBLE_INFO,
+    LABELS,
+    ONNX_EXPORT,
+    ONNX_INT8_MODEL,
+    ONNX_MODEL,
+    ONNX_TOKENIZER,
+    THRESHOLDS,
+    TOKENIZER,
+    ThresholdChoice,
+    check_run_dir,
+    eval_file,
+    read_config,
+    read_labels,
+    save_thresholds,
+    split_predictions,
+)
+from emoscope.vocab import QUANTIZATIONS
+
+MAX_ABS_DIFF = 1e-4  # fp32 ONNX against the fp32 torch model: more means the graph is not the model
+INT8_MAX_F1_DROP = 0.005  # test macro-F1 an int8 model may lose against fp32 and still be written
+INSTALL_HINT = "pip install 'emoscope[onnx]' (onnx, onnxruntime, onnxscript)"
+
+
+def _onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise UserError(f"the ONNX backend needs onnxruntime: {INSTALL_HINT}") from None
+    return onnxruntime
+
+
+def onnx_session(path: Path, device: str | None = None):
+    """An onnxruntime session on the CPU (as many threads as torch uses in this process), or on CUDA where
+    onnxruntime-gpu provides it."""
+    ort = _onnxruntime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    providers = ["CPUExecutionProvider"]
+    if device is not None and str(device).startswith("cuda"):
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise UserError("device cuda needs onnxruntime-gpu for the onnx backend (pip install onnxruntime-gpu)")
+        providers.insert(0, "CUDAExecutionProvider")
+    return ort.InferenceSession(str(path), options, providers=providers)
+
+
+def session_probs(session, ids: list[np.ndarray], pad_id: int, batch_size: int) -> np.ndarray:
+    """Probabilities [N, labels] in the input order, batched as the torch backend batches them."""
+    out: np.ndarray | None = None
+    for rows, batch in sorted_batches(ids, batch_size, pad_id):
+        feed = {name: tensor.numpy() for name, tensor in batch.items()}
+        probs = session.run(None, feed)[0]
+        if out is None:
+            out = np.empty((len(ids), probs.shape[1]), dtype=np.float32)
+        out[rows] = probs
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+class OnnxPredictor(Predictor):
+    """`Predictor(run_dir, backend="onnx")`: the run's tokenizer, max_len, labels and thresholds, and its
+    export `RUN/onnx/model.onnx` run by onnxruntime (fp32)."""
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        device: str | None = None,
+        precision: str | None = None,
+        trust_pickle: bool = False,
+        backend: str = "onnx",
+    ):
+        self.run_dir = Path(run_dir)
+        self.backend = backend
+        check_run_dir(self.run_dir)
+        if precision not in (None, "fp32"):
+            raise UserError(f"the onnx backend runs the fp32 export; precision {precision} is the torch backend's")
+        model = self.run_dir / ONNX_EXPORT / ONNX_MODEL
+        if not model.is_file():
+            raise UserError(f"{model} is missing: run `emoscope export {self.run_dir} --format onnx` first")
+        self.config = read_config(self.run_dir)
+        self.labels = read_labels(self.run_dir)["labels"]
+        self.thresholds = read_thresholds(self.run_dir, self.labels)
+        self.precision = "fp32"
+        self.device = torch.device(device or "cpu")
+        self.tokenizer = AutoTokenizer.from_pretrained(self.run_dir / TOKENIZER)
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        self.session = onnx_session(model, device)
+
+    def probs_of_ids(self, ids: list[np.ndarray], batch_size: int = 128) -> np.ndarray:
+        return session_probs(self.session, ids, self.pad_id, batch_size)
+
+
+class _Probabilities(nn.Module):
+    """The classifier with its sigmoid: the exported graph gives probabilities, not logits."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.model(input_ids, attention_mask).float())
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    folder: Path
+    texts: int  # the test texts the export was checked on
+    max_abs_diff: float  # largest |ONNX - torch| probability on them, fp32
+    macro_f1: dict[str, float] | None  # test macro-F1 of "fp32" and "int8", with --quantize int8
+
+
+def export_onnx(run_dir: str | Path, out_dir: str | Path | None = None, quantize: str | None = None) -> OnnxExport:
+    """Export, check on the run's test texts (ONNX within `MAX_ABS_DIFF` of torch; int8 within
+    `INT8_MAX_F1_DROP` test macro-F1 of fp32), then write the folder: a failed check writes nothing."""
+    run_dir = Path(run_dir)
+    if (run_dir / ENSEMBLE_INFO).is_file():
+        raise UserError(f"{run_dir} is an ensemble: export each of its runs instead")
+    if quantize not in (None, *QUANTIZATIONS):
+        raise UserError(f"unknown quantization '{quantize}'; choose one of {', '.join(QUANTIZATIONS)}")
+    check_run_dir(run_dir)
+    _onnxruntime()
+    try:
+        import onnxscript  # noqa: F401 - torch's ONNX exporter needs it
+    except ImportError:
+        raise UserError(f"ONNX export needs onnx and onnxscript: {INSTALL_HINT}") from None
+    predictions = eval_file(run_dir, split_predictions("test"))
+    if not predictions.is_file():
+        raise UserError(f"{predictions} is missing: the export checks the model on the run's test texts")
+    predictor = Predictor(run_dir, device="cpu", precision="fp32")
+    test = read_predictions(predictions, predictor.labels)
+    ids = encode_texts(predictor.tokenizer, test.texts, predictor.config.max_len, cache=False)
+    out = Path(out_dir) if out_dir else run_dir / ONNX_EXPORT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
+        staged = Path(tmp)
+        with _quiet():
+            _export_graph(predictor, ids[:2], staged / ONNX_MODEL)
+        session = onnx_session(staged / ONNX_MODEL)
+        probs = session_probs(session, ids, predictor.pad_id, 128)
+        max_abs_diff = float(np.abs(probs - predictor.probs_of_ids(ids)).max())
+        if not max_abs_diff <= MAX_ABS_DIFF:
+            raise UserError(
+                f"the ONNX model differs from the torch model by up to {max_abs_diff:.2e} on {len(ids)} test texts "
+                f"(allowed {MAX_ABS_DIFF:.0e}); nothing written"
+            )
+        macro_f1 = None
+        if quantize == "int8":
+            macro_f1 = _quantize_int8(staged, test.truth, probs, ids, predictor)
+        _write_reader_files(predictor, staged)
+        out.mkdir(exist_ok=True)
+        (out / ONNX_INT8_MODEL).unlink(missing_ok=True)  # an older int8 model does not match this export
+        for item in staged.iterdir():
+            item.replace(out / item.name)
+    return OnnxExport(out, len(ids), max_abs_diff, macro_f1)
+
+
+@contextmanager
+def _quiet():
+    """torch's exporter and onnxruntime's quantiser warn and log advice meant for their developers (torchvision
+    absent, shape-constraint renames, pre-processing); the export's own check says whether the result is right."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+def _export_graph(predictor: Predictor, example: list[np.ndarray], path: Path) -> None:
+    """torch's dynamo exporter (its default since 2.9), batch and sequence axes dynamic."""
+    batch = collate(example, predictor.pad_id)
+    dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("sequence")}
+    torch.onnx.export(
+        _Probabilities(predictor.model).eval(),
+        (batch["input_ids"], batch["attention_mask"]),
+        str(path),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["probabilities"],
+        dynamic_shapes={"input_ids": dims, "attention_mask": dims},
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+    )
+
+
+def _quantize_int8(staged: Path, truth: np.ndarray, fp32_probs: np.ndarray, ids, predictor: Predictor) -> dict:
+    """Dynamic int8 quantisation (weights int8, activations quantised on the fly), kept only if it costs at
+    most `INT8_MAX_F1_DROP` test macro-F1 with the run's thresholds."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with _quiet():
+        quantize_dynamic(staged / ONNX_MODEL, staged / ONNX_INT8_MODEL, weight_type=QuantType.QInt8)
+    int8_probs = session_probs(onnx_session(staged / ONNX_INT8_MODEL), ids, predictor.pad_id, 128)
+    f1 = {
+        name: compute_metrics(truth, probs, predictor.thresholds, predictor.labels).summary["macro_f1"]
+        for name, probs in (("fp32", fp32_probs), ("int8", int8_probs))
+    }
+    if f1["fp32"] - f1["int8"] > INT8_MAX_F1_DROP:
+        raise UserError(
+            f"int8 test macro-F1 {f1['int8']:.4f} is more than {INT8_MAX_F1_DROP} below fp32's {f1['fp32']:.4f}; "
+            "nothing written (export without --quantize for the fp32 model)"
+        )
+    return f1
+
+
+def _write_reader_files(predictor: Predictor, folder: Path) -> None:
+    """What a reader needs besides the graph: the tokenizer set to encode as `Predictor` does, the labels in
+    column order, the run's thresholds (0.5 for a run without them, as `Predictor` uses)."""
+    from tokenizers import Tokenizer
+
+    if not predictor.tokenizer.is_fast:
+        raise UserError(f"{predictor.run_dir}: the ONNX export needs a fast tokenizer (tokenizer.json)")
+    tokenizer = Tokenizer.from_str(predictor.tokenizer.backend_tokenizer.to_str())
+    tokenizer.enable_truncation(predictor.config.max_len)
+    tokenizer.enable_padding(pad_id=predictor.pad_id, pad_token=predictor.tokenizer.pad_token or "[PAD]")
+    tokenizer.save(str(folder / ONNX_TOKENIZER))
+    shutil.copy(predictor.run_dir / LABELS, folder / LABELS)
+    if (predictor.run_dir / THRESHOLDS).is_file():
+        shutil.copy(predictor.run_dir / THRESHOLDS, folder / THRESHOLDS)
+    else:
+        save_thresholds(folder / THRESHOLDS, ThresholdChoice("fixed", None, predictor.thresholds), predictor.labels)

@@ -1,0 +1,124 @@
+"""The ONNX export: a folder onnxruntime and tokenizers run alone, the onnx backend of `Predictor`, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import SAMPLE_TEXTS, missing
+
+from emoscope.cli import main
+from emoscope.errors import UserError
+from emoscope.predict import Predictor
+
+LONG_TEXT = "I am so happy " * 500  # past the run's max_len: the exported tokenizer must truncate it
+# What a user of the folder runs (README's example), with torch, transformers and emoscope made unimportable.
+ALONE = """
+import json, sys
+class Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("torch", "transformers", "emoscope"):
+            raise ImportError(f"{name} is blocked in this test")
+sys.meta_path.insert(0, Blocked())
+import numpy as np, onnxruntime as ort
+from tokenizers import Tokenizer
+folder, texts = sys.argv[1], json.loads(sys.stdin.read())
+tokenizer = Tokenizer.from_file(f"{folder}/tokenizer.json")
+session = ort.InferenceSession(f"{folder}/model.onnx", providers=["CPUExecutionProvider"])
+batch = tokenizer.encode_batch(texts)
+feed = {name: np.array([getattr(e, field) for e in batch], dtype=np.int64)
+        for name, field in (("input_ids", "ids"), ("attention_mask", "attention_mask"))}
+print(json.dumps(session.run(None, feed)[0].tolist()))
+"""
+
+
+@pytest.fixture(scope="module")
+def run(tiny_run, tmp_path_factory):
+    """A copy of the shared tiny run, exported to ONNX with int8 (accepted whatever its F1 here: the tiny run's
+    test split is too small to decide it; the refusal has its own test)."""
+    try:
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        missing("onnxruntime and onnxscript are not installed: pip install -e '.[test]'")
+    folder = tmp_path_factory.mktemp("onnx") / "run"
+    shutil.copytree(tiny_run, folder, ignore=shutil.ignore_patterns("checkpoints", "hf"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("emoscope.onnx_model.INT8_MAX_F1_DROP", 1.0)
+        assert main(["export", str(folder), "--format", "onnx", "--quantize", "int8"]) == 0
+    return folder
+
+
+def texts_of(run) -> list[str]:
+    test = [json.loads(line)["text"] for line in (run / "eval" / "test_predictions.jsonl").read_text().splitlines()]
+    return [*dict.fromkeys(SAMPLE_TEXTS), *test, LONG_TEXT]
+
+
+def test_the_export_runs_in_onnxruntime_and_tokenizers_alone_and_matches_the_predictor(run):
+    texts = texts_of(run)
+    alone = subprocess.run(
+        [sys.executable, "-c", ALONE, str(run / "onnx")],
+        input=json.dumps(texts),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    probs = np.array(json.loads(alone.stdout))
+    ours = Predictor(run, precision="fp32").predict_proba(texts)
+    assert len(texts) > 40 and probs.shape == ours.shape
+    np.testing.assert_allclose(probs, ours, rtol=0, atol=1e-4)
+    for name in ("labels.json", "thresholds.json"):
+        assert (run / "onnx" / name).read_text() == (run / name).read_text()
+    assert (run / "onnx" / "model.int8.onnx").is_file()
+
+
+def test_the_onnx_backend_equals_the_torch_backend(run, tmp_path):
+    texts = texts_of(run)
+    onnx, torch = Predictor(run, backend="onnx"), Predictor(run, precision="fp32")
+    assert type(onnx).__name__ == "OnnxPredictor" and onnx.labels == torch.labels
+    np.testing.assert_array_equal(onnx.thresholds, torch.thresholds)
+    for a, b in zip(onnx.predict(texts), torch.predict(texts), strict=True):
+        assert a["predicted"] == b["predicted"]
+        np.testing.assert_allclose(list(a["probs"].values()), list(b["probs"].values()), rtol=0, atol=1e-5)
+    (tmp_path / "in.txt").write_text("\n".join(texts[:5]), encoding="utf-8")
+    rows = {}
+    for backend in ("torch", "onnx"):
+        out = tmp_path / f"{backend}.jsonl"
+        args = ["predict", str(run), "--file", str(tmp_path / "in.txt"), "--out", str(out), "--backend", backend]
+        assert main(args) == 0
+        rows[backend] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    for a, b in zip(rows["onnx"], rows["torch"], strict=True):
+        assert a["predicted"] == b["predicted"]
+        np.testing.assert_allclose(list(a["probs"].values()), list(b["probs"].values()), rtol=0, atol=1e-5)
+
+
+def test_int8_that_loses_test_macro_f1_is_refused_and_nothing_is_written(run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("emoscope.onnx_model.INT8_MAX_F1_DROP", -1.0)
+    assert main(["export", str(run), "--format", "onnx", "--quantize", "int8", "--out", str(tmp_path / "o")]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("emoscope: error: int8 test macro-F1 ") and "below fp32's" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_input_is_refused_in_one_line(run, tmp_path, capsys, monkeypatch):
+    assert main(["export", str(tmp_path / "nope"), "--format", "onnx"]) == 2
+    assert capsys.readouterr().err.strip() == f"emoscope: error: run folder {tmp_path / 'nope'} does not exist"
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", str(run), "--format", "tflite"])
+    assert exit_.value.code == 2 and "invalid choice: 'tflite'" in capsys.readouterr().err
+    assert main(["export", str(run), "--quantize", "int8"]) == 2
+    assert "--quantize applies to --format onnx only" in capsys.readouterr().err
+    unexported = tmp_path / "unexported"
+    shutil.copytree(run, unexported, ignore=shutil.ignore_patterns("onnx"))
+    assert main(["predict", str(unexported), "hi", "--backend", "onnx"]) == 2
+    assert "model.onnx is missing: run `emoscope export" in capsys.readouterr().err
+    with pytest.raises(UserError, match="unknown backend 'tensorflow'"):
+        Predictor(run, backend="tensorflow")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
+    assert main(["export", str(run), "--format", "onnx", "--out", str(tmp_path / "o")]) == 2
+    assert "pip install 'emoscope[onnx]'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
