@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from emoscope.cli import main
+from emoscope.data.formats import read_texts
 from emoscope.errors import UserError
 from emoscope.models import build_classifier
-from emoscope.predict import Predictor, read_texts
+from emoscope.predict import Predictor
 from emoscope.train.checkpoint import load_latest_checkpoint, save_checkpoint
 
 RISK = (

@@ -10,6 +10,8 @@ POOLINGS = ("mean", "cls")
 TAXONOMIES = ("original", "ekman", "sentiment")
 THRESHOLD_STRATEGIES = ("fixed", "global", "per_emotion")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+LONG_TEXT_MODES = ("truncate", "chunk")  # a text past max_len: cut, or scored in overlapping windows
+WINDOW_COMBINES = ("max", "mean")  # how the windows of one text become its probabilities
 
 
 def check_head_pooling(head: str, pooling: str) -> None:
