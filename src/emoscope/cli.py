@@ -134,6 +134,8 @@ def _predict(args: argparse.Namespace) -> None:
         )
         if manifest["skipped_rows"]:
             print(f"skipped {manifest['skipped_rows']} bad rows (first: {manifest['first_skipped'][0]})")
+        if manifest["chunks_done_before"]:
+            print(f"continued: {manifest['chunks_done_before']} chunks were done before")
         if shard[1] > 1:
             print(f"scored shard {shard[0]}/{shard[1]} -> {corpus.work_folder(out, shard)}")
             if launched and shard[0] == 0:

@@ -321,8 +321,8 @@ def score_file(
     progress: bool = True,
 ) -> dict:
     """Score every text of `in_path` into `out` (.jsonl, .csv or .parquet), chunk by chunk; returns the
-    manifest. With `shard=(i, n)`, n > 1, scores chunks i, i + n, ... into its work folder only: `merge_shards`
-    joins the shards."""
+    manifest, with `chunks_done_before`: the chunks a killed run had finished. With `shard=(i, n)`, n > 1, it
+    scores chunks i, i + n, ... into its work folder only: `merge_shards` joins the shards."""
     from tqdm import tqdm
 
     in_path, out = Path(in_path), Path(out)
@@ -357,7 +357,7 @@ def score_file(
     if count == 1:
         _assemble(out, [work / _chunk_name(k, fmt) for k in range(manifest["chunks"])], manifest)
         shutil.rmtree(work)
-    return manifest
+    return {**manifest, "chunks_done_before": len(done)}
 
 
 def merge_shards(out: str | Path, shards: Sequence[str | Path], overwrite: bool = False, wait: bool = False) -> dict:
