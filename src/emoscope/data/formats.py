@@ -679,8 +679,3 @@ class TextReader:
         except (pa.ArrowException, OSError, KeyError, UnicodeDecodeError) as e:
             reason = " ".join(str(e).split())  # pyarrow's messages span lines; a UserError is one line
             raise DataError(self.path, None, f"not a readable Parquet file: {reason}") from None
-
-
-def read_texts(path: str | Path) -> list[str]:
-    """Every text of a file to score, in order (the whole file in memory: `TextReader` streams)."""
-    return [row.text for row in TextReader(path).rows()]
