@@ -101,7 +101,9 @@ def test_the_cli_streams_a_parquet_file_with_its_own_text_column(tiny_run, predi
 
 
 def _run(*argv: str, **popen) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    # One thread: on a busy machine two threads of a tiny model wait on each other far longer than they compute.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])
     return subprocess.Popen([sys.executable, "-m", "emoscope", *argv], cwd=REPO, env=env, **popen)
 
 
