@@ -1,6 +1,6 @@
 """Inference throughput on the GoEmotions test texts: emoscope against `transformers.pipeline`, side by side.
 
-    python bench/inference.py [--run runs/cpu-default] [--threads 2] [--limit N]
+    python bench/inference.py [--run runs/cpu-default] [--threads 2] [--limit N] [--n 100000]
 
 With `--run`, both score the same trained model: emoscope through `Predictor`, the pipeline through the run's
 `emoscope export` folder (same weights, same probabilities). Without it, both use the untrained default
@@ -10,6 +10,11 @@ batches of 128, `--precision auto`), in fp32, and, with `--run`, through onnxrun
 backend="onnx")`; the run's `onnx/` export is written first if it has none). Tokenisation is timed for every
 system; MFU is forward FLOPs on real tokens over a matmul peak, in the system's own precision, measured in the
 same process.
+
+With `--run`, one more row scores `--n` texts (the test texts repeated, with ids) from a JSONL file to a Parquet
+file through the command line, `emoscope predict RUN --file texts.jsonl --out scores.parquet`, timed end to end:
+loading the run, reading, tokenisation, scoring and writing. Its max |dp| compares its first rows, the test
+texts once, with the pipeline's.
 """
 
 from __future__ import annotations
@@ -117,8 +122,42 @@ def backbone_config(args):
     return AutoConfig.from_pretrained(source)
 
 
+def run_stream(args) -> dict:
+    """The file-to-Parquet row: the command line on `--n` texts, end to end."""
+    import pyarrow.parquet as pq
+
+    from emoscope.cli import main as emoscope_main
+    from emoscope.models.backbone import load_tokenizer, resolve_backbone
+
+    texts, _ = test_texts(args.limit)
+    many = [texts[i % len(texts)] for i in range(args.n)]
+    with tempfile.TemporaryDirectory() as tmp:
+        source, out = Path(tmp) / "texts.jsonl", Path(tmp) / "scores.parquet"
+        with open(source, "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(many))
+        argv = ["predict", args.run, "--file", str(source), "--out", str(out), "--progress", "false"]
+        start = time.perf_counter()
+        if emoscope_main(argv) != 0:
+            raise SystemExit("emoscope predict failed")
+        seconds = time.perf_counter() - start
+        meta = json.loads(out.with_name(out.name + ".meta.json").read_text())
+        table = pq.read_table(out).slice(0, len(texts))
+        np.save(args.probs_out, np.stack([table.column(label).to_numpy() for label in meta["labels"]], axis=1))
+    tokenizer = load_tokenizer(resolve_backbone("all-MiniLM-L6-v2"))
+    lengths = [len(x) for x in tokenizer(texts, truncation=True, max_length=64)["input_ids"]]
+    return {
+        "seconds": seconds,
+        "texts": len(many),
+        "precision": meta["precision"],
+        "flops": forward_flops(lengths, backbone_config(args)) * len(many) / len(texts),
+        "peak_gflops": matmul_peak_gflops(dtype=PEAK_DTYPES[meta["precision"]]),
+    }
+
+
 def run_system(args) -> dict:
     """One warm-up pass over 64 texts after loading, then one timed pass over all of them."""
+    if args.system == "stream":
+        return run_stream(args)
     texts, _ = test_texts(args.limit)
     name, _, option = args.system.partition(":")
     if name == "emoscope":
@@ -154,6 +193,7 @@ SYSTEMS = {
     "emoscope:auto": "emoscope (defaults)",
     "emoscope:fp32": "emoscope fp32",
     "emoscope:onnx": "emoscope onnxruntime",  # with --run only: it runs the run's ONNX export
+    "stream": "emoscope file -> Parquet (CLI)",  # with --run only: the command line needs a run folder
 }
 
 
@@ -162,6 +202,7 @@ def main() -> None:
     parser.add_argument("--run", help="a trained run folder (linear head): both systems score its model")
     parser.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 2))
     parser.add_argument("--limit", type=int, help="only the first N test texts (quick checks)")
+    parser.add_argument("--n", type=int, default=100_000, help="texts in the file-to-Parquet row (with --run)")
     parser.add_argument("--system", help=argparse.SUPPRESS)
     parser.add_argument("--probs-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -179,12 +220,13 @@ def main() -> None:
 
         thresholds = read_thresholds(Path(args.run), read_labels(Path(args.run))["labels"])
     results, rows = {}, []
+    systems = {s: label for s, label in SYSTEMS.items() if args.run or s not in ("stream", "emoscope:onnx")}
     with tempfile.TemporaryDirectory() as tmp:
-        for system in [s for s in SYSTEMS if args.run or s != "emoscope:onnx"]:
+        for system in systems:
             probs_path = str(Path(tmp) / f"{system.replace(':', '-')}.npy")
             r = run_child(__file__, *sys.argv[1:], "--system", system, "--probs-out", probs_path)
             probs = np.load(probs_path)
-            r["texts_per_s"] = len(texts) / r["seconds"]
+            r["texts_per_s"] = r.get("texts", len(texts)) / r["seconds"]
             r["mfu"] = r["flops"] / r["seconds"] / (r["peak_gflops"] * 1e9)
             r["test_macro_f1"] = macro_f1(y, probs, thresholds) if args.run else None
             r["max_abs_diff_vs_pipeline"] = (
@@ -192,8 +234,9 @@ def main() -> None:
             )
             results[system] = r | {"probs": probs}
     base = results["pipeline"]["texts_per_s"]
-    for system, r in results.items():
-        label = SYSTEMS[system]
+    for system, label in systems.items():
+        r = results[system]
+        label = f"{label}, {r['texts']:,} texts" if "texts" in r else label
         f1 = "-" if r["test_macro_f1"] is None else f"{r['test_macro_f1']:.4f}"
         rows.append(
             (
@@ -215,6 +258,9 @@ def main() -> None:
             "texts": len(texts),
             "systems": summary,
             "ratio": results["emoscope:auto"]["texts_per_s"] / base,
+            "stream_vs_in_memory": (
+                results["stream"]["texts_per_s"] / results["emoscope:auto"]["texts_per_s"] if args.run else None
+            ),
         },
     )
 

@@ -275,7 +275,7 @@ def test_predict_on_bad_input(tiny_run, tmp_path, capsys):
         ),
         (
             [str(tiny_run), "--file", str(tmp_path / "texts.txt"), "--out", str(tmp_path / "out" / "scores.xlsx")],
-            f"{tmp_path / 'out' / 'scores.xlsx'}: output must end in .jsonl or .csv",
+            f"{tmp_path / 'out' / 'scores.xlsx'}: output must end in .jsonl, .csv or .parquet",
         ),
     ]
     for argv, problem in cases:

@@ -42,8 +42,10 @@ def test_bf16_inference_casts_once_and_stays_close_to_fp32(run_dir):
 
 def test_batch_mode_reads_csv_tsv_jsonl_and_writes_csv(run_dir, tmp_path):
     (tmp_path / "in.csv").write_text('id,text\n1,"hello, friend"\n2,so sad\n', encoding="utf-8")
-    (tmp_path / "in.jsonl").write_text('{"text": "hello, friend"}\n{"text": "so sad"}\n', encoding="utf-8")
-    (tmp_path / "in.tsv").write_text("hello, friend\t1\nso sad\t2\n", encoding="utf-8")
+    (tmp_path / "in.jsonl").write_text(
+        '{"id": "1", "text": "hello, friend"}\n{"id": "2", "text": "so sad"}\n', encoding="utf-8"
+    )
+    (tmp_path / "in.tsv").write_text("id\ttext\n1\thello, friend\n2\tso sad\n", encoding="utf-8")
     outputs = []
     for name in ("in.csv", "in.jsonl", "in.tsv"):
         out = tmp_path / f"{name}.out.csv"

@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from emoscope.cli import main
+from emoscope.data.formats import TextReader
 from emoscope.errors import UserError
 from emoscope.models import build_classifier
-from emoscope.predict import Predictor, read_texts
+from emoscope.predict import Predictor
 from emoscope.train.checkpoint import load_latest_checkpoint, save_checkpoint
 
 RISK = (
@@ -177,7 +178,7 @@ def test_predict_reader_never_crashes(folder, suffix, data):
     path = folder / f"texts{suffix}"
     path.write_bytes(data)
     try:
-        texts = read_texts(path)
+        texts = [row.text for row in TextReader(path).rows()]
     except UserError as e:
         assert str(e) and "\n" not in str(e)
         return
@@ -195,5 +196,5 @@ def test_predict_reader_on_hostile_json(tmp_path, content, problem):
     path = tmp_path / "texts.jsonl"
     path.write_text('{"text": "fine"}\n' + content)
     with pytest.raises(UserError) as e:
-        read_texts(path)
+        list(TextReader(path).rows())
     assert str(e.value).startswith(f"{path}:2: {problem}")

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from emoscope.errors import UserError
+from emoscope.vocab import LONG_TEXT_MODES, WINDOW_COMBINES
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -91,18 +93,59 @@ def _check_labels(labels: tuple[str, ...], predictor) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from emoscope.predict import Predictor, predict_file
+    """Texts on the command line, a file streamed to an output (`--shard`: one shard of it; under torchrun each
+    rank scores its shard and rank 0 merges), or `--merge` of finished shards."""
+    from emoscope import corpus
+    from emoscope.predict import Predictor
 
-    if not args.texts and not args.file:
-        raise UserError("give texts to score, or --file with one text per line / a CSV, TSV or JSONL")
-    if args.file and not args.out:
-        raise UserError("--file needs --out (a .jsonl or .csv path)")
-    predictor = Predictor(args.run_dir, trust_pickle=args.trust_pickle, backend=args.backend)
-    if args.file:
-        n = predict_file(predictor, Path(args.file), Path(args.out), top_k=args.top_k)
-        print(f"scored {n} texts -> {args.out}")
+    if args.merge:
+        if args.run_dir or args.file:
+            raise UserError("--merge OUT SHARD_DIR... takes no run folder or --file: the shards hold what they scored")
+        manifest = corpus.merge_shards(args.merge[0], args.merge[1:], overwrite=args.overwrite)
+        print(f"merged {manifest['rows']} texts -> {args.merge[0]}")
         return
-    for result in predictor.predict(args.texts, top_k=args.top_k):
+    if not args.run_dir:
+        raise UserError("give a run folder: emoscope predict RUN texts... or --file IN --out OUT")
+    if not args.texts and not args.file:
+        raise UserError("give texts to score, or --file with one text per line / a CSV, TSV, JSONL or Parquet")
+    if args.file and not args.out:
+        raise UserError("--file needs --out (a .jsonl, .csv or .parquet path)")
+    long_text = {"long_text": args.long_text, "stride": args.stride, "combine": args.combine}
+    launched = corpus.torchrun_shard() if args.file and args.shard is None else None
+    shard = corpus.parse_shard(args.shard) if args.shard else launched or (0, 1)
+    device = None
+    if launched and os.environ.get("LOCAL_RANK") is not None:
+        import torch
+
+        device = f"cuda:{os.environ['LOCAL_RANK']}" if torch.cuda.is_available() else None
+    predictor = Predictor(args.run_dir, device=device, trust_pickle=args.trust_pickle, backend=args.backend)
+    if args.file:
+        options = corpus.ScoreOptions(
+            text_column=args.text_column,
+            keep_columns=args.keep_columns,
+            chunk_size=args.chunk_size,
+            skip_bad_rows=args.skip_bad_rows,
+            top_k=args.top_k,
+            **long_text,
+        )
+        out = Path(args.out)
+        manifest = corpus.score_file(
+            predictor, args.file, out, options, shard, overwrite=args.overwrite, progress=args.progress == "true"
+        )
+        if manifest["skipped_rows"]:
+            print(f"skipped {manifest['skipped_rows']} bad rows (first: {manifest['first_skipped'][0]})")
+        if manifest["chunks_done_before"]:
+            print(f"continued: {manifest['chunks_done_before']} chunks were done before")
+        if shard[1] > 1:
+            print(f"scored shard {shard[0]}/{shard[1]} -> {corpus.work_folder(out, shard)}")
+            if launched and shard[0] == 0:
+                shards = [corpus.work_folder(out, (i, shard[1])) for i in range(shard[1])]
+                corpus.merge_shards(out, shards, overwrite=args.overwrite, wait=True)
+                print(f"merged {manifest['rows']} texts -> {out}")
+            return
+        print(f"scored {manifest['rows']} texts -> {out}")
+        return
+    for result in predictor.predict(args.texts, top_k=args.top_k, **long_text):
         print(result["text"])
         for label, prob in result["top"]:
             mark = "*" if label in result["predicted"] else " "
@@ -272,11 +315,74 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(*TRUST_PICKLE, dest="trust_pickle", action="store_true", help=TRUST_PICKLE_HELP)
     p.set_defaults(func=_evaluate)
 
-    p = sub.add_parser("predict", help="top-k emotions for texts, or a file in batch")
-    p.add_argument("run_dir", help="a run folder, or an emoscope ensemble / crossfit folder")
+    p = sub.add_parser(
+        "predict",
+        help="top-k emotions for texts, or a whole file streamed in chunks (resumable, shardable)",
+        description="Score texts, or a file: read in chunks, written chunk by chunk into OUT.partial/ (a rerun of "
+        "the same command continues after a kill) and assembled into OUT at the end, with OUT.meta.json "
+        "recording how. Under torchrun each rank scores one shard and rank 0 merges them.",
+    )
+    p.add_argument("run_dir", nargs="?", help="a run folder, or an emoscope ensemble / crossfit folder")
     p.add_argument("texts", nargs="*")
-    p.add_argument("--file", help=".txt, .csv, .tsv or .jsonl of texts")
-    p.add_argument("--out", help=".jsonl or .csv output for --file")
+    p.add_argument("--file", help=".txt (one text a line), .csv, .tsv, .jsonl or .parquet of texts")
+    p.add_argument("--out", help=".jsonl, .csv or .parquet output for --file (never replaced without --overwrite)")
+    p.add_argument(
+        "--text-column",
+        "--text_column",
+        dest="text_column",
+        help="the column (JSONL: field) holding the text (default: 'text'; a CSV/TSV without one has no header "
+        "and its first column is the text)",
+    )
+    p.add_argument(
+        "--keep-columns",
+        "--keep_columns",
+        dest="keep_columns",
+        default="all",
+        help="input columns carried into the output, comma-separated, 'all' or 'none' (default: all, so ids "
+        "survive; a headerless CSV/TSV names them column_2, column_3, ...)",
+    )
+    p.add_argument(
+        "--chunk-size", "--chunk_size", dest="chunk_size", type=int, default=4096, help="rows per chunk (default 4096)"
+    )
+    p.add_argument(
+        "--skip-bad-rows",
+        "--skip_bad_rows",
+        dest="skip_bad_rows",
+        action="store_true",
+        help="skip bad rows (counted, and recorded in OUT.meta.json) instead of stopping at the first",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing OUT (and unfinished work of other options)"
+    )
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="score every N-th chunk from chunk I into OUT.shard-I-of-N/; join the N shards with --merge "
+        "(under torchrun: RANK/WORLD_SIZE, merged by rank 0)",
+    )
+    p.add_argument(
+        "--merge", nargs="+", metavar=("OUT", "SHARD_DIR"), help="join finished shard folders into OUT, in input order"
+    )
+    p.add_argument(
+        "--long-text",
+        "--long_text",
+        dest="long_text",
+        choices=LONG_TEXT_MODES,
+        default="truncate",
+        help="a text longer than the run's max_len: cut it there, or score overlapping windows of max_len tokens "
+        "and combine them (default: truncate)",
+    )
+    p.add_argument(
+        "--stride",
+        type=int,
+        help="with --long_text chunk, tokens shared by neighbouring windows (default: a quarter of max_len)",
+    )
+    p.add_argument(
+        "--combine",
+        choices=WINDOW_COMBINES,
+        default="max",
+        help="with --long_text chunk, a text's probabilities from its windows' (default: max)",
+    )
     p.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=5)
     p.add_argument(
         "--backend",
@@ -284,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="torch",
         help="onnx: onnxruntime runs RUN_DIR/onnx/model.onnx (emoscope export RUN_DIR --format onnx first)",
     )
+    p.add_argument("--progress", choices=("true", "false"), default="true", help="show a progress bar (default: true)")
     p.add_argument(*TRUST_PICKLE, dest="trust_pickle", action="store_true", help=TRUST_PICKLE_HELP)
     p.set_defaults(func=_predict)
 

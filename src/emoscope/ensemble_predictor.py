@@ -47,10 +47,10 @@ class EnsemblePredictor(Predictor):
             self.baseline = BaselineModel(folder)
             self.baseline_columns = label_order(folder, self.baseline.labels, self.labels)
 
-    def predict_proba(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
+    def predict_proba(self, texts: list[str], batch_size: int = 128, **long_text) -> np.ndarray:
         probs = np.mean(
             [
-                m.predict_proba(texts, batch_size)[:, columns].astype(np.float64)
+                m.predict_proba(texts, batch_size, **long_text)[:, columns].astype(np.float64)
                 for m, columns in zip(self.members, self.member_columns, strict=True)
             ],
             axis=0,

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -15,11 +14,11 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoTokenizer
 
-from emoscope.data.batching import encode_texts
-from emoscope.errors import DataError, UserError
+from emoscope.data.batching import encode_texts, encode_windows
+from emoscope.errors import UserError
 from emoscope.models import build_classifier
 from emoscope.models.backbone import load_pickled_weights, refuse_pickle
-from emoscope.models.inference import predict_probs, prepare_for_inference, resolve_precision
+from emoscope.models.inference import combine_windows, predict_probs, prepare_for_inference, resolve_precision
 from emoscope.models.weights import save_weights
 from emoscope.runfolder import (
     BACKBONE_CONFIG,
@@ -34,10 +33,7 @@ from emoscope.runfolder import (
     read_config,
     read_labels,
 )
-from emoscope.vocab import BACKENDS
-
-INPUT_FORMATS = (".txt", ".csv", ".tsv", ".jsonl")
-OUTPUT_FORMATS = (".jsonl", ".csv")
+from emoscope.vocab import BACKENDS, LONG_TEXT_MODES
 
 
 def weights_file(run_dir: Path, trust_pickle: bool = False) -> Path:
@@ -116,20 +112,39 @@ class Predictor:
         prepare_for_inference(self.model, self.precision, self.device)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
 
-    def predict_proba(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
+    def predict_proba(
+        self,
+        texts: list[str],
+        batch_size: int = 128,
+        long_text: str = "truncate",
+        stride: int | None = None,
+        combine: str = "max",
+    ) -> np.ndarray:
+        """Probabilities [texts, labels]. A text past the run's max_len is cut there (`long_text="truncate"`)
+        or scored in overlapping windows of max_len tokens (`"chunk"`; `stride` tokens of overlap, default a
+        quarter of max_len) whose probabilities are combined (`combine`: "max" or "mean")."""
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise UserError(f"text {i + 1} is empty: nothing to predict")
-        ids = encode_texts(self.tokenizer, texts, self.config.max_len, cache=False)
-        return self.probs_of_ids(ids, batch_size)
+        max_len = self.config.max_len
+        if long_text == "truncate":
+            return self.probs_of_ids(encode_texts(self.tokenizer, texts, max_len, cache=False), batch_size)
+        if long_text != "chunk":
+            raise UserError(f"unknown long_text '{long_text}'; choose one of {', '.join(LONG_TEXT_MODES)}")
+        windows, owner = encode_windows(self.tokenizer, texts, max_len, max_len // 4 if stride is None else stride)
+        return combine_windows(self.probs_of_ids(windows, batch_size), owner, combine)
 
     def probs_of_ids(self, ids: list[np.ndarray], batch_size: int = 128) -> np.ndarray:
         """Probabilities [N, labels] of tokenised texts: where the backends differ (`OnnxPredictor`)."""
         return predict_probs(self.model, ids, self.pad_id, batch_size, self.device)
 
-    def predict(self, texts: list[str], top_k: int = 5, batch_size: int = 128) -> list[dict]:
-        """Per text: the top-k emotions with probabilities, and the emotions above their dev thresholds."""
-        probs = self.predict_proba(texts, batch_size)
+    def predict(self, texts: list[str], top_k: int = 5, batch_size: int = 128, **long_text) -> list[dict]:
+        """Per text: the top-k emotions with probabilities, and the emotions above their dev thresholds
+        (`long_text`, `stride`, `combine` as in `predict_proba`)."""
+        return self.describe(texts, self.predict_proba(texts, batch_size, **long_text), top_k)
+
+    def describe(self, texts: list[str], probs: np.ndarray, top_k: int = 5) -> list[dict]:
+        """`predict`'s answer for probabilities already computed."""
         out = []
         for text, row in zip(texts, probs, strict=True):
             order = np.argsort(-row)[:top_k]
@@ -142,92 +157,6 @@ class Predictor:
                 }
             )
         return out
-
-
-def read_texts(path: Path) -> list[str]:
-    """Texts from .txt (one a line), .csv/.tsv (a `text` column, else the first), or .jsonl (`text`)."""
-    if not path.is_file():
-        raise UserError(f"input file {path} does not exist")
-    suffix = path.suffix.lower()
-    if suffix not in INPUT_FORMATS:
-        raise UserError(f"{path}: unsupported input format '{suffix}'; use one of {', '.join(INPUT_FORMATS)}")
-    try:
-        content = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise DataError(path, line, "invalid UTF-8") from exc
-    numbered: list[tuple[int, str]] = []  # (line, text): a problem is reported at its line in the file
-    if suffix == ".txt":
-        numbered = [(number, line) for number, line in enumerate(content.splitlines(), start=1) if line.strip()]
-    elif suffix == ".jsonl":
-        for number, line in enumerate(content.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(path, number, f"not valid JSON ({exc.msg})") from exc
-            except (ValueError, RecursionError) as exc:  # a number over 4300 digits, or nesting too deep
-                raise DataError(path, number, f"not valid JSON ({exc})") from None
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise DataError(path, number, "expected an object with a string field 'text'")
-            numbered.append((number, record["text"]))
-    else:
-        reader = csv.reader(content.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
-        rows, end = [], 0
-        try:
-            for row in reader:
-                rows.append((end + 1, row))
-                end = reader.line_num
-        except csv.Error as exc:
-            raise DataError(path, reader.line_num, f"malformed {suffix[1:].upper()}: {exc}") from None
-        has_header = bool(rows) and "text" in rows[0][1]
-        column = rows[0][1].index("text") if has_header else 0
-        for number, row in rows[1:] if has_header else rows:
-            if len(row) <= column:
-                raise DataError(path, number, f"expected at least {column + 1} columns, found {len(row)}")
-            numbered.append((number, row[column]))
-    if not numbered:
-        raise DataError(path, None, "no texts found")
-    for number, text in numbered:
-        if not text.strip():
-            raise DataError(path, number, "empty text")
-    return [text for _, text in numbered]
-
-
-def predict_file(predictor: Predictor, in_path: Path, out_path: Path, top_k: int = 5) -> int:
-    """Batch mode: writes JSONL or CSV (by the output's extension); returns how many texts were scored."""
-    if out_path.suffix.lower() not in OUTPUT_FORMATS:
-        raise UserError(f"{out_path}: output must end in .jsonl or .csv")
-    texts = read_texts(in_path)
-    results = predictor.predict(texts, top_k=top_k)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    if out_path.suffix.lower() == ".csv":
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["text", "predicted", *predictor.labels])
-            for r in results:
-                writer.writerow(
-                    [r["text"], ";".join(r["predicted"]), *(f"{r['probs'][label]:.6f}" for label in predictor.labels)]
-                )
-    else:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            for r in results:
-                handle.write(
-                    json.dumps(
-                        {
-                            "text": r["text"],
-                            "predicted": r["predicted"],
-                            "top": [{"label": k, "prob": p} for k, p in r["top"]],
-                            "probs": r["probs"],
-                        },
-                        ensure_ascii=False,
-                    )
-                    + "\n"
-                )
-    tmp.replace(out_path)
-    return len(results)
 
 
 def export_hf(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:

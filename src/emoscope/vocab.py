@@ -13,6 +13,8 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 BACKENDS = ("torch", "onnx")  # what runs a Predictor's network
 EXPORT_FORMATS = ("transformers", "onnx")
 QUANTIZATIONS = ("int8",)  # of an ONNX export
+LONG_TEXT_MODES = ("truncate", "chunk")  # a text past max_len: cut, or scored in overlapping windows
+WINDOW_COMBINES = ("max", "mean")  # how the windows of one text become its probabilities
 
 
 def check_head_pooling(head: str, pooling: str) -> None:

@@ -16,6 +16,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from emoscope.data.source import cache_root
+from emoscope.errors import UserError
 
 
 def token_cache_dir() -> Path:
@@ -52,6 +53,20 @@ def encode_texts(tokenizer, texts: Sequence[str], max_len: int, cache: bool = Tr
         save_file({"flat": np.concatenate(encoded) if encoded else np.zeros(0, np.int32), "offsets": offsets}, str(tmp))
         os.replace(tmp, path)
     return encoded
+
+
+def encode_windows(tokenizer, texts: Sequence[str], max_len: int, stride: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Every text as overlapping windows of at most `max_len` tokens (special tokens included), neighbours
+    sharing `stride` tokens, so that a long text is read whole rather than cut; a short text is one window, the
+    same ids as `encode_texts`. Returns the windows and, per window, the index of its text (ascending)."""
+    room = max_len - tokenizer.num_special_tokens_to_add()
+    if not 0 <= stride < room:
+        raise UserError(f"stride {stride} must be between 0 and {room - 1}: a window holds {room} text tokens")
+    if not tokenizer.is_fast:
+        raise UserError("scoring long texts in windows needs a fast tokenizer (the run's is not)")
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_len, stride=stride, return_overflowing_tokens=True)
+    windows = [np.asarray(x, dtype=np.int32) for x in encoded["input_ids"]]
+    return windows, np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.int64)
 
 
 def batch_plan(

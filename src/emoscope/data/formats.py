@@ -281,7 +281,7 @@ def _decode(data: bytes) -> tuple[str, dict[int, str]]:
     return text.removeprefix("\ufeff"), bad
 
 
-def _first_bad(bad: dict[int, str], first: int, last: int) -> int | None:
+def _first_bad(bad: dict[int, str] | set[int], first: int, last: int) -> int | None:
     return next((n for n in range(first, last + 1) if n in bad), None) if bad else None
 
 
@@ -577,3 +577,177 @@ def apply_taxonomy(examples: Sequence[Example], taxonomy: Taxonomy) -> list[Exam
     if taxonomy.name == "original":
         return list(examples)
     return [Example(e.text, taxonomy.map_labels(e.labels), e.id) for e in examples]
+
+
+# ---------------------------------------------------------------- texts to score (no labels)
+
+TEXT_FORMATS = (".txt", ".csv", ".tsv", ".jsonl", ".parquet")
+SKIPPED_SHOWN = 10  # messages kept of the skipped rows: the count is what grows with the file
+
+
+@dataclass(frozen=True)
+class TextRow:
+    line: int  # the 1-based physical line the row starts on (Parquet: the 1-based row)
+    text: str
+    columns: dict[str, Any]  # the row's other columns by name (headerless CSV/TSV: column_2, column_3, ...)
+
+
+class TextReader:
+    """Texts to score, read row by row: memory does not grow with the file, so a corpus of any size streams.
+
+    .txt: one text a line (blank lines skipped); .csv/.tsv: the `text_column` of the header (default `text`;
+    a file whose first row has no `text` has no header and its first column is the text); .jsonl: one object a
+    line, its `text_column` field (default `text`); .parquet: the `text_column` column (default `text`).
+    Every problem is a `DataError` "path:line: problem"; with `skip_bad_rows` bad rows are counted in `skipped`
+    (the first messages in `skipped_messages`) instead. `rows()` may be iterated again and gives the same rows.
+    """
+
+    def __init__(self, path: str | Path, text_column: str | None = None, skip_bad_rows: bool = False):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise UserError(f"input file {self.path} does not exist")
+        self.format = self.path.suffix.lower()
+        if self.format not in TEXT_FORMATS:
+            raise UserError(
+                f"{self.path}: unsupported input format '{self.format}'; use one of {', '.join(TEXT_FORMATS)}"
+            )
+        if self.format == ".txt" and text_column is not None:
+            raise UserError(
+                f"{self.path}: a .txt file has no columns; --text_column needs a CSV, TSV, JSONL or Parquet"
+            )
+        self.text_column = text_column
+        self.skip = skip_bad_rows
+        self.header_line: int | None = None  # where the column names are (CSV/TSV header), for errors
+        self.skipped, self.skipped_messages = 0, []
+
+    def _bad(self, line: int | None, problem: str) -> None:
+        error = DataError(self.path, line, problem)
+        if not self.skip:
+            raise error
+        self.skipped += 1
+        if len(self.skipped_messages) < SKIPPED_SHOWN:
+            self.skipped_messages.append(str(error))
+
+    def rows(self) -> Iterator[TextRow]:
+        self.skipped, self.skipped_messages = 0, []
+        read = {".txt": self._txt, ".jsonl": self._jsonl, ".parquet": self._parquet}.get(self.format, self._delimited)
+        found = False
+        for row in read():
+            if not row.text.strip():
+                self._bad(row.line, "empty text")
+                continue
+            found = True
+            yield row
+        if not found:
+            if self.skipped:
+                raise DataError(
+                    self.path,
+                    None,
+                    f"no valid rows: all {self.skipped} rows are bad (first: {self.skipped_messages[0]})",
+                )
+            raise DataError(self.path, None, "no texts found")
+
+    def _lines(self, bad: set[int]) -> Iterator[str]:
+        """The file's physical lines (split on \\n only, as line numbers count them) with their ends; a line
+        that is not UTF-8 is decoded with U+FFFD and its number put in `bad`, for the row that holds it."""
+        with open(self.path, "rb") as handle:
+            for number, raw in enumerate(handle, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    bad.add(number)
+                    line = raw.decode("utf-8", "replace")
+                yield line.removeprefix("\ufeff") if number == 1 else line
+
+    def _txt(self) -> Iterator[TextRow]:
+        bad: set[int] = set()
+        for number, line in enumerate(self._lines(bad), 1):
+            if number in bad:
+                self._bad(number, "invalid UTF-8")
+            elif line.strip():
+                yield TextRow(number, line.rstrip("\r\n"), {})
+
+    def _jsonl(self) -> Iterator[TextRow]:
+        bad: set[int] = set()
+        column = self.text_column or TEXT_FIELD
+        for number, line in enumerate(self._lines(bad), 1):
+            if number in bad:
+                self._bad(number, "invalid UTF-8")
+                continue
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                self._bad(number, f"not valid JSON ({exc.msg})")
+                continue
+            except (ValueError, RecursionError) as exc:  # a number over 4300 digits, or nesting too deep
+                self._bad(number, f"not valid JSON ({exc})")
+                continue
+            if not isinstance(record, dict) or not isinstance(record.get(column), str):
+                self._bad(number, f"expected an object with a string field {column!r}")
+                continue
+            yield TextRow(number, record.pop(column), record)
+
+    def _delimited(self) -> Iterator[TextRow]:
+        bad: set[int] = set()
+        reader = csv.reader(self._lines(bad), delimiter="\t" if self.format == ".tsv" else ",")
+        header: list[str] | None = None
+        column, end = 0, 0
+        while True:
+            start = end + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                end = reader.line_num
+                self._bad(end, f"malformed {self.format[1:].upper()}: {exc}")
+                continue
+            end = reader.line_num
+            if start == 1:
+                wanted = self.text_column or TEXT_FIELD
+                if wanted in row:
+                    header, column, self.header_line = row, row.index(wanted), 1
+                    continue
+                if self.text_column is not None:
+                    found = ", ".join(_show(h) for h in row)
+                    raise DataError(self.path, 1, f"no column {wanted!r} in the header; found columns: {found}")
+            bad_line = _first_bad(bad, start, end)
+            if bad_line is not None:
+                self._bad(bad_line, "invalid UTF-8")
+                continue
+            if len(row) <= column:
+                self._bad(start, f"expected at least {column + 1} columns, found {len(row)}")
+                continue
+            names = header or [f"column_{k}" for k in range(1, len(row) + 1)]
+            others = {name: row[k] if k < len(row) else None for k, name in enumerate(names) if k != column}
+            yield TextRow(start, row[column], others)
+
+    def _parquet(self) -> Iterator[TextRow]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        column = self.text_column or TEXT_FIELD
+        try:
+            parquet = pq.ParquetFile(self.path)
+            names = parquet.schema_arrow.names
+            if column not in names:
+                raise DataError(self.path, None, f"no column {column!r}; found columns: {', '.join(names) or 'none'}")
+            row = 0
+            for batch in parquet.iter_batches(batch_size=4096):
+                values = {name: _values(batch.column(name)) for name in names}
+                for k in range(batch.num_rows):
+                    row += 1
+                    record = {name: values[name][k] for name in names}
+                    broken = next((n for n, v in record.items() if isinstance(v, UnicodeDecodeError)), None)
+                    text = record.pop(column)
+                    if broken is not None:
+                        self._bad(row, f"invalid UTF-8 in column {broken!r}")
+                    elif not isinstance(text, str):
+                        self._bad(row, f"column {column!r} must hold a string, found {type(text).__name__}")
+                    else:
+                        yield TextRow(row, text, record)
+        except (pa.ArrowException, OSError, KeyError, UnicodeDecodeError) as e:
+            reason = " ".join(str(e).split())  # pyarrow's messages span lines; a UserError is one line
+            raise DataError(self.path, None, f"not a readable Parquet file: {reason}") from None

@@ -10,7 +10,7 @@ from torch import nn
 
 from emoscope.data.batching import sorted_batches
 from emoscope.errors import UserError
-from emoscope.vocab import PRECISIONS
+from emoscope.vocab import PRECISIONS, WINDOW_COMBINES
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -82,3 +82,14 @@ def predict_probs(
     finally:
         model.train(was_training)
     return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def combine_windows(probs: np.ndarray, owner: np.ndarray, how: str) -> np.ndarray:
+    """One row per text from its windows' rows (`owner`: each window's text, ascending, every text present):
+    `max` finds an emotion anywhere in the text, `mean` weighs the whole text evenly."""
+    if how not in WINDOW_COMBINES:
+        raise UserError(f"unknown way to combine windows '{how}'; choose one of {', '.join(WINDOW_COMBINES)}")
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    if how == "max":
+        return np.maximum.reduceat(probs, starts, axis=0)
+    return np.add.reduceat(probs, starts, axis=0) / np.diff(np.r_[starts, len(owner)])[:, None]
