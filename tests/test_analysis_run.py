@@ -50,9 +50,14 @@ TABLES = [
     "tsne_emotion.png",
     "tsne_sentiment.png",
 ]
+METRIC_NAMES = "silhouette_emotion,silhouette_sentiment,silhouette_ekman,probe_macro_f1,rsa_sentiment,rsa_ekman,rsa_cooccurrence,ari_sentiment_k3,ari_ekman_k6,cka_vs_epoch0".split(
+    ","
+)
 COLUMNS = (
     "epoch,point,depth,silhouette_emotion,silhouette_sentiment,silhouette_ekman,probe_macro_f1,rsa_sentiment,"
-    "rsa_ekman,rsa_cooccurrence,ari_sentiment_k3,ari_ekman_k6,cka_vs_epoch0"
+    "rsa_ekman,rsa_cooccurrence,ari_sentiment_k3,ari_ekman_k6,cka_vs_epoch0,"
+    + ",".join(f"{m}_ci95_{side}" for m in METRIC_NAMES for side in ("low", "high"))
+    + ",rsa_sentiment_p,rsa_ekman_p,rsa_cooccurrence_p"
 )
 WORDS = [
     "happy",
