@@ -112,6 +112,7 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _analyze(args: argparse.Namespace) -> None:
     from emoscope.analysis import run_analysis
+    from emoscope.analysis.run import Uncertainty
 
     run_dir = Path(args.run_dir)
     if args.capture is not None:
@@ -119,8 +120,13 @@ def _analyze(args: argparse.Namespace) -> None:
 
         capture_weights(run_dir, args.capture, args.capture_epoch, args.probe_size, args.pooling, args.data_dir)
     points = args.points.split(",") if args.points else None
-    out = run_analysis(run_dir, points=points, tsne=not args.no_tsne)
+    uncertainty = Uncertainty(args.resamples, args.permutations, args.seed)
+    out = run_analysis(run_dir, points=points, tsne=not args.no_tsne, uncertainty=uncertainty)
     print(f"analysis: {out}")
+    if args.ablation:
+        from emoscope.analysis.ablation import layer_ablation
+
+        print(f"layer ablation: {layer_ablation(run_dir, args.resamples, args.seed)}")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -293,6 +299,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--probe-size", "--probe_size", dest="probe_size", type=int, default=2000)
     p.add_argument("--pooling", choices=POOLINGS, help="default: the run's capture_pooling")
     p.add_argument("--no-tsne", dest="no_tsne", action="store_true")
+    p.add_argument(
+        "--resamples", type=int, default=1000, help="bootstrap resamples of the probe (and test) texts per interval"
+    )
+    p.add_argument("--permutations", type=int, default=1000, help="label permutations per RSA p-value")
+    p.add_argument("--seed", type=int, default=0, help="seed of the resamples and permutations")
+    p.add_argument(
+        "--ablation",
+        action="store_true",
+        help="also reset each encoder layer to its pre-fine-tuning weights (and, separately, replace its output "
+        "by the probe mean) and write the test F1 drops to analysis/layer_ablation.csv",
+    )
     p.set_defaults(func=_analyze)
 
     p = sub.add_parser(

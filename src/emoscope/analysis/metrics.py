@@ -277,11 +277,14 @@ def point_metrics(
         nan = np.full(len(W), math.nan)
         samples[name] = spearman_rows(rdms, references[name]) if name in references else nan
     if len(emotions) > 6:
-        trees = [linkage(squareform(r, checks=False), method="average") if np.isfinite(r).all() else None for r in rdms]
+        trees = [
+            linkage(squareform(r, checks=False), method="average") if np.isfinite(r).all() else None
+            for r in rdms[:ARI_RESAMPLES]
+        ]
         for name, grouping, k in (("ari_sentiment_k3", sentiment, 3), ("ari_ekman_k6", ekman, 6)):
             samples[name] = np.full(len(W), math.nan)
-            samples[name][: len(trees[:ARI_RESAMPLES])] = [
-                math.nan if t is None else dendrogram_ari(t, grouping[emotions], k) for t in trees[:ARI_RESAMPLES]
+            samples[name][: len(trees)] = [
+                math.nan if t is None else dendrogram_ari(t, grouping[emotions], k) for t in trees
             ]
     else:
         samples["ari_sentiment_k3"] = samples["ari_ekman_k6"] = np.full(len(W), math.nan)
@@ -291,7 +294,7 @@ def point_metrics(
 
 
 def weighted_silhouettes(
-    D: np.ndarray, y: np.ndarray, groupings: Mapping[str, Sequence], weights: np.ndarray, block: int = 32
+    D: np.ndarray, y: np.ndarray, groupings: Mapping[str, Sequence], weights: np.ndarray, block: int = 250
 ) -> dict[str, np.ndarray]:
     """Mean cosine silhouettes of each resample ([R] per grouping), a resample given as draw counts [R, n]
     over the rows of the distance matrix `D`: equal to `silhouette` on the drawn rows (duplicates included).
@@ -301,8 +304,11 @@ def weighted_silhouettes(
     groupings, instead of R sklearn calls per grouping. NaN where fewer than two groups or fewer rows than
     groups + 1 are drawn.
     """
+    order = np.argsort(y, kind="stable")  # each class's rows contiguous: the products below read views
+    D, y, weights = D[np.ix_(order, order)], np.asarray(y)[order], weights[:, order]
     classes, codes = np.unique(y, return_inverse=True)
-    members = [np.flatnonzero(codes == k) for k in range(len(classes))]
+    bounds = np.searchsorted(codes, np.arange(len(classes) + 1))
+    members = [slice(bounds[k], bounds[k + 1]) for k in range(len(classes))]
     plans = {}
     for name, group_of in groupings.items():
         names = [group_of[c] for c in classes]

@@ -51,11 +51,12 @@ def permutation_p(model_rdm: np.ndarray, reference: np.ndarray, n_permutations: 
     if math.isnan(observed):
         return math.nan
     upper = np.triu_indices(len(reference), 1)
+    ranked = np.zeros_like(reference, dtype=np.float64)
+    ranked[upper] = rankdata(reference[upper])  # permuting the items permutes these ranks: rank once
+    ranked += ranked.T
     rng = np.random.default_rng(seed)
-    permuted = np.array(
-        [reference[np.ix_(p, p)][upper] for p in (rng.permutation(len(reference)) for _ in range(n_permutations))]
-    )
-    ranks = rankdata(permuted, axis=1)
+    perms = np.array([rng.permutation(len(reference)) for _ in range(n_permutations)])
+    ranks = ranked[perms[:, upper[0]], perms[:, upper[1]]]
     ranks -= ranks.mean(1, keepdims=True)
     model = rankdata(model_rdm[upper])
     model -= model.mean()
