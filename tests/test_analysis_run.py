@@ -27,6 +27,7 @@ from emoscope.analysis import (
     save_capture,
     write_cooccurrence,
 )
+from emoscope.analysis.run import METRICS as METRIC_NAMES
 from emoscope.analysis.run import Uncertainty
 from emoscope.analysis.summary import summary_markdown
 from emoscope.errors import UserError
@@ -52,9 +53,7 @@ TABLES = [
     "tsne_emotion.png",
     "tsne_sentiment.png",
 ]
-METRIC_NAMES = "silhouette_emotion,silhouette_sentiment,silhouette_ekman,probe_macro_f1,rsa_sentiment,rsa_ekman,rsa_cooccurrence,ari_sentiment_k3,ari_ekman_k6,cka_vs_epoch0".split(
-    ","
-)
+
 COLUMNS = (
     "epoch,point,depth,silhouette_emotion,silhouette_sentiment,silhouette_ekman,probe_macro_f1,rsa_sentiment,"
     "rsa_ekman,rsa_cooccurrence,ari_sentiment_k3,ari_ekman_k6,cka_vs_epoch0,"
