@@ -276,18 +276,16 @@ def point_metrics(
     for name in ("rsa_sentiment", "rsa_ekman", "rsa_cooccurrence"):
         nan = np.full(len(W), math.nan)
         samples[name] = spearman_rows(rdms, references[name]) if name in references else nan
-    if len(emotions) > 6:
-        trees = [
-            linkage(squareform(r, checks=False), method="average") if np.isfinite(r).all() else None
-            for r in rdms[:ARI_RESAMPLES]
+    trees = []
+    for r in rdms[:ARI_RESAMPLES]:
+        kept = np.flatnonzero(np.isfinite(np.diagonal(r)))
+        tree = linkage(squareform(r[np.ix_(kept, kept)], checks=False), method="average") if len(kept) > 6 else None
+        trees.append((tree, np.asarray(emotions)[kept]))
+    for name, grouping, k in (("ari_sentiment_k3", sentiment, 3), ("ari_ekman_k6", ekman, 6)):
+        samples[name] = np.full(len(W), math.nan)
+        samples[name][: len(trees)] = [
+            math.nan if tree is None else dendrogram_ari(tree, grouping[kept], k) for tree, kept in trees
         ]
-        for name, grouping, k in (("ari_sentiment_k3", sentiment, 3), ("ari_ekman_k6", ekman, 6)):
-            samples[name] = np.full(len(W), math.nan)
-            samples[name][: len(trees)] = [
-                math.nan if t is None else dendrogram_ari(t, grouping[emotions], k) for t in trees
-            ]
-    else:
-        samples["ari_sentiment_k3"] = samples["ari_ekman_k6"] = np.full(len(W), math.nan)
     out["samples"] = samples
     out["rsa_rdms"] = {"model": model, **references}
     return out
@@ -381,19 +379,23 @@ def weighted_centroid_rdms(
 
 def spearman_rows(rdms: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Spearman correlation of each RDM's upper triangle with the reference's ([R]; NaN if undefined), the
-    `rsa` of many RDMs at once."""
-    upper = np.triu_indices(rdms.shape[1], 1)
-    a = rdms[:, upper[0], upper[1]]
-    b = reference[upper]
-    out = np.full(len(a), math.nan)
-    finite = np.isfinite(a).all(1)
-    if not finite.any() or len(b) < 2 or np.ptp(b) == 0:
-        return out
-    ra = rankdata(a[finite], axis=1)
-    ra -= ra.mean(1, keepdims=True)
-    rb = rankdata(b) - (len(b) + 1) / 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out[finite] = (ra @ rb) / (np.linalg.norm(ra, axis=1) * np.linalg.norm(rb))
+    `rsa` of many RDMs at once. A resample that drew no example of some emotion is compared over the
+    emotions it drew, as `point_metrics` on its rows would: a small probe set would otherwise leave many
+    resamples, and so the interval, undefined. Resamples that drew the same emotions are ranked together."""
+    out = np.full(len(rdms), math.nan)
+    drawn = np.isfinite(np.diagonal(rdms, axis1=1, axis2=2))
+    for kept in np.unique(drawn, axis=0):
+        rows = (drawn == kept).all(1)
+        upper = np.triu_indices(int(kept.sum()), 1)
+        a = rdms[rows][:, kept][:, :, kept][:, upper[0], upper[1]]
+        b = reference[np.ix_(kept, kept)][upper]
+        if len(b) < 2 or np.ptp(b) == 0:
+            continue
+        ra = rankdata(a, axis=1)
+        ra -= ra.mean(1, keepdims=True)
+        rb = rankdata(b) - (len(b) + 1) / 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[rows] = (ra @ rb) / (np.linalg.norm(ra, axis=1) * np.linalg.norm(rb))
     return out
 
 
