@@ -114,19 +114,30 @@ def _analyze(args: argparse.Namespace) -> None:
     from emoscope.analysis import run_analysis
     from emoscope.analysis.run import Uncertainty
 
-    run_dir = Path(args.run_dir)
+    run_dirs = [Path(r) for r in args.run_dir]
+    if (len(run_dirs) > 1) != (args.out is not None):
+        raise UserError("--out DIR goes with several runs (the across-run tables), and only with them")
     if args.capture is not None:
         from emoscope.analysis.capture import capture_weights
 
-        capture_weights(run_dir, args.capture, args.capture_epoch, args.probe_size, args.pooling, args.data_dir)
+        for run_dir in run_dirs:
+            capture_weights(run_dir, args.capture, args.capture_epoch, args.probe_size, args.pooling, args.data_dir)
+    if args.out is not None:
+        from emoscope.analysis.multirun import check_same_probe
+
+        check_same_probe(run_dirs)
     points = args.points.split(",") if args.points else None
     uncertainty = Uncertainty(args.resamples, args.permutations, args.seed)
-    out = run_analysis(run_dir, points=points, tsne=not args.no_tsne, uncertainty=uncertainty)
-    print(f"analysis: {out}")
-    if args.ablation:
-        from emoscope.analysis.ablation import layer_ablation
+    for run_dir in run_dirs:
+        print(f"analysis: {run_analysis(run_dir, points=points, tsne=not args.no_tsne, uncertainty=uncertainty)}")
+        if args.ablation:
+            from emoscope.analysis.ablation import layer_ablation
 
-        print(f"layer ablation: {layer_ablation(run_dir, args.resamples, args.seed)}")
+            print(f"layer ablation: {layer_ablation(run_dir, args.resamples, args.seed)}")
+    if args.out is not None:
+        from emoscope.analysis.multirun import multi_run_analysis
+
+        print(f"across runs: {multi_run_analysis(run_dirs, args.out)}")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -277,8 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(*TRUST_PICKLE, dest="trust_pickle", action="store_true", help=TRUST_PICKLE_HELP)
     p.set_defaults(func=_predict)
 
-    p = sub.add_parser("analyze", help="representation analysis of a run folder's captures")
-    p.add_argument("run_dir")
+    p = sub.add_parser("analyze", help="representation analysis of a run folder's captures (or several runs')")
+    p.add_argument("run_dir", nargs="+", help="one run, or several runs of the same probe set with --out")
+    p.add_argument("--out", help="with several runs: folder for the across-run metrics and cross-run CKA")
     p.add_argument("--points", help="comma-separated hook points (default: all captured)")
     p.add_argument(
         "--capture",

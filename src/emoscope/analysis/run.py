@@ -96,7 +96,7 @@ def _spread(epochs: list[int], keep: int | None) -> list[int]:
     return [epochs[i] for i in sorted({round(k * (len(epochs) - 1) / (keep - 1)) for k in range(keep)})]
 
 
-class _Captures:
+class Captures:
     """The run's probe set and selected captures, validated against each other."""
 
     def __init__(self, run_dir: Path, points: Sequence[str] | None, max_epochs: int | None):
@@ -185,7 +185,7 @@ def _analyse(
         raise UserError(f"run folder {run_dir} does not exist")
     info = read_labels(run_dir)
     groups = LabelGroups.from_maps(info["labels"], info.get("sentiment_of", {}), info.get("ekman_of", {}))
-    caps = _Captures(run_dir, points, max_epochs)
+    caps = Captures(run_dir, points, max_epochs)
     out = run_dir / ANALYSIS
     out.mkdir(exist_ok=True)
     notes: list[str] = []
@@ -211,7 +211,7 @@ def _analyse(
     return out
 
 
-def _coannotation(run_dir: Path, caps: _Captures, groups: LabelGroups) -> tuple[np.ndarray, str, dict | None]:
+def _coannotation(run_dir: Path, caps: Captures, groups: LabelGroups) -> tuple[np.ndarray, str, dict | None]:
     """The human co-annotation dissimilarity, from training labels when the run saved them, where it comes
     from, and its split-half noise ceiling (None when the run saved no halves)."""
     emotions = groups.emotions
@@ -246,7 +246,7 @@ def _read_counts(path: Path, groups: LabelGroups) -> tuple[np.ndarray, int]:
 
 def _layer_metrics(
     out: Path,
-    caps: _Captures,
+    caps: Captures,
     groups: LabelGroups,
     coannotation: np.ndarray | None,
     folds: int,
@@ -326,14 +326,14 @@ def _layer_metrics(
     return rows, samples
 
 
-def _emotion_centroids(X: np.ndarray, caps: _Captures, groups: LabelGroups) -> tuple[np.ndarray, list[int]]:
+def _emotion_centroids(X: np.ndarray, caps: Captures, groups: LabelGroups) -> tuple[np.ndarray, list[int]]:
     """Centroids (of probe-centred features) of the emotions present in the probe set, neutral left out."""
     C = centroids(X - X.mean(0), caps.labels, len(groups.labels))
     keep = [i for i in groups.emotions if np.isfinite(C[i]).all() and np.linalg.norm(C[i]) > 0]
     return C[keep], keep
 
 
-def _dendrograms(out: Path, caps: _Captures, groups: LabelGroups) -> None:
+def _dendrograms(out: Path, caps: Captures, groups: LabelGroups) -> None:
     trees, leaves, csv_rows = {}, {}, []
     for epoch in caps.epochs:
         for point in caps.points:
@@ -359,7 +359,7 @@ def _dendrograms(out: Path, caps: _Captures, groups: LabelGroups) -> None:
 
 
 def _start_tsne(
-    caps: _Captures, n_iter: int, executor: ProcessPoolExecutor | None
+    caps: Captures, n_iter: int, executor: ProcessPoolExecutor | None
 ) -> Callable[[], dict[tuple[int, str], np.ndarray]]:
     """Start every point's t-SNE series (in worker processes when given) and return how to collect them."""
     series = {p: {e: caps.data[e][p] for e in caps.epochs} for p in caps.points}
@@ -379,7 +379,7 @@ def _start_tsne(
     return collect
 
 
-def _tsne_figures(out: Path, caps: _Captures, groups: LabelGroups, layouts: dict[tuple[int, str], np.ndarray]) -> None:
+def _tsne_figures(out: Path, caps: Captures, groups: LabelGroups, layouts: dict[tuple[int, str], np.ndarray]) -> None:
     fig.write_csv(
         out / "tsne_coords.csv",
         ["epoch", "point", "probe_index", "x", "y"],
@@ -536,7 +536,7 @@ def _ci(row: dict, metric: str) -> list[float]:
 
 def _summary(
     run_dir: Path,
-    caps: _Captures,
+    caps: Captures,
     groups: LabelGroups,
     rows: list[dict],
     samples: dict[tuple[int, str], dict[str, np.ndarray]],
