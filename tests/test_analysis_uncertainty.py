@@ -14,8 +14,17 @@ import torch
 from safetensors.torch import load_file, save_file
 from scipy.stats import kstest
 from sklearn.metrics import f1_score, silhouette_score
-from test_analysis_support import EKMAN_OF, LABELS, SENTIMENT_OF, make_directions, planted, random_labels
+from test_analysis_support import (
+    EKMAN_OF,
+    LABELS,
+    SENTIMENT_OF,
+    make_directions,
+    make_synthetic_run,
+    planted,
+    random_labels,
+)
 
+from emoscope.analysis import load_capture, run_analysis, save_capture
 from emoscope.analysis.ablation import layer_ablation
 from emoscope.analysis.metrics import (
     LabelGroups,
@@ -32,6 +41,7 @@ from emoscope.analysis.metrics import (
     weighted_silhouettes,
 )
 from emoscope.analysis.probe import write_probe
+from emoscope.analysis.run import Uncertainty
 from emoscope.analysis.uncertainty import difference, interval, permutation_p, resample_counts, split_half_ceiling
 from emoscope.models import encoder_layers, load_backbone
 from emoscope.runfolder import THRESHOLDS, ThresholdChoice, probe_path, read_config, save_thresholds
@@ -166,3 +176,16 @@ def test_the_damaged_layer_shows_the_largest_reset_drop(tiny_run, tmp_path):
     assert reset["layer_1"] > 0.05 and reset["layer_1"] == max(reset.values())
     assert all(v == pytest.approx(0.0, abs=1e-9) for k, v in reset.items() if k != "layer_1")
     assert {r["kind"] for r in table} == {"reset", "mean"} and (run / "analysis" / "layer_ablation.png").is_file()
+
+
+def test_every_point_is_bootstrapped_on_the_same_resamples(tmp_path):
+    """Two points with the same capture get the same intervals only if they share the resamples."""
+    run = make_synthetic_run(tmp_path / "run", n_probe=120, n_layers=2, dim=16, epochs=1, onset=1, n_test=40)
+    path = run / "captures" / "epoch_0.safetensors"
+    arrays, meta = load_capture(path)
+    arrays["layer_2"] = arrays["layer_1"]
+    save_capture(path, {k: torch.from_numpy(v) for k, v in arrays.items()}, epoch=0, pooling=meta["pooling"])
+    out = run_analysis(run, tsne=False, uncertainty=Uncertainty(resamples=30, permutations=10))
+    rows = {r["point"]: r for r in csv.DictReader((out / "layer_metrics.csv").open())}
+    bounds = [c for c in rows["layer_1"] if "_ci95_" in c and rows["layer_1"][c]]
+    assert bounds and all(rows["layer_1"][c] == rows["layer_2"][c] for c in bounds)

@@ -26,3 +26,31 @@ def test_interval_columns_are_bands_not_metrics_and_the_ablation_is_a_matrix(tmp
     assert band["y"] == [0.2, 0.6, 0.4, 0.0]
     ablation = rd.layer_ablation()
     assert (ablation.rows, ablation.cols, ablation.z) == (["joy"], ["layer_1", "layer_2"], [[0.2, 0.0]])
+
+
+def test_the_summary_states_what_the_intervals_support():
+    from emoscope.report.run_report import _summary_html
+
+    diff = {"difference": 0.2, "ci95": [0.1, 0.3], "excludes_zero": True, "point": "layer_1"}
+    html = _summary_html(
+        {
+            "posneg_threshold": 0.1,
+            "separation": [
+                {
+                    "stage": "last",
+                    "epoch": 2,
+                    "first_point": "layer_2",
+                    "first_value": 0.3,
+                    "first_ci95": [0.2, 0.4],
+                    "vs_previous": diff,
+                    "best_point": "layer_2",
+                    "best_value": 0.3,
+                    "best_ci95": [0.2, 0.4],
+                    "vs_runner_up": {**diff, "excludes_zero": False},
+                }
+            ],
+            "points": [{"point": "layer_2", "posneg_first": 0.0, "posneg_change": {**diff, "excludes_zero": False}}],
+        }
+    )
+    assert "ahead of layer_1 by 0.200 [0.100, 0.300]; the interval excludes zero" in html
+    assert "the interval includes zero: not distinguishable" in html and "(includes 0)" in html

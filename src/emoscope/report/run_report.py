@@ -551,11 +551,13 @@ def _summary_html(s: dict) -> str:
                 f"{h.esc('; ' + ahead if ahead else '')})"
             )
         else:
-            verdict = f"no point's interval reaches {threshold}"
+            verdict = f"no point reaches {threshold}"
+        ci = sep.get("best_ci95")
         best = comparison(sep.get("vs_runner_up"), f"ahead of {(sep.get('vs_runner_up') or {}).get('point')}")
         out.append(
-            f"<li>{when} (epoch {h.esc(sep.get('epoch'))}): {verdict}. Highest: {h.esc(sep.get('best_point'))}, "
-            f"{h.esc(with_ci(sep.get('best_value'), sep.get('best_ci95')))}{h.esc('; ' + best if best else '')}.</li>"
+            f"<li>{when} (epoch {h.esc(sep.get('epoch'))}): {verdict} (highest: {h.esc(sep.get('best_point'))}, "
+            f"{h.fmt(sep.get('best_value'), 3)}{f' [{h.fmt(ci[0], 3)}, {h.fmt(ci[1], 3)}]' if ci else ''}"
+            f"{h.esc('; ' + best if best else '')}).</li>"
         )
     out.append("</ul>")
     columns = (
