@@ -27,10 +27,13 @@ from emoscope.analysis import (
     save_capture,
     write_cooccurrence,
 )
+from emoscope.analysis.run import METRICS as METRIC_NAMES
+from emoscope.analysis.run import Uncertainty
 from emoscope.analysis.summary import summary_markdown
 from emoscope.errors import UserError
 from emoscope.models import build_classifier
 
+FAST = Uncertainty(resamples=50, permutations=50)  # the intervals have tests of their own
 FIGURES = [
     "layer_metrics",
     "cka_layers",
@@ -50,9 +53,12 @@ TABLES = [
     "tsne_emotion.png",
     "tsne_sentiment.png",
 ]
+
 COLUMNS = (
     "epoch,point,depth,silhouette_emotion,silhouette_sentiment,silhouette_ekman,probe_macro_f1,rsa_sentiment,"
-    "rsa_ekman,rsa_cooccurrence,ari_sentiment_k3,ari_ekman_k6,cka_vs_epoch0"
+    "rsa_ekman,rsa_cooccurrence,ari_sentiment_k3,ari_ekman_k6,cka_vs_epoch0,"
+    + ",".join(f"{m}_ci95_{side}" for m in METRIC_NAMES for side in ("low", "high"))
+    + ",rsa_sentiment_p,rsa_ekman_p,rsa_cooccurrence_p"
 )
 WORDS = [
     "happy",
@@ -107,7 +113,7 @@ def model_run(tiny_models, tmp_path_factory):
 
 
 def test_every_figure_and_table_is_written(model_run):
-    out = run_analysis(model_run, tsne_iter=30)
+    out = run_analysis(model_run, tsne_iter=30, uncertainty=FAST)
     for stem in FIGURES:
         for ext in ("png", "csv"):
             assert (out / f"{stem}.{ext}").stat().st_size > 0, f"{stem}.{ext}"
@@ -128,7 +134,7 @@ def test_every_figure_and_table_is_written(model_run):
 
 
 def test_points_and_epochs_can_be_narrowed(model_run, tmp_path):
-    out = run_analysis(model_run, points=["layer_2", "embeddings"], max_epochs=1, tsne=False)
+    out = run_analysis(model_run, points=["layer_2", "embeddings"], max_epochs=1, tsne=False, uncertainty=FAST)
     lines = (out / "layer_metrics.csv").read_text().splitlines()[1:]
     assert [line.split(",")[:3] for line in lines] == [["1", "embeddings", "0"], ["1", "layer_2", "1"]]
     assert "t-SNE skipped" in (out / "summary.md").read_text()
@@ -160,7 +166,7 @@ def test_captures_with_different_poolings_are_refused(tmp_path):
 def test_planted_run_summary_names_the_first_separating_layer(tmp_path):
     run = make_synthetic_run(tmp_path / "run", n_probe=400, n_layers=4, dim=48, epochs=3, onset=2, n_test=200)
     (run / "eval" / "test_predictions.jsonl").unlink()
-    out = run_analysis(run, tsne=False)
+    out = run_analysis(run, tsne=False, uncertainty=FAST)
     summary = (out / "summary.md").read_text()
     assert "After training (epoch 2): **layer_2** is the first point" in summary
     assert "training labels (`analysis_inputs/cooccurrence.csv`)" in summary
@@ -195,7 +201,7 @@ def test_cooccurrence_round_trip(tmp_path):
 def test_test_set_tables_follow_their_definitions(model_run):
     out = model_run / "analysis"
     if not (out / "misclassification.csv").exists():
-        run_analysis(model_run, tsne=False)
+        run_analysis(model_run, tsne=False, uncertainty=FAST)
     preds = [json.loads(line) for line in (model_run / "eval" / "test_predictions.jsonl").open()]
     truth = np.array([[name in p["labels"] for name in LABELS] for p in preds])
     predicted = np.array([p["probs"] for p in preds]) >= 0.4  # thresholds.json says 0.4 everywhere

@@ -155,15 +155,32 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _analyze(args: argparse.Namespace) -> None:
     from emoscope.analysis import run_analysis
+    from emoscope.analysis.run import Uncertainty
 
-    run_dir = Path(args.run_dir)
+    run_dirs = [Path(r) for r in args.run_dir]
+    if (len(run_dirs) > 1) != (args.out is not None):
+        raise UserError("--out DIR goes with several runs (the across-run tables), and only with them")
     if args.capture is not None:
         from emoscope.analysis.capture import capture_weights
 
-        capture_weights(run_dir, args.capture, args.capture_epoch, args.probe_size, args.pooling, args.data_dir)
+        for run_dir in run_dirs:
+            capture_weights(run_dir, args.capture, args.capture_epoch, args.probe_size, args.pooling, args.data_dir)
+    if args.out is not None:
+        from emoscope.analysis.multirun import check_same_probe
+
+        check_same_probe(run_dirs)
     points = args.points.split(",") if args.points else None
-    out = run_analysis(run_dir, points=points, tsne=not args.no_tsne)
-    print(f"analysis: {out}")
+    uncertainty = Uncertainty(args.resamples, args.permutations, args.seed)
+    for run_dir in run_dirs:
+        print(f"analysis: {run_analysis(run_dir, points=points, tsne=not args.no_tsne, uncertainty=uncertainty)}")
+        if args.ablation:
+            from emoscope.analysis.ablation import layer_ablation
+
+            print(f"layer ablation: {layer_ablation(run_dir, args.resamples, args.seed)}")
+    if args.out is not None:
+        from emoscope.analysis.multirun import multi_run_analysis
+
+        print(f"across runs: {multi_run_analysis(run_dirs, args.out)}")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -394,8 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(*TRUST_PICKLE, dest="trust_pickle", action="store_true", help=TRUST_PICKLE_HELP)
     p.set_defaults(func=_predict)
 
-    p = sub.add_parser("analyze", help="representation analysis of a run folder's captures")
-    p.add_argument("run_dir")
+    p = sub.add_parser("analyze", help="representation analysis of a run folder's captures (or several runs')")
+    p.add_argument("run_dir", nargs="+", help="one run, or several runs of the same probe set with --out")
+    p.add_argument("--out", help="with several runs: folder for the across-run metrics and cross-run CKA")
     p.add_argument("--points", help="comma-separated hook points (default: all captured)")
     p.add_argument(
         "--capture",
@@ -416,6 +434,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--probe-size", "--probe_size", dest="probe_size", type=int, default=2000)
     p.add_argument("--pooling", choices=POOLINGS, help="default: the run's capture_pooling")
     p.add_argument("--no-tsne", dest="no_tsne", action="store_true")
+    p.add_argument(
+        "--resamples", type=int, default=1000, help="bootstrap resamples of the probe (and test) texts per interval"
+    )
+    p.add_argument("--permutations", type=int, default=1000, help="label permutations per RSA p-value")
+    p.add_argument("--seed", type=int, default=0, help="seed of the resamples and permutations")
+    p.add_argument(
+        "--ablation",
+        action="store_true",
+        help="also reset each encoder layer to its pre-fine-tuning weights (and, separately, replace its output "
+        "by the probe mean) and write the test F1 drops to analysis/layer_ablation.csv",
+    )
     p.set_defaults(func=_analyze)
 
     p = sub.add_parser(

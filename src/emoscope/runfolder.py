@@ -91,6 +91,11 @@ def cooccurrence_path(run_dir: Path) -> Path:
     return Path(run_dir) / ANALYSIS_INPUTS / COOCCURRENCE
 
 
+def cooccurrence_half_path(run_dir: Path, half: int) -> Path:
+    """The co-occurrence counts of one random half of the training examples (1 or 2)."""
+    return Path(run_dir) / ANALYSIS_INPUTS / f"cooccurrence_half_{half}.csv"
+
+
 # ---------------------------------------------------------------- config.yaml
 
 

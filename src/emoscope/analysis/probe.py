@@ -16,7 +16,7 @@ import numpy as np
 
 from emoscope.analysis.metrics import cooccurrence_counts
 from emoscope.errors import DataError
-from emoscope.runfolder import cooccurrence_path
+from emoscope.runfolder import cooccurrence_half_path, cooccurrence_path
 
 
 def select_probe(labels: Sequence[Sequence[int]], n: int = 2000, seed: int = 0, n_labels: int = 28) -> list[int]:
@@ -85,12 +85,25 @@ def write_cooccurrence(run_dir: str | Path, train_labels: Sequence[Sequence[int]
 
     Label co-occurrence counts over the training examples ([n_labels, n_labels], the diagonal each label's
     count; rows and columns are label indices) under a `# n_examples=N` line, enough for the correlation.
+    Beside it, `cooccurrence_half_1.csv` and `_2.csv` count two random halves of the examples, from which
+    the analysis measures how reliable this reference is (its noise ceiling).
     """
     path = cooccurrence_path(run_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    counts = cooccurrence_counts(train_labels, n_labels).astype(int)
-    np.savetxt(path, counts, fmt="%d", delimiter=",", header=f"n_examples={len(train_labels)}")
+    halves = split_halves(len(train_labels))
+    for target, rows in (
+        (path, range(len(train_labels))),
+        *zip((cooccurrence_half_path(run_dir, k) for k in (1, 2)), halves, strict=True),
+    ):
+        counts = cooccurrence_counts([train_labels[i] for i in rows], n_labels).astype(int)
+        np.savetxt(target, counts, fmt="%d", delimiter=",", header=f"n_examples={len(rows)}")
     return path
+
+
+def split_halves(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint random halves of range(n) (seeded), for split-half reliability."""
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[: n // 2]), np.sort(order[n // 2 :])
 
 
 def read_cooccurrence(path: str | Path) -> tuple[np.ndarray, int]:

@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from threadpoolctl import threadpool_limits
 from emoscope.analysis import figures as fig
 from emoscope.analysis import predictions as pr
 from emoscope.analysis.metrics import (
+    ARI_RESAMPLES,
     LabelGroups,
+    ResampledGram,
     centroid_linkage,
     centroids,
     cka_matrix,
@@ -25,10 +28,11 @@ from emoscope.analysis.metrics import (
     point_metrics,
     single_label,
 )
-from emoscope.analysis.probe import read_cooccurrence, read_probe
+from emoscope.analysis.probe import read_cooccurrence, read_probe, split_halves
 from emoscope.analysis.projection import tsne_series
 from emoscope.analysis.summary import write_summary
 from emoscope.analysis.tracker import load_capture
+from emoscope.analysis.uncertainty import difference, interval, permutation_p, resample_counts, split_half_ceiling
 from emoscope.data.labels import sentiment_colour, text_sentiment
 from emoscope.errors import DataError, UserError
 from emoscope.evaluate.metrics import confusion_counts, per_label_scores, read_predictions
@@ -36,6 +40,7 @@ from emoscope.runfolder import (
     ANALYSIS,
     CAPTURES,
     THRESHOLDS,
+    cooccurrence_half_path,
     cooccurrence_path,
     eval_file,
     load_thresholds,
@@ -56,7 +61,30 @@ METRICS = (
     "ari_ekman_k6",
     "cka_vs_epoch0",
 )
+RSA_METRICS = ("rsa_sentiment", "rsa_ekman", "rsa_cooccurrence")
+LAYER_COLUMNS = (
+    *METRICS,
+    *(f"{m}_ci95_{side}" for m in METRICS for side in ("low", "high")),
+    *(f"{m}_p" for m in RSA_METRICS),
+)
 POSNEG_THRESHOLD = 0.10
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    """How the analysis measures its own uncertainty: bootstrap resamples of the probe texts and RSA
+    permutations, both seeded."""
+
+    resamples: int = 1000
+    permutations: int = 1000
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.resamples < 2 or self.permutations < 1:
+            raise UserError(
+                f"--resamples must be at least 2 and --permutations at least 1, got {self.resamples} and "
+                f"{self.permutations}"
+            )
 
 
 def _spread(epochs: list[int], keep: int | None) -> list[int]:
@@ -68,7 +96,7 @@ def _spread(epochs: list[int], keep: int | None) -> list[int]:
     return [epochs[i] for i in sorted({round(k * (len(epochs) - 1) / (keep - 1)) for k in range(keep)})]
 
 
-class _Captures:
+class Captures:
     """The run's probe set and selected captures, validated against each other."""
 
     def __init__(self, run_dir: Path, points: Sequence[str] | None, max_epochs: int | None):
@@ -124,6 +152,7 @@ def run_analysis(
     folds: int = 3,
     tsne_iter: int = 150,
     n_jobs: int = 2,
+    uncertainty: Uncertainty = Uncertainty(),
     log: Callable[[str], None] | None = None,
 ) -> Path:
     """Write `analysis/` (see DEVELOPERS.md) from the run folder and return its path.
@@ -133,10 +162,11 @@ def run_analysis(
     spread, first and last included. The t-SNE layouts, the longest part, run in `n_jobs` spawned worker
     processes (one series of epochs per point) while this process computes the rest; 1 keeps them here.
     Everything runs single-threaded inside: the matrices are small, and on a shared 2-core machine threaded
-    BLAS spent over 10x the CPU time spinning (ridge probe 1.5 s vs 0.1 s).
+    BLAS spent over 10x the CPU time spinning (ridge probe 1.5 s vs 0.1 s). `uncertainty` sets the
+    bootstrap and permutation counts behind every interval and p-value.
     """
     with threadpool_limits(limits=1):
-        return _analyse(Path(run_dir), points, max_epochs, tsne, folds, tsne_iter, n_jobs, log)
+        return _analyse(Path(run_dir), points, max_epochs, tsne, folds, tsne_iter, n_jobs, uncertainty, log)
 
 
 def _analyse(
@@ -147,6 +177,7 @@ def _analyse(
     folds: int,
     tsne_iter: int,
     n_jobs: int,
+    uncertainty: Uncertainty,
     log: Callable[[str], None] | None,
 ) -> Path:
     say = log or (lambda message: None)
@@ -154,16 +185,16 @@ def _analyse(
         raise UserError(f"run folder {run_dir} does not exist")
     info = read_labels(run_dir)
     groups = LabelGroups.from_maps(info["labels"], info.get("sentiment_of", {}), info.get("ekman_of", {}))
-    caps = _Captures(run_dir, points, max_epochs)
+    caps = Captures(run_dir, points, max_epochs)
     out = run_dir / ANALYSIS
     out.mkdir(exist_ok=True)
     notes: list[str] = []
     executor = ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn")) if tsne and n_jobs > 1 else None
     try:
         layouts = _start_tsne(caps, tsne_iter, executor) if tsne else None  # workers run beside the metrics
-        coannotation, reference = _coannotation(run_dir, caps, groups)
+        coannotation, reference, ceiling = _coannotation(run_dir, caps, groups)
         say(f"layer metrics: {len(caps.epochs)} epochs x {len(caps.points)} points")
-        rows = _layer_metrics(out, caps, groups, coannotation, folds, notes)
+        rows, samples = _layer_metrics(out, caps, groups, coannotation, folds, uncertainty, notes)
         _dendrograms(out, caps, groups)
         confusions = _test_figures(run_dir, out, groups, notes)
         if layouts is None:
@@ -174,46 +205,95 @@ def _analyse(
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)
-    write_summary(out, _summary(run_dir, caps, groups, rows, confusions, reference, notes))
+    findings = _summary(run_dir, caps, groups, rows, samples, confusions, reference, notes)
+    write_summary(out, {**findings, "rsa_noise_ceiling": ceiling})
     say(f"analysis written to {out}")
     return out
 
 
-def _coannotation(run_dir: Path, caps: _Captures, groups: LabelGroups) -> tuple[np.ndarray, str]:
-    """The human co-annotation dissimilarity, from training labels when the run saved them."""
+def _coannotation(run_dir: Path, caps: Captures, groups: LabelGroups) -> tuple[np.ndarray, str, dict | None]:
+    """The human co-annotation dissimilarity, from training labels when the run saved them, where it comes
+    from, and its split-half noise ceiling (None when the run saved no halves)."""
+    emotions = groups.emotions
     path = cooccurrence_path(run_dir)
     if not path.is_file():
         counts = cooccurrence_counts(caps.labels, len(groups.labels))
+        halves = [
+            (cooccurrence_counts([caps.labels[i] for i in half], len(groups.labels)), len(half))
+            for half in split_halves(len(caps.labels))
+        ]
         return (
             coannotation_rdm(counts, len(caps.labels)),
             "probe-set labels (the run wrote no `analysis_inputs/cooccurrence.csv`)",
+            split_half_ceiling(*halves, emotions),
         )
+    counts, n_examples = _read_counts(path, groups)
+    halves = [cooccurrence_half_path(run_dir, k) for k in (1, 2)]
+    ceiling = (
+        split_half_ceiling(*(_read_counts(h, groups) for h in halves), emotions)
+        if all(h.is_file() for h in halves)
+        else None
+    )
+    return coannotation_rdm(counts, n_examples), "training labels (`analysis_inputs/cooccurrence.csv`)", ceiling
+
+
+def _read_counts(path: Path, groups: LabelGroups) -> tuple[np.ndarray, int]:
     counts, n_examples = read_cooccurrence(path)
     if counts.shape != (len(groups.labels),) * 2:
         raise DataError(path, None, f"a {counts.shape} matrix for {len(groups.labels)} labels")
-    return coannotation_rdm(counts, n_examples), "training labels (`analysis_inputs/cooccurrence.csv`)"
+    return counts, n_examples
 
 
 def _layer_metrics(
-    out: Path, caps: _Captures, groups: LabelGroups, coannotation: np.ndarray, folds: int, notes: list[str]
-) -> list[dict]:
-    """`layer_metrics.csv/png` and the CKA tables; returns the rows (with `silhouette_posneg`)."""
-    rows = []
+    out: Path,
+    caps: Captures,
+    groups: LabelGroups,
+    coannotation: np.ndarray | None,
+    folds: int,
+    uncertainty: Uncertainty,
+    notes: list[str],
+) -> tuple[list[dict], dict[tuple[int, str], dict[str, np.ndarray]]]:
+    """`layer_metrics.csv/png` and the CKA tables; returns the rows (with `silhouette_posneg` and the
+    intervals) and every number's bootstrap samples by (epoch, point), all on the same resamples."""
+    weights = resample_counts(len(caps.labels), uncertainty.resamples, uncertainty.seed)
+    grams0 = {p: ResampledGram(caps.epoch0[p], weights) for p in caps.points} if caps.has_epoch0 else {}
+    rows, samples = [], {}
     for epoch in caps.epochs:
         for depth, point in enumerate(caps.points):
             X = caps.data[epoch][point]
-            row = {
-                "epoch": epoch,
-                "point": point,
-                "depth": depth,
-                **point_metrics(X, caps.labels, groups, coannotation, folds),
-            }
-            row["cka_vs_epoch0"] = linear_cka(X, caps.epoch0[point]) if caps.has_epoch0 else math.nan
+            row = {"epoch": epoch, "point": point, "depth": depth}
+            found = point_metrics(X, caps.labels, groups, coannotation, folds, weights=weights)
+            boot, rdms = found.pop("samples"), found.pop("rsa_rdms")
+            row.update(found)
+            for metric in RSA_METRICS:
+                row[f"{metric}_p"] = (
+                    permutation_p(rdms["model"], rdms[metric], uncertainty.permutations, uncertainty.seed)
+                    if metric in rdms
+                    else math.nan
+                )
+            if caps.has_epoch0:
+                row["cka_vs_epoch0"] = linear_cka(X, caps.epoch0[point])
+                boot["cka_vs_epoch0"] = (
+                    ResampledGram(X, weights).cka(grams0[point]) if epoch else grams0[point].cka(grams0[point])
+                )
+            else:
+                row["cka_vs_epoch0"] = math.nan
+                boot["cka_vs_epoch0"] = np.full(len(weights), math.nan)
+            for metric, values in boot.items():
+                row[f"{metric}_ci95_low"], row[f"{metric}_ci95_high"] = interval(values)
             rows.append(row)
+            samples[(epoch, point)] = boot
+    notes.append(
+        f"Intervals: 95% percentile bootstrap over the probe texts ({uncertainty.resamples} resamples, seed "
+        f"{uncertainty.seed}, the same resamples at every point and epoch; the dendrogram ARIs on the first "
+        f"{min(ARI_RESAMPLES, uncertainty.resamples)}). The probe macro-F1 resamples the cross-validated "
+        f"held-out predictions without refitting. RSA p-values: {uncertainty.permutations} permutations of "
+        "the reference's emotion labels."
+    )
     fig.write_csv(
         out / "layer_metrics.csv",
-        ["epoch", "point", "depth", *METRICS],
-        [[r["epoch"], r["point"], r["depth"], *(r[m] for m in METRICS)] for r in rows],
+        ["epoch", "point", "depth", *LAYER_COLUMNS],
+        [[r["epoch"], r["point"], r["depth"], *(r[c] for c in LAYER_COLUMNS)] for r in rows],
     )
     fig.plot_layer_metrics(out / "layer_metrics.png", rows, METRICS)
 
@@ -243,17 +323,17 @@ def _layer_metrics(
         )
     else:
         notes.append("No epoch-0 capture: `cka_vs_epoch0` is empty.")
-    return rows
+    return rows, samples
 
 
-def _emotion_centroids(X: np.ndarray, caps: _Captures, groups: LabelGroups) -> tuple[np.ndarray, list[int]]:
+def _emotion_centroids(X: np.ndarray, caps: Captures, groups: LabelGroups) -> tuple[np.ndarray, list[int]]:
     """Centroids (of probe-centred features) of the emotions present in the probe set, neutral left out."""
     C = centroids(X - X.mean(0), caps.labels, len(groups.labels))
     keep = [i for i in groups.emotions if np.isfinite(C[i]).all() and np.linalg.norm(C[i]) > 0]
     return C[keep], keep
 
 
-def _dendrograms(out: Path, caps: _Captures, groups: LabelGroups) -> None:
+def _dendrograms(out: Path, caps: Captures, groups: LabelGroups) -> None:
     trees, leaves, csv_rows = {}, {}, []
     for epoch in caps.epochs:
         for point in caps.points:
@@ -279,7 +359,7 @@ def _dendrograms(out: Path, caps: _Captures, groups: LabelGroups) -> None:
 
 
 def _start_tsne(
-    caps: _Captures, n_iter: int, executor: ProcessPoolExecutor | None
+    caps: Captures, n_iter: int, executor: ProcessPoolExecutor | None
 ) -> Callable[[], dict[tuple[int, str], np.ndarray]]:
     """Start every point's t-SNE series (in worker processes when given) and return how to collect them."""
     series = {p: {e: caps.data[e][p] for e in caps.epochs} for p in caps.points}
@@ -299,7 +379,7 @@ def _start_tsne(
     return collect
 
 
-def _tsne_figures(out: Path, caps: _Captures, groups: LabelGroups, layouts: dict[tuple[int, str], np.ndarray]) -> None:
+def _tsne_figures(out: Path, caps: Captures, groups: LabelGroups, layouts: dict[tuple[int, str], np.ndarray]) -> None:
     fig.write_csv(
         out / "tsne_coords.csv",
         ["epoch", "point", "probe_index", "x", "y"],
@@ -415,43 +495,77 @@ def _test_figures(run_dir: Path, out: Path, groups: LabelGroups, notes: list[str
     return confusion
 
 
-def _first_separating(rows: list[dict], epoch: int) -> tuple[str | None, str, float]:
-    """(first point at `epoch` reaching the positive/negative criterion or None, best point, its value)."""
+POSNEG = "silhouette_posneg"
+SUMMARY_METRICS = ("silhouette_posneg", "silhouette_sentiment", "probe_macro_f1", "rsa_sentiment")
+
+
+def _separation(rows: list[dict], samples: dict, epoch: int, stage: str) -> dict:
+    """At `epoch`: the first point whose positive/negative silhouette interval lies wholly at or above the
+    criterion (None if none), compared with the point before it, and the highest point, compared with the
+    runner-up; each comparison is the paired bootstrap difference."""
     at = [r for r in rows if r["epoch"] == epoch]
-    first = next((r["point"] for r in at if r["silhouette_posneg"] >= POSNEG_THRESHOLD), None)
-    best = max(at, key=lambda r: -math.inf if math.isnan(r["silhouette_posneg"]) else r["silhouette_posneg"])
-    return first, best["point"], best["silhouette_posneg"]
+    first = next((k for k, r in enumerate(at) if r[f"{POSNEG}_ci95_low"] >= POSNEG_THRESHOLD), None)
+    ranked = sorted(at, key=lambda r: -math.inf if math.isnan(r[POSNEG]) else r[POSNEG], reverse=True)
+
+    def versus(a: dict, b: dict) -> dict:
+        return {
+            "point": b["point"],
+            **difference(
+                samples[(epoch, a["point"])][POSNEG], samples[(epoch, b["point"])][POSNEG], a[POSNEG] - b[POSNEG]
+            ),
+        }
+
+    best = ranked[0]
+    return {
+        "epoch": epoch,
+        "stage": stage,
+        "first_point": None if first is None else at[first]["point"],
+        "first_value": None if first is None else at[first][POSNEG],
+        "first_ci95": None if first is None else _ci(at[first], POSNEG),
+        "vs_previous": versus(at[first], at[first - 1]) if first else None,
+        "best_point": best["point"],
+        "best_value": best[POSNEG],
+        "best_ci95": _ci(best, POSNEG),
+        "vs_runner_up": versus(best, ranked[1]) if len(ranked) > 1 else None,
+    }
+
+
+def _ci(row: dict, metric: str) -> list[float]:
+    return [row[f"{metric}_ci95_low"], row[f"{metric}_ci95_high"]]
 
 
 def _summary(
     run_dir: Path,
-    caps: _Captures,
+    caps: Captures,
     groups: LabelGroups,
     rows: list[dict],
+    samples: dict[tuple[int, str], dict[str, np.ndarray]],
     confusion: np.ndarray | None,
     reference: str,
     notes: list[str],
 ) -> dict:
     """The findings with their numbers (`analysis/summary.json`; `emoscope.analysis.summary` renders them)."""
-    last = caps.epochs[-1]
-    separation = []
-    for epoch, stage in [(last, "last")] + ([(caps.epochs[0], "first")] if caps.epochs[0] != last else []):
-        first, best, value = _first_separating(rows, epoch)
-        separation.append(
-            {"epoch": epoch, "stage": stage, "first_point": first, "best_point": best, "best_value": value}
-        )
+    first_epoch, last = caps.epochs[0], caps.epochs[-1]
+    stages = [(last, "last")] + ([(first_epoch, "first")] if first_epoch != last else [])
+    separation = [_separation(rows, samples, epoch, stage) for epoch, stage in stages]
     by = {(r["epoch"], r["point"]): r for r in rows}
-    points = [
-        {
-            "point": p,
-            "posneg_first": by[(caps.epochs[0], p)]["silhouette_posneg"],
-            **{
-                f"{m}_last": by[(last, p)][m]
-                for m in ("silhouette_posneg", "silhouette_sentiment", "probe_macro_f1", "rsa_sentiment")
-            },
-        }
-        for p in caps.points
-    ]
+    points = []
+    for p in caps.points:
+        start, end = by[(first_epoch, p)], by[(last, p)]
+        points.append(
+            {
+                "point": p,
+                "posneg_first": start[POSNEG],
+                "posneg_first_ci95": _ci(start, POSNEG),
+                **{f"{m}_last": end[m] for m in SUMMARY_METRICS},
+                **{f"{m}_last_ci95": _ci(end, m) for m in SUMMARY_METRICS},
+                "posneg_change": None
+                if first_epoch == last
+                else difference(
+                    samples[(last, p)][POSNEG], samples[(first_epoch, p)][POSNEG], end[POSNEG] - start[POSNEG]
+                ),
+            }
+        )
 
     deep = [p for p in caps.points if p != "classifier"] or caps.points
     point = deep[-1]

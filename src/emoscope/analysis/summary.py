@@ -35,6 +35,35 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def with_ci(value: float | None, ci: list | None) -> str:
+    """`0.123 [0.101, 0.140]`: a number and its 95% interval."""
+    if not ci or ci[0] is None:
+        return _num(value)
+    return f"{_num(value)} [{_num(ci[0])}, {_num(ci[1])}]"
+
+
+def comparison(diff: dict | None, than: str) -> str:
+    """A paired difference as a clause that says what its interval supports."""
+    if diff is None:
+        return ""
+    verdict = {
+        True: "the interval excludes zero",
+        False: "the interval includes zero: not distinguishable",
+        None: "no interval",
+    }[diff["excludes_zero"]]
+    return f"{than} by {with_ci(diff['difference'], diff['ci95'])}; {verdict}"
+
+
+def ceiling_text(ceiling: dict | None) -> str:
+    """The co-annotation reference's split-half noise ceiling as a clause (empty when unknown)."""
+    if not ceiling or ceiling.get("noise_ceiling") is None:
+        return ""
+    return (
+        f" (split-half reliability {_num(ceiling['reliability'])}, Spearman-Brown corrected; noise ceiling "
+        f"for `rsa_cooccurrence` {_num(ceiling['noise_ceiling'])})"
+    )
+
+
 def summary_markdown(s: dict) -> str:
     probe, threshold = s["probe"], s["posneg_threshold"]
     lines = [
@@ -42,12 +71,16 @@ def summary_markdown(s: dict) -> str:
         "",
         f"Probe set: {probe['texts']} texts ({probe['single_label']} with a single label); captures at epochs "
         f"{', '.join(map(str, probe['epochs']))}; pooling `{probe['pooling']}`; points "
-        f"{', '.join(probe['points'])}. Human co-annotation reference for the RSA: {s['rsa_reference']}.",
+        f"{', '.join(probe['points'])}. Human co-annotation reference for the RSA: {s['rsa_reference']}"
+        f"{ceiling_text(s.get('rsa_noise_ceiling'))}.",
+        "",
+        "Numbers in brackets are 95% bootstrap intervals over the probe texts; a comparison of two points or "
+        "epochs uses the paired interval of their difference (the same resamples for both).",
         "",
         "## Where positive and negative emotion separate",
         "",
-        f"Criterion: the shallowest point whose **positive-vs-negative silhouette** reaches "
-        f"{threshold:.2f}. That silhouette (cosine, features centred on the probe mean) is computed on "
+        f"Criterion: the shallowest point whose **positive-vs-negative silhouette** has its 95% interval at or "
+        f"above {threshold:.2f}. That silhouette (cosine, features centred on the probe mean) is computed on "
         "the single-label probe texts whose emotion is positive or negative, grouped by that sentiment; "
         f"{threshold:.2f} means a text is on average 10% closer to its own side than to the other.",
         "",
@@ -58,27 +91,38 @@ def summary_markdown(s: dict) -> str:
             if sep["stage"] == "last"
             else f"At the first capture (epoch {sep['epoch']})"
         )
-        verdict = (
-            f"**{sep['first_point']}** is the first point to separate positive from negative emotion"
-            if sep["first_point"]
-            else f"no point reaches {threshold:.2f}"
+        if sep["first_point"]:
+            ahead = comparison(sep.get("vs_previous"), f"ahead of {(sep.get('vs_previous') or {}).get('point')}")
+            verdict = (
+                f"**{sep['first_point']}** is the first point to separate positive from negative emotion "
+                f"({with_ci(sep.get('first_value'), sep.get('first_ci95'))}{'; ' + ahead if ahead else ''})"
+            )
+        else:
+            verdict = f"no point's interval reaches {threshold:.2f}"
+        best = comparison(sep.get("vs_runner_up"), f"ahead of {(sep.get('vs_runner_up') or {}).get('point')}")
+        lines.append(
+            f"- {when}: {verdict}. Highest: {sep['best_point']}, {with_ci(sep['best_value'], sep.get('best_ci95'))}"
+            f"{'; ' + best if best else ''}."
         )
-        lines.append(f"- {when}: {verdict} (highest: {sep['best_point']}, {_num(sep['best_value'])}).")
     lines += [
         "",
-        "| point | posneg silhouette, first capture | posneg silhouette, last | sentiment silhouette, "
-        "last | probe macro-F1, last | RSA sentiment, last |",
-        "|---|---|---|---|---|---|",
+        "| point | posneg silhouette, first capture | posneg silhouette, last | change, first to last | "
+        "sentiment silhouette, last | probe macro-F1, last | RSA sentiment, last |",
+        "|---|---|---|---|---|---|---|",
     ]
     for p in s["points"]:
-        values = (
-            p["posneg_first"],
-            p["silhouette_posneg_last"],
-            p["silhouette_sentiment_last"],
-            p["probe_macro_f1_last"],
-            p["rsa_sentiment_last"],
+        change = p.get("posneg_change")
+        cells = (
+            with_ci(p["posneg_first"], p.get("posneg_first_ci95")),
+            with_ci(p["silhouette_posneg_last"], p.get("silhouette_posneg_last_ci95")),
+            "n/a"
+            if change is None
+            else with_ci(change["difference"], change["ci95"]) + ("" if change["excludes_zero"] else " (includes 0)"),
+            with_ci(p["silhouette_sentiment_last"], p.get("silhouette_sentiment_last_ci95")),
+            with_ci(p["probe_macro_f1_last"], p.get("probe_macro_f1_last_ci95")),
+            with_ci(p["rsa_sentiment_last"], p.get("rsa_sentiment_last_ci95")),
         )
-        lines.append(f"| {p['point']} | " + " | ".join(_num(v) for v in values) + " |")
+        lines.append(f"| {p['point']} | " + " | ".join(cells) + " |")
 
     ent = s["entangled"]
     lines += [

@@ -207,7 +207,8 @@ def _f(v: Any) -> str:
 def layer_metric_figures(
     rows: list[dict], metrics: list[str], *, by: str = "epoch", title_prefix: str = ""
 ) -> dict[str, dict]:
-    """{metric: figure}: the metric against depth, one line per `by` value (epoch, or run name)."""
+    """{metric: figure}: the metric against depth, one line per `by` value (epoch, or run name), with a
+    shaded band for its 95% interval where the rows carry `<metric>_ci95_low/_high`."""
     figs = {}
     keys: list[Any] = []
     for r in rows:
@@ -223,6 +224,23 @@ def layer_metric_figures(
         for k in keys:
             sub = sorted((r for r in rows if r[by] == k and r.get("depth") is not None), key=lambda r: r["depth"])
             name = f"epoch {k}" if by == "epoch" else str(k)
+            band = [(r["depth"], r.get(f"{metric}_ci95_low"), r.get(f"{metric}_ci95_high")) for r in sub]
+            band = [b for b in band if b[1] is not None and b[2] is not None]
+            if band:
+                data.append(
+                    {
+                        "type": "scatter",
+                        "mode": "lines",
+                        "name": ptext(f"{name} 95% interval"),
+                        "x": [b[0] for b in band] + [b[0] for b in reversed(band)],
+                        "y": [b[2] for b in band] + [b[1] for b in reversed(band)],
+                        "fill": "toself",
+                        "opacity": 0.2,
+                        "line": {"width": 0},
+                        "hoverinfo": "skip",
+                        "showlegend": False,
+                    }
+                )
             data.append(
                 {
                     "type": "scatter",

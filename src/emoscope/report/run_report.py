@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from emoscope import runfolder as rf
+from emoscope.analysis.summary import comparison, with_ci
 from emoscope.data.labels import SENTIMENT_LABELS, sentiment_colour, text_sentiment
 from emoscope.evaluate.metrics import per_label_scores
 from emoscope.report import _html as h
@@ -507,6 +508,20 @@ def _layers(rd: RunData, pg: Page) -> str:
             )
     out.append(_png_block(rd, "cka_layers", "CKA between hook points (static)", open_=not cka_tables))
 
+    ablation = rd.layer_ablation()
+    if ablation is not None:
+        out.append(
+            '<h3 id="ablation">Layer ablation</h3><p>Test F1 drop of each emotion when one encoder layer is reset '
+            "to its pre-fine-tuning weights (<code>analysis/layer_ablation.csv</code>, with paired bootstrap "
+            "intervals and the probe-mean ablation): which layers each emotion depends on.</p>"
+        )
+        out.append(
+            pg.figure(
+                "fig-layer-ablation",
+                F.heatmap("test F1 drop, layer reset (emotion x layer)", ablation, colorscale="RdBu", zmid=0),
+                height=560,
+            )
+        )
     out.append(f'<h3 id="summary">Summary ({rf.ANALYSIS}/{rf.SUMMARY})</h3>')
     summary = rd.summary
     out.append(_analysis_note(rd, rf.SUMMARY) if summary is None else _summary_html(summary))
@@ -522,33 +537,51 @@ def _summary_html(s: dict) -> str:
         f"<code>{h.esc(probe.get('pooling'))}</code>. Human co-annotation reference for the RSA: "
         f"{_code_spans(s.get('rsa_reference'))}.</p>",
         "<h4>Where positive and negative emotion separate</h4>",
-        f"<p>The shallowest point whose positive-vs-negative silhouette reaches {threshold}.</p><ul>",
+        f"<p>The shallowest point whose positive-vs-negative silhouette has its 95% interval at or above "
+        f"{threshold}; numbers in brackets are 95% bootstrap intervals over the probe texts, and a comparison "
+        "says whether the paired interval of the difference excludes zero.</p><ul>",
     ]
     for sep in s.get("separation") or []:
         when = "After training" if sep.get("stage") == "last" else "At the first capture"
-        verdict = (
-            f"<strong>{h.esc(sep['first_point'])}</strong> is the first point to separate positive from "
-            "negative emotion"
-            if sep.get("first_point")
-            else f"no point reaches {threshold}"
-        )
+        if sep.get("first_point"):
+            ahead = comparison(sep.get("vs_previous"), f"ahead of {(sep.get('vs_previous') or {}).get('point')}")
+            verdict = (
+                f"<strong>{h.esc(sep['first_point'])}</strong> is the first point to separate positive from "
+                f"negative emotion ({h.esc(with_ci(sep.get('first_value'), sep.get('first_ci95')))}"
+                f"{h.esc('; ' + ahead if ahead else '')})"
+            )
+        else:
+            verdict = f"no point reaches {threshold}"
+        ci = sep.get("best_ci95")
+        best = comparison(sep.get("vs_runner_up"), f"ahead of {(sep.get('vs_runner_up') or {}).get('point')}")
         out.append(
             f"<li>{when} (epoch {h.esc(sep.get('epoch'))}): {verdict} (highest: {h.esc(sep.get('best_point'))}, "
-            f"{h.fmt(sep.get('best_value'), 3)}).</li>"
+            f"{h.fmt(sep.get('best_value'), 3)}{f' [{h.fmt(ci[0], 3)}, {h.fmt(ci[1], 3)}]' if ci else ''}"
+            f"{h.esc('; ' + best if best else '')}).</li>"
         )
     out.append("</ul>")
     columns = (
-        "posneg_first",
-        "silhouette_posneg_last",
-        "silhouette_sentiment_last",
-        "probe_macro_f1_last",
-        "rsa_sentiment_last",
+        ("posneg_first", "posneg_first_ci95"),
+        *((f"{m}_last", f"{m}_last_ci95") for m in ("silhouette_posneg", "silhouette_sentiment")),
+        *((f"{m}_last", f"{m}_last_ci95") for m in ("probe_macro_f1", "rsa_sentiment")),
     )
-    rows = [[p.get("point"), *(p.get(c) for c in columns)] for p in s.get("points") or []]
+    rows = []
+    for p in s.get("points") or []:
+        change = p.get("posneg_change")
+        cells = [with_ci(p.get(value), p.get(ci)) for value, ci in columns]
+        cells.insert(
+            2,
+            "n/a"
+            if not change
+            else with_ci(change["difference"], change["ci95"])
+            + ("" if change.get("excludes_zero") else " (includes 0)"),
+        )
+        rows.append([p.get("point"), *cells])
     headers = [
         "point",
         "posneg silhouette, first capture",
         "posneg silhouette, last",
+        "change, first to last",
         "sentiment silhouette, last",
         "probe macro-F1, last",
         "RSA sentiment, last",

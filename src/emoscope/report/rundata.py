@@ -423,10 +423,32 @@ class RunData:
         return [{k: (v if k == "point" else to_number(v)) for k, v in r.items()} for r in rows]
 
     def layer_metric_names(self) -> list[str]:
+        """The metrics of `layer_metrics.csv` that have a value: its interval (`_ci95_low/_high`) and
+        p-value (`_p`) columns belong to a metric and are not metrics themselves."""
         rows = self.layer_metrics or []
         if not rows:
             return []
-        return [k for k in rows[0] if k not in ("epoch", "point", "depth") and any(r.get(k) is not None for r in rows)]
+        return [
+            k
+            for k in rows[0]
+            if k not in ("epoch", "point", "depth")
+            and not re.search(r"(_ci95_low|_ci95_high|_p)$", k)
+            and any(r.get(k) is not None for r in rows)
+        ]
+
+    def layer_ablation(self, kind: str = "reset") -> Matrix | None:
+        """`analysis/layer_ablation.csv` (`emoscope analyze --ablation`) as emotion x layer test-F1 drops of
+        one ablation kind (`reset` or `mean`); None when the run has no ablation."""
+        p = self.analysis_dir / "layer_ablation.csv"
+        rows = read_csv(p)
+        if rows is None:
+            return None
+        require_columns(p, rows, ("kind", "layer", "label", "drop"))
+        rows = [r for r in rows if r["kind"] == kind and r["label"] != "macro"]
+        layers = list(dict.fromkeys(r["layer"] for r in rows))
+        labels = list(dict.fromkeys(r["label"] for r in rows))
+        drop = {(r["label"], r["layer"]): to_number(r["drop"]) for r in rows}
+        return Matrix(labels, layers, [[drop.get((label, layer)) for layer in layers] for label in labels])
 
     @cached_property
     def cka_tables(self) -> list[tuple[str, dict[str, Matrix]]]:

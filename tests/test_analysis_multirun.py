@@ -1,0 +1,51 @@
+"""`emoscope analyze RUN RUN ... --out DIR`: across-run spread and cross-run CKA on one probe set."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+from test_analysis_support import make_synthetic_run
+
+from emoscope.analysis import run_analysis
+from emoscope.analysis.multirun import CROSS_RUN_CKA, RUNS_METRICS, multi_run_analysis
+from emoscope.analysis.run import Uncertainty
+from emoscope.cli import main
+from emoscope.errors import UserError
+from emoscope.runfolder import probe_path
+
+
+@pytest.fixture(scope="module")
+def three_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    first = make_synthetic_run(root / "a", n_probe=120, n_layers=2, dim=16, epochs=2, onset=1, n_test=40)
+    (first / "eval" / "test_predictions.jsonl").unlink()
+    run_analysis(first, tsne=False, uncertainty=Uncertainty(resamples=20, permutations=20))
+    return [first, shutil.copytree(first, root / "b"), shutil.copytree(first, root / "c")]
+
+
+def test_identical_runs_have_no_spread_and_match_layer_for_layer(three_runs, tmp_path):
+    out = multi_run_analysis(three_runs, tmp_path / "out")
+    rows = list(csv.DictReader((out / RUNS_METRICS).open()))
+    assert {r["runs"] for r in rows} == {"3"} and len(rows) > 0
+    defined = [r for r in rows if r["sd"]]
+    assert defined and all(float(r["sd"]) == pytest.approx(0, abs=1e-12) for r in defined)
+    assert all(float(r["ci95_high"]) - float(r["ci95_low"]) == pytest.approx(0, abs=1e-12) for r in defined)
+    cka = list(csv.DictReader((out / CROSS_RUN_CKA).open()))
+    assert len({(r["run_a"], r["run_b"]) for r in cka}) == 3  # every pair of runs
+    diagonal = [float(r["cka"]) for r in cka if r["point_a"] == r["point_b"]]
+    assert diagonal and all(v == pytest.approx(1.0, abs=1e-6) for v in diagonal)
+
+
+def test_runs_with_different_probe_sets_are_refused_before_anything_is_written(three_runs, tmp_path):
+    other = shutil.copytree(three_runs[0], tmp_path / "other")
+    lines = probe_path(other).read_text().splitlines()
+    lines[0] = json.dumps({**json.loads(lines[0]), "id": "someone-else"})
+    probe_path(other).write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserError, match=f"{three_runs[0]} and {other} have different probe sets"):
+        multi_run_analysis([three_runs[0], other], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert main(["analyze", str(three_runs[0]), str(other), "--out", str(tmp_path / "cli")]) == 2
+    assert not (tmp_path / "cli").exists()

@@ -1,0 +1,191 @@
+"""The analysis' uncertainty: bootstrap intervals, paired differences, RSA permutation p-values, the layer
+ablation. Small seeded inputs; every weighted (resampled) number is checked against the plain one on the
+drawn rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from scipy.stats import kstest
+from sklearn.metrics import f1_score, silhouette_score
+from test_analysis_support import (
+    EKMAN_OF,
+    LABELS,
+    SENTIMENT_OF,
+    make_directions,
+    make_synthetic_run,
+    planted,
+    random_labels,
+)
+
+from emoscope.analysis import load_capture, run_analysis, save_capture
+from emoscope.analysis.ablation import layer_ablation
+from emoscope.analysis.metrics import (
+    LabelGroups,
+    adjusted_rand,
+    cosine_distances,
+    group_rdm,
+    linear_cka,
+    point_metrics,
+    rsa,
+    spearman_rows,
+    weighted_centroid_rdms,
+    weighted_cka,
+    weighted_macro_f1,
+    weighted_silhouettes,
+)
+from emoscope.analysis.probe import write_probe
+from emoscope.analysis.run import Uncertainty
+from emoscope.analysis.uncertainty import difference, interval, permutation_p, resample_counts, split_half_ceiling
+from emoscope.models import encoder_layers, load_backbone
+from emoscope.runfolder import THRESHOLDS, ThresholdChoice, probe_path, read_config, save_thresholds
+
+GROUPS = LabelGroups.from_maps(LABELS, SENTIMENT_OF, EKMAN_OF)
+
+
+def drawn(weights_row: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(len(weights_row)), weights_row.astype(int))
+
+
+def test_weighted_numbers_equal_the_plain_ones_on_the_drawn_rows():
+    rng = np.random.default_rng(0)
+    n = 70
+    X, y = rng.normal(size=(n, 6)), rng.integers(0, 4, n)
+    group = np.array(["a", "a", "b", "c"])
+    W = resample_counts(n, 3, seed=1)
+    sil = weighted_silhouettes(cosine_distances(X).astype(np.float32), y, {"fine": range(4), "coarse": group}, W)
+    predicted = rng.integers(0, 5, n)
+    f1 = weighted_macro_f1(y, predicted, W)
+    Y = X @ rng.normal(size=(6, 4)) + rng.normal(size=(n, 4))
+    cka = weighted_cka(X, Y, W)
+    for r in range(3):
+        idx = drawn(W[r])
+        D = cosine_distances(X[idx])
+        assert sil["fine"][r] == pytest.approx(silhouette_score(D, y[idx], metric="precomputed"), abs=1e-5)
+        assert sil["coarse"][r] == pytest.approx(silhouette_score(D, group[y[idx]], metric="precomputed"), abs=1e-5)
+        assert f1[r] == pytest.approx(f1_score(y[idx], predicted[idx], average="macro"), abs=1e-6)
+        assert cka[r] == pytest.approx(linear_cka(X[idx], Y[idx]), abs=1e-5)
+    a, b = rng.integers(0, 3, 30), rng.integers(0, 4, 30)
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand(a, b) == pytest.approx(adjusted_rand_score(a, b))
+
+
+def test_rsa_equals_rsatoolbox_on_the_same_rdms():
+    rsatoolbox = pytest.importorskip("rsatoolbox")
+    rng = np.random.default_rng(3)
+    C = rng.normal(size=(12, 5))
+    model = cosine_distances(C)
+    reference = group_rdm(rng.choice(["p", "n", "a"], 12)) + 0.1 * cosine_distances(rng.normal(size=(12, 5)))
+    theirs = rsatoolbox.rdm.compare(
+        rsatoolbox.rdm.RDMs(model[None]), rsatoolbox.rdm.RDMs(reference[None]), method="spearman"
+    )
+    assert rsa(model, reference) == pytest.approx(float(theirs[0, 0]), abs=1e-9)
+
+
+def test_a_layer_that_separates_groups_beats_the_one_before_it_beyond_its_interval():
+    rng = np.random.default_rng(0)
+    labels = random_labels(300, rng)
+    directions = make_directions(32, rng)
+    before, after = (planted(labels, s, 0.4 * s, 32, rng, directions) for s in (0.0, 4.0))
+    W = resample_counts(len(labels), 100, seed=0)
+    a, b = (point_metrics(X, labels, GROUPS, None, weights=W) for X in (after, before))
+    for metric in ("silhouette_posneg", "silhouette_sentiment", "probe_macro_f1", "rsa_sentiment"):
+        diff = difference(a["samples"][metric], b["samples"][metric], a[metric] - b[metric])
+        assert diff["excludes_zero"] and diff["ci95"][0] > 0, (metric, diff)
+
+
+def test_structure_free_intervals_cover_the_chance_value():
+    """No structure: the RSA's chance value is 0; its interval covers 0 in >= 90% of 50 repetitions. On 150
+    texts some emotion has one or two examples, so many resamples draw none of it: they are compared over
+    the emotions they drew (were they undefined, 8 of 50 intervals would be)."""
+    covered = 0
+    for seed in range(50):
+        rng = np.random.default_rng(seed)
+        labels = random_labels(150, rng)
+        X = rng.normal(size=(150, 8))
+        emotions = [i for i in GROUPS.emotions if any(i in y for y in labels)]
+        W = resample_counts(len(labels), 100, seed=seed)
+        samples = spearman_rows(
+            weighted_centroid_rdms(X, labels, emotions, W), group_rdm(np.asarray(GROUPS.sentiment)[emotions])
+        )
+        low, high = interval(samples)
+        covered += low <= 0 <= high
+    assert covered >= 45
+
+
+def test_permutation_p_is_small_for_planted_rsa_and_uniform_for_shuffled():
+    rng = np.random.default_rng(0)
+    reference = cosine_distances(rng.normal(size=(10, 4)))
+    planted_model = reference + 0.05 * cosine_distances(rng.normal(size=(10, 4)))
+    assert permutation_p(planted_model, reference, 500, seed=0) < 0.01
+    null = [
+        permutation_p(cosine_distances(np.random.default_rng(s).normal(size=(10, 4))), reference, 200, s)
+        for s in range(50)
+    ]
+    assert kstest(null, "uniform").pvalue > 0.01
+
+
+def test_noise_ceiling_of_identical_halves_is_one():
+    rng = np.random.default_rng(0)
+    labels = random_labels(400, rng)
+    indicator = np.zeros((400, len(LABELS)))
+    for i, y in enumerate(labels):
+        indicator[i, list(y)] = 1
+    counts = indicator.T @ indicator
+    found = split_half_ceiling((counts, 400), (counts, 400), GROUPS.emotions)
+    assert found["reliability"] == pytest.approx(1.0) and found["noise_ceiling"] == pytest.approx(1.0)
+
+
+def test_the_damaged_layer_shows_the_largest_reset_drop(tiny_run, tmp_path):
+    """Every layer but layer_1 holds the backbone's own weights, layer_1 is damaged; the test labels are
+    the damaged model's own predictions (F1 = 1), so only resetting layer_1 can cost F1. The probe set (for
+    the `mean` ablation) is the test texts: the tiny run captured none."""
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    state = load_file(str(run / "model.safetensors"))
+    original = encoder_layers(load_backbone(read_config(run).backbone))
+    torch.manual_seed(0)
+    for k, layer in enumerate(original, start=1):
+        for name, value in layer.state_dict().items():
+            key = next(key for key in state if key.endswith(f"layer.{k - 1}.{name}"))
+            state[key] = value.clone() + (0.5 * torch.randn_like(value) if k == 1 and value.dim() == 2 else 0)
+    save_file(state, str(run / "model.safetensors"))
+    from emoscope.predict import Predictor
+
+    predictor = Predictor(run, precision="fp32")
+    path = run / "eval" / "test_predictions.jsonl"
+    rows = [json.loads(line) for line in path.open()]
+    probs = predictor.predict_proba([r["text"] for r in rows])
+    cut = np.median(probs, axis=0)
+    save_thresholds(run / THRESHOLDS, ThresholdChoice("per_emotion", None, cut), predictor.labels)
+    with path.open("w") as f:
+        for r, p in zip(rows, probs, strict=True):
+            f.write(
+                json.dumps({**r, "labels": [n for n, v, t in zip(predictor.labels, p, cut, strict=True) if v >= t]})
+                + "\n"
+            )
+    write_probe(probe_path(run), [r["id"] for r in rows], [r["text"] for r in rows], [(0,)] * len(rows))
+    table = list(csv.DictReader(layer_ablation(run, resamples=50).open()))
+    reset = {r["layer"]: float(r["drop"]) for r in table if r["kind"] == "reset" and r["label"] == "macro"}
+    assert reset["layer_1"] > 0.05 and reset["layer_1"] == max(reset.values())
+    assert all(v == pytest.approx(0.0, abs=1e-9) for k, v in reset.items() if k != "layer_1")
+    assert {r["kind"] for r in table} == {"reset", "mean"} and (run / "analysis" / "layer_ablation.png").is_file()
+
+
+def test_every_point_is_bootstrapped_on_the_same_resamples(tmp_path):
+    """Two points with the same capture get the same intervals only if they share the resamples."""
+    run = make_synthetic_run(tmp_path / "run", n_probe=120, n_layers=2, dim=16, epochs=1, onset=1, n_test=40)
+    path = run / "captures" / "epoch_0.safetensors"
+    arrays, meta = load_capture(path)
+    arrays["layer_2"] = arrays["layer_1"]
+    save_capture(path, {k: torch.from_numpy(v) for k, v in arrays.items()}, epoch=0, pooling=meta["pooling"])
+    out = run_analysis(run, tsne=False, uncertainty=Uncertainty(resamples=30, permutations=10))
+    rows = {r["point"]: r for r in csv.DictReader((out / "layer_metrics.csv").open())}
+    bounds = [c for c in rows["layer_1"] if "_ci95_" in c and rows["layer_1"][c]]
+    assert bounds and all(rows["layer_1"][c] == rows["layer_2"][c] for c in bounds)
