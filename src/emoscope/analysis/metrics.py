@@ -279,7 +279,9 @@ def point_metrics(
     trees = []
     for r in rdms[:ARI_RESAMPLES]:
         kept = np.flatnonzero(np.isfinite(np.diagonal(r)))
-        tree = linkage(squareform(r[np.ix_(kept, kept)], checks=False), method="average") if len(kept) > 6 else None
+        # 1 - cosine in float32 can dip a hair below 0 for near-identical centroids; linkage refuses that
+        condensed = np.clip(squareform(r[np.ix_(kept, kept)], checks=False), 0, None)
+        tree = linkage(condensed, method="average") if len(kept) > 6 else None
         trees.append((tree, np.asarray(emotions)[kept]))
     for name, grouping, k in (("ari_sentiment_k3", sentiment, 3), ("ari_ekman_k6", ekman, 6)):
         samples[name] = np.full(len(W), math.nan)
