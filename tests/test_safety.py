@@ -188,8 +188,8 @@ def test_predict_reader_never_crashes(folder, suffix, data):
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
-        ("[" * 100_000 + "\n", "not valid JSON (maximum recursion depth exceeded"),
-        ('{"text": 1' + "1" * 5000 + "}\n", "not valid JSON (Exceeds the limit (4300 digits)"),
+        ("[" * 100_000 + "\n", "invalid JSON: maximum recursion depth exceeded"),
+        ('{"text": 1' + "1" * 5000 + "}\n", "invalid JSON: Exceeds the limit (4300 digits)"),
     ],
 )
 def test_predict_reader_on_hostile_json(tmp_path, content, problem):

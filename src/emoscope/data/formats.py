@@ -434,6 +434,17 @@ def _csv_row(line: int, fields: list[str], where: dict[str, Any], rows: _Rows) -
     rows.add(line, fields[where["text"]], labels, fields[where["id"]] if where["id"] is not None else None)
 
 
+def _json_line(line: str) -> Any:
+    """One JSON Lines record; its problem as a `_BadRow` (also for hostile input: a number over 4300 digits,
+    nesting too deep)."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        raise _BadRow(f"invalid JSON: {e.msg} (column {e.colno})") from None
+    except (ValueError, RecursionError) as e:
+        raise _BadRow(f"invalid JSON: {e}") from None
+
+
 def _read_jsonl(path: Path, text: str, bad: dict[int, str], rows: _Rows) -> None:
     if text.lstrip().startswith("["):
         _read_json_array(path, text, bad, rows)
@@ -445,12 +456,9 @@ def _read_jsonl(path: Path, text: str, bad: dict[int, str], rows: _Rows) -> None
         if not line.strip():  # a blank line holds no row
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            rows.bad(line_no, f"invalid JSON: {e.msg} (column {e.colno})")
-            continue
-        except (ValueError, RecursionError) as e:  # a number over 4300 digits, or nesting too deep
-            rows.bad(line_no, f"invalid JSON: {e}")
+            record = _json_line(line)
+        except _BadRow as e:
+            rows.bad(line_no, str(e))
             continue
         rows.add_record(line_no, record)
 
@@ -677,12 +685,9 @@ class TextReader:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                self._bad(number, f"not valid JSON ({exc.msg})")
-                continue
-            except (ValueError, RecursionError) as exc:  # a number over 4300 digits, or nesting too deep
-                self._bad(number, f"not valid JSON ({exc})")
+                record = _json_line(line)
+            except _BadRow as exc:
+                self._bad(number, str(exc))
                 continue
             if not isinstance(record, dict) or not isinstance(record.get(column), str):
                 self._bad(number, f"expected an object with a string field {column!r}")
