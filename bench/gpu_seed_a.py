@@ -25,30 +25,16 @@ from emoscope.runfolder import METRICS_LOG
 from emoscope.train.loop import train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from common import data_dir, report  # noqa: E402
+from conftest import bpe_tokenizer  # noqa: E402  (the tests' tiny RoBERTa tokenizer, at roberta-large's size)
 
 
 def roberta_large_folder(root: Path, texts: list[str]) -> Path:
     """A random-initialised roberta-large and a byte-level BPE tokenizer trained on `texts`, saved as a hub folder."""
-    from tokenizers import ByteLevelBPETokenizer, processors
-    from transformers import AutoModel, RobertaConfig, RobertaTokenizerFast
+    from transformers import AutoModel, RobertaConfig
 
-    special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(texts, vocab_size=50265, min_frequency=2, special_tokens=special)
-    bpe._tokenizer.post_processor = processors.RobertaProcessing(
-        ("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>"))
-    )
-    tokenizer = RobertaTokenizerFast(
-        tokenizer_object=bpe._tokenizer,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        mask_token="<mask>",
-        cls_token="<s>",
-        sep_token="</s>",
-    )
+    tokenizer = bpe_tokenizer(texts, vocab_size=50265, min_frequency=2)
     config = RobertaConfig(  # roberta-large's published config
         vocab_size=50265,
         hidden_size=1024,

@@ -56,14 +56,18 @@ def _wordpiece_tokenizer():
     return AutoTokenizer.from_pretrained(resolve_backbone("default"))
 
 
-def _bpe_tokenizer(texts: list[str]):
-    """A small byte-level BPE trained here, wrapped as a RoBERTa tokenizer (no download needed)."""
+def bpe_tokenizer(texts: list[str], vocab_size: int = 600, min_frequency: int = 1):
+    """A byte-level BPE trained here, wrapped as a RoBERTa tokenizer (no download needed); also what
+    bench/gpu_seed_a.py gives its random roberta-large."""
     from tokenizers import ByteLevelBPETokenizer, processors
     from transformers import RobertaTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
-        texts, vocab_size=600, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        texts,
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
     )
     bpe._tokenizer.post_processor = processors.RobertaProcessing(
         ("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>"))
@@ -99,7 +103,7 @@ def make_tiny_model(root: Path, family: str) -> Path:
     folder = root / f"tiny-{family}"
     if (folder / "config.json").is_file():
         return folder
-    tokenizer = _bpe_tokenizer(SAMPLE_TEXTS) if family == "roberta" else _wordpiece_tokenizer()
+    tokenizer = bpe_tokenizer(SAMPLE_TEXTS) if family == "roberta" else _wordpiece_tokenizer()
     vocab = len(tokenizer)
     if family == "bert":
         config = BertConfig(
