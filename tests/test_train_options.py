@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +160,40 @@ def test_early_stopping_stops_keeps_the_best_epoch_and_resume_does_not_go_on(tin
     before = (run / "metrics.jsonl").read_text()
     train_only(tiny_models["bert"], data96, run, resume=True, **options)
     assert (run / "metrics.jsonl").read_text() == before
+
+
+# ---------------------------------------------------------------- weight averaging
+
+
+def test_ema_saves_the_average_of_every_steps_weights_and_survives_a_resume(tiny_models, data96, tmp_path):
+    """Six steps, a checkpoint after each: the raw weights of every step are on disk to average by hand."""
+    decay = 0.6
+    options = {"ema_decay": decay, "checkpoint_every": 1, "keep_checkpoints": 10, "lr": 1e-3}
+    run = train_only(tiny_models["bert"], data96, tmp_path / "ema", **options)
+    steps = [read_weights(run / "checkpoints" / f"step_{i}" / "model.safetensors")[0] for i in range(1, 7)]
+    saved, _ = read_weights(run / "model.safetensors")
+    assert saved.keys() == steps[0].keys()
+    for key in saved:
+        expected = steps[0][key]  # the first update copies, then each step blends in
+        for raw in steps[1:]:
+            expected = decay * expected + (1 - decay) * raw[key]
+        assert torch.allclose(saved[key], expected, atol=1e-6), key
+    assert any(not torch.equal(saved[k], steps[-1][k]) for k in saved)
+    [record] = epoch_records(run)
+    assert 0 <= record["dev_macro_f1_raw_weights"] <= 1
+
+    # The average is training state: resumed from step 3, the run ends with the same average.
+    for i in (4, 5, 6):
+        shutil.rmtree(run / "checkpoints" / f"step_{i}")
+    (run / "checkpoints" / "latest").write_text("step_3")
+    train_only(tiny_models["bert"], data96, run, resume=True, **options)
+    resumed, _ = read_weights(run / "model.safetensors")
+    assert all(torch.allclose(resumed[k], saved[k], atol=1e-6) for k in saved)
+
+    # Training itself is untouched: the raw weights equal a run without the average.
+    plain = train_only(tiny_models["bert"], data96, tmp_path / "plain", **{**options, "ema_decay": None})
+    last = read_weights(plain / "checkpoints" / "step_6" / "model.safetensors")[0]
+    assert all(torch.equal(last[k], steps[-1][k]) for k in last)
 
 
 # ---------------------------------------------------------------- taxonomies

@@ -167,6 +167,15 @@ class TrainConfig:
         2, "stop after this many epochs without a better dev macro-F1; none: run every epoch", POSITIVE
     )
     group_by_length: bool = _optimisation(True, "batch texts of similar length together (less padding)")
+    ema_decay: float | None = _optimisation(
+        None,
+        "keep an exponential moving average of the weights, updated every step with this decay; dev, the saved "
+        "weights and all that follows use the average (the raw weights' dev macro-F1 is logged beside it)",
+        Interval(0, 1, low_open=True, high_open=True),
+    )
+    compile: bool = _optimisation(
+        False, "torch.compile the training step's forward and backward (inductor; the first steps compile)"
+    )
     # distillation (emoscope distill)
     teachers: list[str] = field(
         default_factory=list,

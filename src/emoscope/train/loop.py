@@ -320,6 +320,17 @@ def _train(
     if d.main:
         write_run_files(run_dir, config, data, tokenizer, model, d, precision)
     ddp_model = DistributedDataParallel(model) if d.world > 1 else model
+    # dynamic=True: length-grouped batches change shape every step, and one symbolic graph serves them all.
+    step_model = torch.compile(ddp_model, dynamic=True) if config.compile else ddp_model
+    # The average is what gets evaluated and saved; the raw weights keep training.
+    ema = (
+        torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema_decay), use_buffers=True
+        )
+        if config.ema_decay
+        else None
+    )
+    scored = ema.module if ema else model
 
     # The fused kernel is several times faster than the per-tensor one on CPU as well as on CUDA.
     optimizer = torch.optim.AdamW(param_groups(model, config), fused=device.type in ("cpu", "cuda"))
@@ -352,6 +363,8 @@ def _train(
         optimizer.load_state_dict(train_state["optimizer"])
         scheduler.load_state_dict(train_state["scheduler"])
         scaler.load_state_dict(train_state["scaler"])
+        if ema:
+            ema.load_state_dict(train_state["ema"])
         torch.set_rng_state(train_state["torch_rng"])
         if torch.cuda.is_available() and train_state.get("cuda_rng"):  # dropout on the GPU repeats too
             torch.cuda.set_rng_state_all(train_state["cuda_rng"])
@@ -387,6 +400,7 @@ def _train(
                     "scaler": scaler.state_dict(),
                     "torch_rng": torch.get_rng_state(),
                     "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                    **({"ema": ema.state_dict()} if ema else {}),
                 },
                 {**state, "metrics_bytes": handle_pos, "wall_seconds": state["wall_seconds"] + time.time() - started},
                 config.keep_checkpoints,
@@ -420,7 +434,7 @@ def _train(
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 sync = i == len(group) - 1 or d.world == 1
                 with contextlib.nullcontext() if sync else ddp_model.no_sync(), autocast(device, precision):
-                    logits = ddp_model(batch["input_ids"], batch["attention_mask"])
+                    logits = step_model(batch["input_ids"], batch["attention_mask"])
                     loss = multilabel_loss(logits, batch["labels"], config, pos_weight)
                     if soft_train is not None:
                         teacher = torch.from_numpy(soft_train[rows]).to(device, non_blocking=True)
@@ -438,6 +452,8 @@ def _train(
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
             scheduler.step()
+            if ema:
+                ema.update_parameters(model)
             if d.world > 1:
                 dist.all_reduce(step_loss)
             state["step"] += 1
@@ -466,15 +482,19 @@ def _train(
         bar.close()
         train_loss = state["epoch_loss"] / max(state["epoch_examples"], 1)
 
-        dev_probs = evaluate_split(model, dev_ids, pad_id, d, device, config.eval_batch_size, precision)
-        choice = choose_thresholds(config.threshold_strategy, y_dev, dev_probs, config.threshold, labels)
-        dev_result = compute_metrics(y_dev, dev_probs, choice.values, labels)
-        dev_f1 = dev_result.summary["macro_f1"]
+        def dev_scores(net: nn.Module):
+            probs = evaluate_split(net, dev_ids, pad_id, d, device, config.eval_batch_size, precision)
+            choice = choose_thresholds(config.threshold_strategy, y_dev, probs, config.threshold, labels)
+            return compute_metrics(y_dev, probs, choice.values, labels).summary
+
+        dev_result = dev_scores(scored)
+        dev_f1 = dev_result["macro_f1"]
+        raw = {"dev_macro_f1_raw_weights": dev_scores(model)["macro_f1"]} if ema else {}
         improved = dev_f1 > state["best_f1"]
         if improved:
             state.update(best_f1=dev_f1, best_epoch=epoch + 1, bad_epochs=0)
             if d.main:
-                save_weights(model.state_dict(), run_dir / runfolder.WEIGHTS, {"epoch": str(epoch + 1)})
+                save_weights(scored.state_dict(), run_dir / runfolder.WEIGHTS, {"epoch": str(epoch + 1)})
         else:
             state["bad_epochs"] += 1
         log(
@@ -484,19 +504,21 @@ def _train(
                 "step": state["step"],
                 "train_loss": train_loss,
                 "dev_macro_f1": dev_f1,
-                "dev_micro_f1": dev_result.summary["micro_f1"],
+                "dev_micro_f1": dev_result["micro_f1"],
+                **raw,
                 "best_epoch": state["best_epoch"],
                 "seconds": time.time() - started + state["wall_seconds"],
             }
         )
         if d.main:
+            raw_note = f", raw weights {raw['dev_macro_f1_raw_weights']:.4f}" if ema else ""
             print(
-                f"epoch {epoch + 1}: train loss {train_loss:.4f}, dev macro-F1 "
-                f"{dev_f1:.4f} ({config.threshold_strategy} thresholds){' *best*' if improved else ''}",
+                f"epoch {epoch + 1}: train loss {train_loss:.4f}, dev macro-F1 {dev_f1:.4f}{raw_note} "
+                f"({config.threshold_strategy} thresholds){' *best*' if improved else ''}",
                 flush=True,
             )
             if observer:
-                observer.on_epoch(model, epoch + 1)  # the others wait for it in the checkpoint below
+                observer.on_epoch(scored, epoch + 1)  # the others wait for it in the checkpoint below
         patience = config.early_stopping_patience
         if patience is not None and state["bad_epochs"] >= patience:
             if d.main:
