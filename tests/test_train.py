@@ -345,6 +345,13 @@ def test_visualize_captures_every_epoch_then_analyses_and_reports(tiny_models, s
         assert path.stat().st_size > 0, name
     assert f"report: {run / 'report.html'}" in capsys.readouterr().out
 
+    # Another seed captures the same probe texts, so the two runs can be analysed together.
+    other = tmp_path / "viz-seed-7"
+    args = tiny_args(tiny_models["bert"], small_data, other, "--visualize", "--probe_size", "80", "--seed", "7")
+    assert main(args) == 0
+    assert (other / "captures" / "probe.jsonl").read_text() == (run / "captures" / "probe.jsonl").read_text()
+    assert main(["analyze", str(run), str(other), "--out", str(tmp_path / "both")]) == 0
+
 
 def test_a_lexical_floor_that_cannot_be_fitted_leaves_the_run_alone(tmp_path, capsys):
     """Texts with no two-letter word give TF-IDF no vocabulary: the run goes on without its floor."""

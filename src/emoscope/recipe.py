@@ -39,9 +39,8 @@ def train_run(config: TrainConfig) -> Path:
     """Everything `emoscope train` does; returns the run folder (on every DDP rank)."""
     observer = None
     if config.visualize:
-        observer = TrackerObserver(
-            max_len=config.max_len, probe_size=config.probe_size, pooling=config.capture_pooling, seed=config.seed
-        )
+        # The probe set does not follow the training seed: runs of several seeds are compared on the same texts.
+        observer = TrackerObserver(max_len=config.max_len, probe_size=config.probe_size, pooling=config.capture_pooling)
     teachers = Teachers(config.teachers) if config.teachers else None
     trained = train(config, observer, teachers)
     if not trained.main:

@@ -38,9 +38,7 @@ def capture_weights(
     config = predictor.config
     if data_dir:
         config.data_dir = data_dir
-    observer = TrackerObserver(
-        max_len=config.max_len, probe_size=probe_size, pooling=pooling or config.capture_pooling, seed=config.seed
-    )
+    observer = TrackerObserver(max_len=config.max_len, probe_size=probe_size, pooling=pooling or config.capture_pooling)
     observer.setup(run_dir, predictor.model, predictor.tokenizer, load_data(config))
     observer.on_epoch(predictor.model, int(epoch))
     print(f"captured {path} as epoch {epoch}")

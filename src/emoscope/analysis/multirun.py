@@ -28,24 +28,55 @@ RUNS_METRICS = "runs_layer_metrics.csv"
 CROSS_RUN_CKA = "cross_run_cka.csv"
 
 
+ACROSS_COLUMNS = ["epoch", "point", "metric", "runs", "mean", "sd", "ci95_low", "ci95_high"]
+CKA_COLUMNS = ["run_a", "run_b", "point_a", "point_b", "cka"]
+
+
 def multi_run_analysis(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
     """Write `runs_layer_metrics.csv` and `cross_run_cka.csv` into `out` from runs already analysed (each
     with `analysis/layer_metrics.csv`) whose probe sets have the same ids; return `out`."""
-    runs = [Path(r) for r in run_dirs]
-    check_same_probe(runs)
-    captures = [Captures(run, None, 1) for run in runs]
-    tables = [_layer_metrics(run) for run in runs]
-    keys = [k for k in tables[0] if all(k in t for t in tables[1:])]  # (epoch, point) in every run
-    if not keys:
-        raise UserError(f"{', '.join(map(str, runs))} share no (epoch, point) in analysis/layer_metrics.csv")
+    across, pairs = across_runs(run_dirs), cross_run_cka(run_dirs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    fig.write_csv(out / RUNS_METRICS, ACROSS_COLUMNS, [[r[c] for c in ACROSS_COLUMNS] for r in across])
+    fig.write_csv(out / CROSS_RUN_CKA, CKA_COLUMNS, [[r[c] for c in CKA_COLUMNS] for r in pairs])
+    return out
+
+
+def across_runs(run_dirs: Sequence[str | Path]) -> list[dict]:
+    """Per (epoch, point) present in every run and per metric: the runs' mean, sd and 95% t-interval."""
+    runs = [Path(r) for r in run_dirs]
+    check_same_probe(runs)
+    tables = [_layer_metrics(run) for run in runs]
+    keys = [k for k in tables[0] if all(k in t for t in tables[1:])]
+    if not keys:
+        raise UserError(f"{', '.join(map(str, runs))} share no (epoch, point) in analysis/layer_metrics.csv")
     rows = []
     for epoch, point in keys:
         for metric in METRICS:
             values = np.array([t[(epoch, point)][metric] for t in tables])
-            rows.append([epoch, point, metric, len(values), *_across(values)])
-    fig.write_csv(out / RUNS_METRICS, ["epoch", "point", "metric", "runs", "mean", "sd", "ci95_low", "ci95_high"], rows)
+            mean, sd, low, high = _across(values)
+            rows.append(
+                {
+                    "epoch": epoch,
+                    "point": point,
+                    "metric": metric,
+                    "runs": len(values),
+                    "mean": mean,
+                    "sd": sd,
+                    "ci95_low": low,
+                    "ci95_high": high,
+                }
+            )
+    return rows
+
+
+def cross_run_cka(run_dirs: Sequence[str | Path]) -> list[dict]:
+    """Linear CKA between every point of one run and every point of another, for every pair of runs, at each
+    run's last capture (same probe texts)."""
+    runs = [Path(r) for r in run_dirs]
+    check_same_probe(runs)
+    captures = [Captures(run, None, 1) for run in runs]
     pairs = []
     for a in range(len(runs)):
         for b in range(a + 1, len(runs)):
@@ -53,9 +84,16 @@ def multi_run_analysis(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
             for point_a in captures[a].points:
                 for point_b in captures[b].points:
                     cka = linear_cka(last_a[point_a], last_b[point_b])
-                    pairs.append([str(runs[a]), str(runs[b]), point_a, point_b, cka])
-    fig.write_csv(out / CROSS_RUN_CKA, ["run_a", "run_b", "point_a", "point_b", "cka"], pairs)
-    return out
+                    pairs.append(
+                        {
+                            "run_a": str(runs[a]),
+                            "run_b": str(runs[b]),
+                            "point_a": point_a,
+                            "point_b": point_b,
+                            "cka": cka,
+                        }
+                    )
+    return pairs
 
 
 def check_same_probe(run_dirs: Sequence[Path]) -> None:

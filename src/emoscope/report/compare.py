@@ -8,17 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from emoscope import runfolder as rf
+from emoscope.analysis.multirun import across_runs, cross_run_cka
 from emoscope.errors import UserError
 from emoscope.report import _html as h
 from emoscope.report import figures as F
 from emoscope.report.page import Page, section
-from emoscope.report.rundata import RunData, flatten, to_number
+from emoscope.report.rundata import Matrix, RunData, flatten, to_number
 
 COMPARISON_SECTIONS: tuple[tuple[str, str], ...] = (
     ("runs", "Runs"),
     ("summary", "Summary metrics"),
     ("per-emotion-f1", "F1 per emotion"),
     ("layers", "Alignment by depth"),
+    ("across-runs", "Across runs"),
 )
 COMPARISON_SECTION_IDS = tuple(s for s, _ in COMPARISON_SECTIONS)
 
@@ -43,6 +45,7 @@ def write_comparison(run_dirs: Sequence[str | Path], out_path: str | Path) -> Pa
             section("summary", "Summary metrics", _summary(runs, names)),
             section("per-emotion-f1", "F1 per emotion", _per_emotion(runs, names, pg)),
             section("layers", "Alignment by depth", _layers(runs, names, pg)),
+            section("across-runs", "Across runs", _across_runs(runs, names, pg)),
         ]
     )
     out = Path(out_path)
@@ -262,4 +265,72 @@ def _layers(runs: list[RunData], names: list[str], pg: Page) -> str:
             )
             + "</div></details>"
         )
+    return "".join(out)
+
+
+def _across_runs(runs: list[RunData], names: list[str], pg: Page) -> str:
+    """The runs as repeats of one experiment (seeds): each metric's mean over runs with its 95% t-interval
+    by depth, and which layer of one run matches which layer of another (cross-run CKA)."""
+    analysed = [(r, n) for r, n in zip(runs, names, strict=True) if r.layer_metrics]
+    if len(analysed) < 2:
+        return h.note(
+            "Not available: fewer than two of the runs have <code>analysis/layer_metrics.csv</code>; "
+            "across-run numbers need at least two analysed runs of one probe set."
+        )
+    paths = [r.path for r, _ in analysed]
+    try:
+        rows, pairs = across_runs(paths), cross_run_cka(paths)
+    except UserError as exc:
+        return h.note(f"Not available: {h.esc(exc)}")
+    last = max(r["epoch"] for r in rows)
+    depth = {x["point"]: x["depth"] for x in analysed[0][0].layer_metrics if x.get("epoch") == last}
+    series = f"mean of {len(paths)} runs"
+    points: dict[str, dict] = {}
+    for r in rows:
+        if r["epoch"] == last and r["point"] in depth:
+            point = points.setdefault(r["point"], {"series": series, "point": r["point"], "depth": depth[r["point"]]})
+            point[r["metric"]] = r["mean"]
+            point[f"{r['metric']}_ci95_low"], point[f"{r['metric']}_ci95_high"] = r["ci95_low"], r["ci95_high"]
+    metrics = [
+        m for m in dict.fromkeys(r["metric"] for r in rows) if any(p.get(m) is not None for p in points.values())
+    ]
+    out = [
+        f"<p>{len(paths)} runs on the same probe texts ({', '.join(h.esc(n) for _, n in analysed)}), read as "
+        f"repeats of one experiment: each metric's mean over the runs at epoch {last}, with the 95% t-interval "
+        "of that mean (the spread over runs; each run's own report shows the spread over probe texts).</p>"
+    ]
+    if points and metrics:
+        figs = F.layer_metric_figures(list(points.values()), metrics, by="series", title_prefix="across runs: ")
+        selected = "probe_macro_f1" if "probe_macro_f1" in figs else metrics[0]
+        out.append(pg.figure_set("fig-across-runs", figs, label="metric", selected=selected, height=480))
+    label = {str(r.path): n for r, n in analysed}
+    heatmaps = {}
+    for a, b in dict.fromkeys((p["run_a"], p["run_b"]) for p in pairs):
+        sub = [p for p in pairs if (p["run_a"], p["run_b"]) == (a, b)]
+        rows_a, cols_b = list(dict.fromkeys(p["point_a"] for p in sub)), list(dict.fromkeys(p["point_b"] for p in sub))
+        z = [
+            [next(p["cka"] for p in sub if (p["point_a"], p["point_b"]) == (ra, cb)) for cb in cols_b] for ra in rows_a
+        ]
+        title = f"linear CKA: {label[a]} (rows) x {label[b]} (columns)"
+        heatmaps[f"{label[a]} x {label[b]}"] = F.heatmap(title, Matrix(rows_a, cols_b, z), zmin=0, zmax=1, height=520)
+    out.append(
+        "<p>Which layer of one run corresponds to which layer of another: linear CKA between their points at the "
+        "last capture, on the same probe texts (1: the same geometry up to rotation and scale).</p>"
+    )
+    out.append(pg.figure_set("fig-cross-run-cka", heatmaps, label="pair of runs", height=540))
+    table = [
+        [r["epoch"], r["point"], r["metric"], r["runs"], r["mean"], r["sd"], r["ci95_low"], r["ci95_high"]]
+        for r in rows
+    ]
+    out.append(
+        '<details><summary>the numbers</summary><div class="scroll">'
+        + h.table(
+            ["epoch", "point", "metric", "runs", "mean", "sd", "ci95 low", "ci95 high"],
+            table,
+            table_id="across-runs-table",
+            sortable=True,
+            digits=3,
+        )
+        + "</div></details>"
+    )
     return "".join(out)
