@@ -162,6 +162,24 @@ def test_early_stopping_stops_keeps_the_best_epoch_and_resume_does_not_go_on(tin
     assert (run / "metrics.jsonl").read_text() == before
 
 
+# ---------------------------------------------------------------- torch.compile
+
+
+def test_a_compiled_training_step_learns_what_the_eager_one_does(tiny_models, data96, tmp_path):
+    from torch._dynamo.utils import counters
+
+    options = {"head_dropout": 0.0, "backbone_dropout": 0.0, "lr": 1e-3, "log_every": 1}
+    eager = train_only(tiny_models["bert"], data96, tmp_path / "eager", **options)
+    counters.clear()
+    compiled = train_only(tiny_models["bert"], data96, tmp_path / "compiled", compile=True, **options)
+    assert counters["stats"]["unique_graphs"] >= 1  # dynamo did compile the step
+    losses = [
+        [r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "step"]
+        for run in (eager, compiled)
+    ]
+    assert len(losses[0]) == 6 and losses[1] == pytest.approx(losses[0], rel=1e-4)
+
+
 # ---------------------------------------------------------------- weight averaging
 
 
