@@ -361,19 +361,29 @@ def _csv_columns(path: Path, line: int, header: list[str], labels: Sequence[str]
     return where
 
 
-def _read_csv(path: Path, text: str, bad: dict[int, str], rows: _Rows, labels: Sequence[str]) -> None:
-    reader = csv.reader(_lines(text), strict=True)
-    where: dict[str, Any] | None = None
+def _csv_records(reader) -> Iterator[tuple[int, int, list[str] | csv.Error]]:
+    """(first line, last line, fields) per record of a `csv.reader`, or the `csv.Error` in place of the fields of
+    a malformed record; the reader goes on after it. A quoted field may span lines: `line_num` says where."""
     end = 0
     while True:
         start = end + 1
         try:
             fields = next(reader)
         except StopIteration:
-            break
-        except csv.Error as e:
+            return
+        except csv.Error as exc:
             end = reader.line_num
-            problem = str(e)
+            yield start, end, exc
+            continue
+        end = reader.line_num
+        yield start, end, fields
+
+
+def _read_csv(path: Path, text: str, bad: dict[int, str], rows: _Rows, labels: Sequence[str]) -> None:
+    where: dict[str, Any] | None = None
+    for start, end, fields in _csv_records(csv.reader(_lines(text), strict=True)):
+        if isinstance(fields, csv.Error):
+            problem = str(fields)
             if "field larger than field limit" in problem:
                 problem = (
                     f"a field is longer than {csv.field_size_limit()} characters "
@@ -385,7 +395,6 @@ def _read_csv(path: Path, text: str, bad: dict[int, str], rows: _Rows, labels: S
                 raise DataError(path, start, f"malformed CSV header: {problem}") from None
             rows.bad(start, f"malformed CSV: {problem}")
             continue
-        end = reader.line_num
         bad_line = _first_bad(bad, start, end)
         if where is None:
             if bad_line is not None:
@@ -698,18 +707,11 @@ class TextReader:
         bad: set[int] = set()
         reader = csv.reader(self._lines(bad), delimiter="\t" if self.format == ".tsv" else ",")
         header: list[str] | None = None
-        column, end = 0, 0
-        while True:
-            start = end + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                end = reader.line_num
-                self._bad(end, f"malformed {self.format[1:].upper()}: {exc}")
+        column = 0
+        for start, end, row in _csv_records(reader):
+            if isinstance(row, csv.Error):
+                self._bad(start, f"malformed {self.format[1:].upper()}: {row}")
                 continue
-            end = reader.line_num
             if start == 1:
                 wanted = self.text_column or TEXT_FIELD
                 if wanted in row:
