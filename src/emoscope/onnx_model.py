@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from transformers import AutoTokenizer
 
 from emoscope.data.batching import collate, encode_texts, sorted_batches
 from emoscope.errors import UserError
 from emoscope.evaluate.metrics import compute_metrics, read_predictions
-from emoscope.predict import Predictor, read_thresholds
+from emoscope.predict import Predictor
 from emoscope.runfolder import (
     ENSEMBLE_INFO,
     LABELS,
@@ -34,12 +33,9 @@ from emoscope.runfolder import (
     ONNX_MODEL,
     ONNX_TOKENIZER,
     THRESHOLDS,
-    TOKENIZER,
     ThresholdChoice,
     check_run_dir,
     eval_file,
-    read_config,
-    read_labels,
     save_thresholds,
     split_predictions,
 )
@@ -96,21 +92,14 @@ class OnnxPredictor(Predictor):
         trust_pickle: bool = False,
         backend: str = "onnx",
     ):
-        self.run_dir = Path(run_dir)
-        self.backend = backend
-        check_run_dir(self.run_dir)
         if precision not in (None, "fp32"):
             raise UserError(f"the onnx backend runs the fp32 export; precision {precision} is the torch backend's")
+        self._read_run(run_dir, backend)
         model = self.run_dir / ONNX_EXPORT / ONNX_MODEL
         if not model.is_file():
             raise UserError(f"{model} is missing: run `emoscope export {self.run_dir} --format onnx` first")
-        self.config = read_config(self.run_dir)
-        self.labels = read_labels(self.run_dir)["labels"]
-        self.thresholds = read_thresholds(self.run_dir, self.labels)
         self.precision = "fp32"
         self.device = torch.device(device or "cpu")
-        self.tokenizer = AutoTokenizer.from_pretrained(self.run_dir / TOKENIZER)
-        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.session = onnx_session(model, device)
 
     def probs_of_ids(self, ids: list[np.ndarray], batch_size: int = 128) -> np.ndarray:

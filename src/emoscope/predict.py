@@ -88,16 +88,10 @@ class Predictor:
         trust_pickle: bool = False,
         backend: str = "torch",
     ):
-        self.run_dir = Path(run_dir)
-        self.backend = backend
-        check_run_dir(self.run_dir)
+        self._read_run(run_dir, backend)
         weights = weights_file(self.run_dir, trust_pickle)
-        self.config = read_config(self.run_dir)
-        self.labels = read_labels(self.run_dir)["labels"]
-        self.thresholds = read_thresholds(self.run_dir, self.labels)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.precision = resolve_precision(precision or self.config.precision, self.device)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.run_dir / TOKENIZER)
         backbone_config = AutoConfig.from_pretrained(self.run_dir / BACKBONE_CONFIG)
         self.model = build_classifier(
             backbone_config,
@@ -110,6 +104,16 @@ class Predictor:
             load_file(str(weights)) if weights.suffix == ".safetensors" else load_pickled_weights(weights, trust_pickle)
         )
         prepare_for_inference(self.model, self.precision, self.device)
+
+    def _read_run(self, run_dir: str | Path, backend: str) -> None:
+        """What every backend takes from the run folder: config, labels, thresholds and tokenizer."""
+        self.run_dir = Path(run_dir)
+        self.backend = backend
+        check_run_dir(self.run_dir)
+        self.config = read_config(self.run_dir)
+        self.labels = read_labels(self.run_dir)["labels"]
+        self.thresholds = read_thresholds(self.run_dir, self.labels)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.run_dir / TOKENIZER)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
 
     def predict_proba(
