@@ -318,28 +318,31 @@ def weighted_silhouettes(
     out = {name: np.full(len(weights), math.nan) for name in groupings}
     for start in range(0, len(weights), block):
         W = weights[start : start + block]
-        class_sums = np.stack([W[:, m] @ D[m] for m in members], axis=2)  # [b, n, classes]
+        # [b, classes, n], rows last: every write and every reduction over groups below runs along memory
+        class_sums = np.empty((len(W), len(members), len(D)), dtype=np.result_type(W, D))
+        for k, m in enumerate(members):
+            np.matmul(W[:, m], D[m], out=class_sums[:, k])
         class_sizes = np.stack([W[:, m].sum(1) for m in members], axis=1)  # [b, classes]
         for name, (onehot, group, rows) in plans.items():
             if onehot.shape[1] < 2:
                 continue
             out[name][start : start + block] = _silhouette_of_sums(
-                class_sums[:, rows] @ onehot, class_sizes @ onehot, group[rows], W[:, rows]
+                onehot.T @ class_sums[:, :, rows], class_sizes @ onehot, group[rows], W[:, rows]
             )
     return out
 
 
 def _silhouette_of_sums(sums: np.ndarray, sizes: np.ndarray, group: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """Silhouettes from each row's summed drawn distance to each group ([b, n, k]) and the groups' drawn
+    """Silhouettes from each row's summed drawn distance to each group ([b, k, n]) and the groups' drawn
     sizes ([b, k]); `group` [n] is each row's own group, `W` [b, n] the draw counts."""
-    own_index = np.broadcast_to(group[None, :, None], (len(W), len(group), 1))
+    own_index = np.broadcast_to(group[None, None, :], (len(W), 1, len(group)))
     own_size = sizes[:, group]
     with np.errstate(invalid="ignore", divide="ignore"):
-        a = np.take_along_axis(sums, own_index, 2)[..., 0] / (own_size - 1)
-        mean_to = sums / sizes[:, None, :]
-    mean_to[np.broadcast_to(sizes[:, None, :] == 0, mean_to.shape)] = np.inf
-    np.put_along_axis(mean_to, own_index, np.inf, 2)
-    b = mean_to.min(2)
+        a = np.take_along_axis(sums, own_index, 1)[:, 0] / (own_size - 1)
+        mean_to = sums / sizes[:, :, None]
+    mean_to[np.broadcast_to(sizes[:, :, None] == 0, mean_to.shape)] = np.inf
+    np.put_along_axis(mean_to, own_index, np.inf, 1)
+    b = mean_to.min(1)
     with np.errstate(invalid="ignore", divide="ignore"):
         s = np.where(own_size > 1, (b - a) / np.maximum(a, b), 0.0)
     s = np.nan_to_num(s, nan=0.0, posinf=0.0, neginf=0.0)
