@@ -26,6 +26,7 @@ from emoscope.analysis.metrics import (
     probe_macro_f1,
     rsa,
 )
+from emoscope.evaluate.metrics import as_indicator_matrix
 
 GROUPS = LabelGroups.from_maps(LABELS, SENTIMENT_OF, EKMAN_OF)
 
@@ -89,9 +90,7 @@ def test_linear_cka_by_hand_and_its_invariances():
 def test_coannotation_is_one_minus_the_correlation_of_label_columns():
     rng = np.random.default_rng(5)
     labels = random_labels(400, rng)
-    indicator = np.zeros((400, len(LABELS)))
-    for i, y in enumerate(labels):
-        indicator[i, list(y)] = 1
+    indicator = as_indicator_matrix(labels, "labels", len(LABELS)).astype(float)
     expected = 1 - np.corrcoef(indicator, rowvar=False)
     np.testing.assert_allclose(coannotation_rdm(cooccurrence_counts(labels, len(LABELS)), 400), expected, atol=1e-12)
 

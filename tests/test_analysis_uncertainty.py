@@ -29,6 +29,7 @@ from emoscope.analysis.ablation import layer_ablation
 from emoscope.analysis.metrics import (
     LabelGroups,
     adjusted_rand,
+    cooccurrence_counts,
     cosine_distances,
     group_rdm,
     linear_cka,
@@ -135,10 +136,7 @@ def test_permutation_p_is_small_for_planted_rsa_and_uniform_for_shuffled():
 def test_noise_ceiling_of_identical_halves_is_one():
     rng = np.random.default_rng(0)
     labels = random_labels(400, rng)
-    indicator = np.zeros((400, len(LABELS)))
-    for i, y in enumerate(labels):
-        indicator[i, list(y)] = 1
-    counts = indicator.T @ indicator
+    counts = cooccurrence_counts(labels, len(LABELS))
     found = split_half_ceiling((counts, 400), (counts, 400), GROUPS.emotions)
     assert found["reliability"] == pytest.approx(1.0) and found["noise_ceiling"] == pytest.approx(1.0)
 

@@ -21,6 +21,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from emoscope.evaluate.metrics import as_indicator_matrix
+
 NEUTRAL = "neutral"
 # The dendrogram ARIs are bootstrapped on the first resamples only: a tree cut per resample costs ~1 ms.
 ARI_RESAMPLES = 200
@@ -132,9 +134,7 @@ def group_rdm(groups: Sequence[str]) -> np.ndarray:
 
 def cooccurrence_counts(labels: Sequence[Sequence[int]], n_labels: int) -> np.ndarray:
     """[n_labels, n_labels]: how many examples carry both labels (the diagonal: each label's count)."""
-    indicator = np.zeros((len(labels), n_labels))
-    for i, y in enumerate(labels):
-        indicator[i, list(y)] = 1.0
+    indicator = as_indicator_matrix(labels, "labels", n_labels).astype(np.float64)
     return indicator.T @ indicator
 
 
