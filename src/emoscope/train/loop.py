@@ -407,6 +407,12 @@ def _train(
             )
         d.wait_for_main()
 
+    def dev_scores(net: nn.Module) -> dict:
+        """Dev metrics of `net` with thresholds chosen on dev: what picks the best epoch."""
+        probs = evaluate_split(net, dev_ids, pad_id, d, device, config.eval_batch_size, precision)
+        choice = choose_thresholds(config.threshold_strategy, y_dev, probs, config.threshold, labels)
+        return compute_metrics(y_dev, probs, choice.values, labels).summary
+
     for epoch in range(state["epoch"], config.epochs):
         if state["stopped"]:
             break
@@ -481,11 +487,6 @@ def _train(
                 checkpoint()
         bar.close()
         train_loss = state["epoch_loss"] / max(state["epoch_examples"], 1)
-
-        def dev_scores(net: nn.Module):
-            probs = evaluate_split(net, dev_ids, pad_id, d, device, config.eval_batch_size, precision)
-            choice = choose_thresholds(config.threshold_strategy, y_dev, probs, config.threshold, labels)
-            return compute_metrics(y_dev, probs, choice.values, labels).summary
 
         dev_result = dev_scores(scored)
         dev_f1 = dev_result["macro_f1"]
