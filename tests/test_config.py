@@ -104,6 +104,8 @@ INVALID = [
     ("label_smoothing", "1", "must be in [0, 1), got 1.0"),
     ("pos_weight", "log", "must be one of none, balanced, sqrt, got 'log'"),
     ("focal_gamma", "-2", "must be >= 0, got -2.0"),
+    ("asl_gamma_neg", "-1", "must be >= 0, got -1.0"),
+    ("asl_clip", "1", "must be in [0, 1), got 1.0"),
     ("precision", "fp8", "must be one of auto, fp32, bf16, fp16, got 'fp8'"),
     ("seed", "-1", "must be in [0, 4294967295], got -1"),
     ("early_stopping_patience", "0", "must be positive, got 0"),
@@ -132,6 +134,10 @@ def test_an_invalid_value_is_one_line_before_any_run_folder(option, value, probl
 @pytest.mark.parametrize(
     ("options", "problem"),
     [
+        (
+            ["--asl_gamma_neg", "4", "--focal_gamma", "2"],
+            "--asl_gamma_neg and --focal_gamma are two ways to focus the loss; set one of them",
+        ),
         (["--crossfit_fold", "1"], "--crossfit_fold and --crossfit_folds go together (emoscope crossfit sets both)"),
         (["--crossfit_folds", "3"], "--crossfit_fold and --crossfit_folds go together (emoscope crossfit sets both)"),
         (
@@ -140,7 +146,7 @@ def test_an_invalid_value_is_one_line_before_any_run_folder(option, value, probl
         ),
     ],
 )
-def test_crossfit_fields_go_together(options, problem, tmp_path, capsys):
+def test_fields_that_depend_on_each_other_are_checked_together(options, problem, tmp_path, capsys):
     assert main(["train", "--run_dir", str(tmp_path / "run"), *options]) == 2
     assert capsys.readouterr().err == f"emoscope: error: {problem}\n"
     assert not (tmp_path / "run").exists()

@@ -87,6 +87,33 @@ def hand_loss(smoothing: float = 0.0, gamma: float = 0.0, pos_weight=(1.0, 1.0, 
     return out
 
 
+def hand_asymmetric_loss(gamma_neg: float, clip: float, smoothing: float = 0.0, pos_weight=(1.0, 1.0, 1.0)):
+    """Per-example mean over labels of -[pw y log p + (1 - y) p_m ** gamma_neg log (1 - p_m)],
+    p_m = max(p - clip, 0)."""
+    out = []
+    for logits, targets in zip(LOGITS, TARGETS, strict=True):
+        terms = []
+        for z, y, pw in zip(logits, targets, pos_weight, strict=True):
+            y = y * (1 - smoothing) + 0.5 * smoothing
+            p = 1 / (1 + math.exp(-z))
+            p_m = max(p - clip, 0.0)
+            terms.append(-(pw * y * math.log(p) + (1 - y) * p_m**gamma_neg * math.log(1 - p_m)))
+        out.append(sum(terms) / len(terms))
+    return out
+
+
+@pytest.mark.parametrize(
+    "gamma_neg,clip,smoothing,pos_weight",
+    [(4.0, 0.05, 0.0, None), (2.0, 0.0, 0.1, (3.0, 0.5, 2.0)), (1.0, 0.3, 0.0, (3.0, 0.5, 2.0))],
+)
+def test_the_asymmetric_loss_is_its_formula(gamma_neg, clip, smoothing, pos_weight):
+    config = TrainConfig(asl_gamma_neg=gamma_neg, asl_clip=clip, label_smoothing=smoothing)
+    weight = torch.tensor(pos_weight) if pos_weight else None
+    got = multilabel_loss(torch.tensor(LOGITS), torch.tensor(TARGETS), config, weight)
+    expected = hand_asymmetric_loss(gamma_neg, clip, smoothing, pos_weight or (1,) * 3)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "options,pos_weight",
     [

@@ -157,6 +157,15 @@ class TrainConfig:
         CHOICES["pos_weight"],
     )
     focal_gamma: float = _optimisation(0.0, "focal-loss exponent; 0: plain binary cross-entropy", NON_NEGATIVE)
+    asl_gamma_neg: float = _optimisation(
+        0.0,
+        "asymmetric loss (Ridnik et al., 2021): focusing exponent of the negative terms only, so the many easy "
+        "negatives of a rare emotion weigh less; 0: off",
+        NON_NEGATIVE,
+    )
+    asl_clip: float = _optimisation(
+        0.05, "with asl_gamma_neg: a negative whose probability is below this margin costs nothing", BELOW_ONE
+    )
     precision: str = _optimisation(
         "auto", "auto: bf16 where the hardware runs it natively, else fp32 (fp16 on older GPUs)", CHOICES["precision"]
     )
@@ -232,6 +241,8 @@ class TrainConfig:
         check_head_pooling(self.head, self.pooling)
         if (self.crossfit_fold is None) != (self.crossfit_folds is None):
             raise UserError("--crossfit_fold and --crossfit_folds go together (emoscope crossfit sets both)")
+        if self.asl_gamma_neg and self.focal_gamma:
+            raise UserError("--asl_gamma_neg and --focal_gamma are two ways to focus the loss; set one of them")
         if self.crossfit_fold is not None and self.crossfit_fold >= self.crossfit_folds:
             raise UserError(
                 f"--crossfit_fold must be below --crossfit_folds ({self.crossfit_folds}), got {self.crossfit_fold}"

@@ -198,10 +198,16 @@ def positive_weights(y: np.ndarray, mode: str) -> torch.Tensor | None:
 def multilabel_loss(
     logits: torch.Tensor, targets: torch.Tensor, config: TrainConfig, pos_weight: torch.Tensor | None
 ) -> torch.Tensor:
-    """Per-example BCE (mean over labels), with label smoothing towards 0.5 and optional focal weighting."""
+    """Per-example BCE (mean over labels), with label smoothing towards 0.5 and optional focal weighting, or the
+    asymmetric loss: positives as in BCE, negatives' probabilities shifted down by the margin and focused."""
     if config.label_smoothing:
         targets = targets * (1 - config.label_smoothing) + 0.5 * config.label_smoothing
     logits = logits.float()
+    if config.asl_gamma_neg:
+        positive = -F.logsigmoid(logits) * targets * (1.0 if pos_weight is None else pos_weight)
+        shifted = (torch.sigmoid(logits) - config.asl_clip).clamp(min=0)
+        negative = -torch.log1p(-shifted.clamp(max=1 - 1e-6)) * shifted**config.asl_gamma_neg * (1 - targets)
+        return (positive + negative).mean(dim=1)
     loss = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight, reduction="none")
     if config.focal_gamma:
         p = torch.sigmoid(logits)
