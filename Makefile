@@ -33,8 +33,10 @@ quality: setup
 
 # STRICT=1 (and CI=true): a test whose data or browser is missing fails instead of skipping.
 STRICT ?= 0
+# pytest-xdist workers: 2 suits the 2-core machines this is measured on (tests/conftest.py splits the cores).
+TEST_WORKERS ?= 2
 test: setup
-	HF_HUB_OFFLINE=1 EMOSCOPE_STRICT=$(STRICT) $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 EMOSCOPE_STRICT=$(STRICT) $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
