@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -72,32 +73,26 @@ LOGITS = [[2.0, -1.0, 0.5], [-0.3, 0.0, 1.5]]
 TARGETS = [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]
 
 
-def hand_loss(smoothing: float = 0.0, gamma: float = 0.0, pos_weight=(1.0, 1.0, 1.0)) -> list[float]:
-    """Per-example mean over labels of -w [pw y log p + (1 - y) log (1 - p)], w = (1 - p_true) ** gamma."""
-    out = []
-    for logits, targets in zip(LOGITS, TARGETS, strict=True):
-        terms = []
-        for z, y, pw in zip(logits, targets, pos_weight, strict=True):
-            y = y * (1 - smoothing) + 0.5 * smoothing
-            p = 1 / (1 + math.exp(-z))
-            bce = -(pw * y * math.log(p) + (1 - y) * math.log(1 - p))
-            p_true = p * y + (1 - p) * (1 - y)
-            terms.append(bce * (1 - p_true) ** gamma)
-        out.append(sum(terms) / len(terms))
-    return out
+def focal_term(p: float, y: float, pw: float, gamma: float) -> float:
+    """-w [pw y log p + (1 - y) log (1 - p)], w = (1 - p_true) ** gamma."""
+    p_true = p * y + (1 - p) * (1 - y)
+    return -(pw * y * math.log(p) + (1 - y) * math.log(1 - p)) * (1 - p_true) ** gamma
 
 
-def hand_asymmetric_loss(gamma_neg: float, clip: float, smoothing: float = 0.0, pos_weight=(1.0, 1.0, 1.0)):
-    """Per-example mean over labels of -[pw y log p + (1 - y) p_m ** gamma_neg log (1 - p_m)],
-    p_m = max(p - clip, 0)."""
+def asymmetric_term(p: float, y: float, pw: float, gamma_neg: float, clip: float) -> float:
+    """-[pw y log p + (1 - y) p_m ** gamma_neg log (1 - p_m)], p_m = max(p - clip, 0)."""
+    p_m = max(p - clip, 0.0)
+    return -(pw * y * math.log(p) + (1 - y) * p_m**gamma_neg * math.log(1 - p_m))
+
+
+def hand_loss(term, smoothing: float = 0.0, pos_weight=(1.0, 1.0, 1.0)) -> list[float]:
+    """Per-example mean over labels of `term(p, smoothed y, pos_weight)`."""
     out = []
     for logits, targets in zip(LOGITS, TARGETS, strict=True):
-        terms = []
-        for z, y, pw in zip(logits, targets, pos_weight, strict=True):
-            y = y * (1 - smoothing) + 0.5 * smoothing
-            p = 1 / (1 + math.exp(-z))
-            p_m = max(p - clip, 0.0)
-            terms.append(-(pw * y * math.log(p) + (1 - y) * p_m**gamma_neg * math.log(1 - p_m)))
+        terms = [
+            term(1 / (1 + math.exp(-z)), y * (1 - smoothing) + 0.5 * smoothing, pw)
+            for z, y, pw in zip(logits, targets, pos_weight, strict=True)
+        ]
         out.append(sum(terms) / len(terms))
     return out
 
@@ -110,7 +105,7 @@ def test_the_asymmetric_loss_is_its_formula(gamma_neg, clip, smoothing, pos_weig
     config = TrainConfig(asl_gamma_neg=gamma_neg, asl_clip=clip, label_smoothing=smoothing)
     weight = torch.tensor(pos_weight) if pos_weight else None
     got = multilabel_loss(torch.tensor(LOGITS), torch.tensor(TARGETS), config, weight)
-    expected = hand_asymmetric_loss(gamma_neg, clip, smoothing, pos_weight or (1,) * 3)
+    expected = hand_loss(partial(asymmetric_term, gamma_neg=gamma_neg, clip=clip), smoothing, pos_weight or (1,) * 3)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
 
 
@@ -127,7 +122,8 @@ def test_the_asymmetric_loss_is_its_formula(gamma_neg, clip, smoothing, pos_weig
 def test_the_loss_is_the_formula(options, pos_weight):
     weight = torch.tensor(pos_weight) if pos_weight else None
     got = multilabel_loss(torch.tensor(LOGITS), torch.tensor(TARGETS), TrainConfig(**options), weight)
-    expected = hand_loss(options.get("label_smoothing", 0.0), options.get("focal_gamma", 0.0), pos_weight or (1,) * 3)
+    term = partial(focal_term, gamma=options.get("focal_gamma", 0.0))
+    expected = hand_loss(term, options.get("label_smoothing", 0.0), pos_weight or (1,) * 3)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
 
 
