@@ -109,6 +109,15 @@ def test_the_asymmetric_loss_is_its_formula(gamma_neg, clip, smoothing, pos_weig
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("gamma_neg,clip", [(0.5, 0.0), (4.0, 0.05), (1.0, 0.3)])
+def test_the_asymmetric_loss_stays_finite_at_saturated_logits_and_below_the_margin(gamma_neg, clip):
+    logits = torch.tensor([[-30.0, -0.1, 3.0, 30.0], [0.0, -8.0, 30.0, 1.0]], requires_grad=True)
+    targets = torch.tensor([[0.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 1.0]])
+    loss = multilabel_loss(logits, targets, TrainConfig(asl_gamma_neg=gamma_neg, asl_clip=clip), None)
+    loss.sum().backward()
+    assert torch.isfinite(loss).all() and torch.isfinite(logits.grad).all()
+
+
 @pytest.mark.parametrize(
     "options,pos_weight",
     [
