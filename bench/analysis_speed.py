@@ -7,6 +7,9 @@ A synthetic run folder with planted structure (tests/test_analysis_support.py) o
 predictions; then `run_analysis` with 1,000 bootstrap resamples and 1,000 RSA permutations. The target is
 at most 3 minutes on 2 cores. `--smoke` runs a tiny folder (checks that the script works; no result kept).
 `--run RUN` times a trained run's own captures instead (a copy of them, so RUN/analysis is left as it was).
+`--run RUN --ablation` times `--ablation` instead, against its peer in the same process: one plain scoring
+of the run's test texts by `Predictor`. Its budget is one test pass per encoder layer, so the printed ratio
+(ablation time / one test pass) should be at most the number of layers.
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ from pathlib import Path
 import torch
 
 from emoscope.analysis import run_analysis
+from emoscope.analysis.ablation import layer_ablation
 from emoscope.analysis.run import Captures, Uncertainty
+from emoscope.evaluate.metrics import read_predictions
+from emoscope.models import encoder_layers
+from emoscope.predict import Predictor
+from emoscope.runfolder import eval_file, split_predictions
 from emoscope.train.loop import peak_rss_mb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,8 +54,13 @@ def main() -> None:
     parser.add_argument("--permutations", type=int, default=1000)
     parser.add_argument("--smoke", action="store_true", help="a tiny run folder and 20 resamples; no result kept")
     parser.add_argument("--run", help="a trained run folder with captures (emoscope train --visualize)")
+    parser.add_argument("--ablation", action="store_true", help="with --run: time the layer ablation instead")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.ablation:
+        if not args.run:
+            parser.error("--ablation needs --run")
+        return time_ablation(Path(args.run), args.resamples)
     size = SMOKE if args.smoke else FULL
     uncertainty = Uncertainty(*((20, 20) if args.smoke else (args.resamples, args.permutations)))
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,6 +84,40 @@ def main() -> None:
             "resamples": uncertainty.resamples,
             "permutations": uncertainty.permutations,
             "seconds": seconds,
+            "peak_rss_mb": peak_rss_mb(),
+        },
+    )
+
+
+def time_ablation(run_dir: Path, resamples: int) -> None:
+    """The ablation's wall time over one plain test pass of the same run, on a copy of the run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(shutil.copytree(run_dir, Path(tmp) / "run", ignore=shutil.ignore_patterns("checkpoints")))
+        predictor = Predictor(run)
+        texts = read_predictions(eval_file(run, split_predictions("test")), predictor.labels).texts
+        layers = len(encoder_layers(predictor.model.backbone))
+        start = time.perf_counter()
+        predictor.predict_proba(texts, batch_size=64)
+        one_pass = time.perf_counter() - start
+        del predictor
+        start = time.perf_counter()
+        layer_ablation(run, resamples)
+        seconds = time.perf_counter() - start
+    ratio = seconds / one_pass
+    print(f"one test pass ({len(texts)} texts): {one_pass:.1f} s; layer_ablation: {seconds:.1f} s = {ratio:.2f} passes")
+    print(f"target: at most one test pass per encoder layer, {layers}")
+    report(
+        "ablation_speed",
+        [(f"ablation, {run_dir}", f"{seconds:.1f} s = {ratio:.2f} test passes", f"{layers} test passes")],
+        ("benchmark", "wall time", "target"),
+        {
+            "run": str(run_dir),
+            "test_texts": len(texts),
+            "layers": layers,
+            "resamples": resamples,
+            "test_pass_s": one_pass,
+            "ablation_s": seconds,
+            "passes": ratio,
             "peak_rss_mb": peak_rss_mb(),
         },
     )

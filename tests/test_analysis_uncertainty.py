@@ -25,7 +25,7 @@ from test_analysis_support import (
 )
 
 from emoscope.analysis import load_capture, run_analysis, save_capture
-from emoscope.analysis.ablation import layer_ablation
+from emoscope.analysis.ablation import _ablated_probs, layer_ablation
 from emoscope.analysis.metrics import (
     LabelGroups,
     adjusted_rand,
@@ -144,7 +144,7 @@ def test_noise_ceiling_of_identical_halves_is_one():
 def test_the_damaged_layer_shows_the_largest_reset_drop(tiny_run, tmp_path):
     """Every layer but layer_1 holds the backbone's own weights, layer_1 is damaged; the test labels are
     the damaged model's own predictions (F1 = 1), so only resetting layer_1 can cost F1. The probe set (for
-    the `mean` ablation) is the test texts: the tiny run captured none."""
+    the `mean_update` ablation) is the test texts: the tiny run captured none."""
     run = shutil.copytree(tiny_run, tmp_path / "run")
     state = load_file(str(run / "model.safetensors"))
     original = encoder_layers(load_backbone(read_config(run).backbone))
@@ -173,7 +173,42 @@ def test_the_damaged_layer_shows_the_largest_reset_drop(tiny_run, tmp_path):
     reset = {r["layer"]: float(r["drop"]) for r in table if r["kind"] == "reset" and r["label"] == "macro"}
     assert reset["layer_1"] > 0.05 and reset["layer_1"] == max(reset.values())
     assert all(v == pytest.approx(0.0, abs=1e-9) for k, v in reset.items() if k != "layer_1")
-    assert {r["kind"] for r in table} == {"reset", "mean"} and (run / "analysis" / "layer_ablation.png").is_file()
+    assert {r["kind"] for r in table} == {"reset", "mean_update"}
+    assert (run / "analysis" / "layer_ablation.png").is_file()
+
+
+def test_replayed_ablations_equal_full_passes_with_the_layer_knocked_out(tiny_run):
+    """The ablation replays the layers below the knocked-out one from the intact pass instead of running
+    them again: its probabilities must equal a plain forward pass of the model with that layer reset to its
+    pre-fine-tuning weights, or with the layer's update (output minus input) replaced by a given vector."""
+    from emoscope.predict import Predictor
+
+    predictor = Predictor(tiny_run)
+    texts = [json.loads(line)["text"] for line in (tiny_run / "eval" / "test_predictions.jsonl").open()]
+    layers = encoder_layers(predictor.model.backbone)
+    original = encoder_layers(load_backbone(read_config(tiny_run).backbone))
+    torch.manual_seed(0)
+    for layer in original:  # far enough from the trained weights that every reset changes the output
+        for value in layer.parameters():
+            value.data += 0.3 * torch.randn_like(value)
+    updates = [torch.randn(predictor.model.backbone.config.hidden_size) for _ in layers]
+    got = _ablated_probs(predictor, texts, original, updates, batch_size=8)
+    np.testing.assert_allclose(got["intact"], predictor.predict_proba(texts, batch_size=8), atol=1e-6)
+    for k, layer in enumerate(layers, start=1):
+        kept = {name: value.clone() for name, value in layer.state_dict().items()}
+        layer.load_state_dict(original[k - 1].state_dict())
+        try:
+            reset = predictor.predict_proba(texts, batch_size=8)
+        finally:
+            layer.load_state_dict(kept)
+        handle = layer.register_forward_hook(lambda _m, args, _out, u=updates[k - 1]: args[0] + u)
+        try:
+            mean_update = predictor.predict_proba(texts, batch_size=8)
+        finally:
+            handle.remove()
+        for kind, expected in (("reset", reset), ("mean_update", mean_update)):
+            assert np.abs(expected - got["intact"]).max() > 1e-3, f"{kind} of layer {k} changes nothing"
+            np.testing.assert_allclose(got[kind, k], expected, atol=1e-6, err_msg=f"{kind} of layer {k}")
 
 
 def test_every_point_is_bootstrapped_on_the_same_resamples(tmp_path):

@@ -4,6 +4,8 @@ plots get bands, the ablation becomes an emotion x layer matrix."""
 from __future__ import annotations
 
 from emoscope.report import figures as F
+from emoscope.report.page import Page
+from emoscope.report.run_report import _layers
 from emoscope.report.rundata import RunData
 
 
@@ -17,7 +19,7 @@ def test_interval_columns_are_bands_not_metrics_and_the_ablation_is_a_matrix(tmp
     (analysis / "layer_ablation.csv").write_text(
         "kind,layer,label,f1,drop,drop_ci95_low,drop_ci95_high\n"
         "reset,layer_1,macro,0.5,0.1,0.0,0.2\nreset,layer_1,joy,0.4,0.2,0.1,0.3\n"
-        "mean,layer_1,joy,0.3,0.3,0.2,0.4\nreset,layer_2,joy,0.6,0.0,-0.1,0.1\n"
+        "mean_update,layer_1,joy,0.3,0.3,0.2,0.4\nreset,layer_2,joy,0.6,0.0,-0.1,0.1\n"
     )
     rd = RunData.open(tmp_path)
     assert rd.layer_metric_names() == ["rsa_sentiment"]
@@ -26,6 +28,12 @@ def test_interval_columns_are_bands_not_metrics_and_the_ablation_is_a_matrix(tmp
     assert band["y"] == [0.2, 0.6, 0.4, 0.0]
     ablation = rd.layer_ablation()
     assert (ablation.rows, ablation.cols, ablation.z) == (["joy"], ["layer_1", "layer_2"], [[0.2, 0.0]])
+    update = rd.layer_ablation("mean_update")
+    assert (update.rows, update.cols, update.z) == (["joy"], ["layer_1"], [[0.3]])
+    page = Page()
+    _layers(rd, page)
+    heatmaps = {k: v["data"][0]["z"] for k, v in page.figures.items() if k.startswith("fig-layer-ablation")}
+    assert heatmaps == {"fig-layer-ablation-reset": [[0.2, 0.0]], "fig-layer-ablation-mean-update": [[0.3]]}
 
 
 def test_the_summary_states_what_the_intervals_support():

@@ -442,8 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ablation",
         action="store_true",
-        help="also reset each encoder layer to its pre-fine-tuning weights (and, separately, replace its output "
-        "by the probe mean) and write the test F1 drops to analysis/layer_ablation.csv",
+        help="also reset each encoder layer to its pre-fine-tuning weights (and, separately, replace its update "
+        "by its mean over the probe texts) and write the test F1 drops to analysis/layer_ablation.csv",
     )
     p.set_defaults(func=_analyze)
 

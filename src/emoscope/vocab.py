@@ -15,6 +15,7 @@ EXPORT_FORMATS = ("transformers", "onnx")
 QUANTIZATIONS = ("int8",)  # of an ONNX export
 LONG_TEXT_MODES = ("truncate", "chunk")  # a text past max_len: cut, or scored in overlapping windows
 WINDOW_COMBINES = ("max", "mean")  # how the windows of one text become its probabilities
+ABLATION_KINDS = ("reset", "mean_update")  # how `analyze --ablation` knocks out an encoder layer
 
 
 def check_head_pooling(head: str, pooling: str) -> None:

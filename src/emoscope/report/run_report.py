@@ -19,6 +19,7 @@ from emoscope.report import _html as h
 from emoscope.report import figures as F
 from emoscope.report.page import Page, section
 from emoscope.report.rundata import RunData, flatten, to_number
+from emoscope.vocab import ABLATION_KINDS
 
 # Section ids, in page order (tests and links rely on them).
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -36,6 +37,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 )
 SECTION_IDS = tuple(s for s, _ in SECTIONS)
 
+ABLATION_TITLES = dict(zip(ABLATION_KINDS, ("layer reset", "layer's update replaced by its probe mean"), strict=True))
 _PREFERRED_METRICS = ("macro_f1", "micro_f1", "weighted_f1", "samples_f1")
 
 
@@ -508,20 +510,25 @@ def _layers(rd: RunData, pg: Page) -> str:
             )
     out.append(_png_block(rd, "cka_layers", "CKA between hook points (static)", open_=not cka_tables))
 
-    ablation = rd.layer_ablation()
-    if ablation is not None:
+    ablations = {kind: rd.layer_ablation(kind) for kind in ABLATION_TITLES}
+    if ablations["reset"] is not None:
         out.append(
             '<h3 id="ablation">Layer ablation</h3><p>Test F1 drop of each emotion when one encoder layer is reset '
-            "to its pre-fine-tuning weights (<code>analysis/layer_ablation.csv</code>, with paired bootstrap "
-            "intervals and the probe-mean ablation): which layers each emotion depends on.</p>"
+            "to its pre-fine-tuning weights, and when the layer's update (its output minus its input) is replaced "
+            "by its mean over the probe texts (<code>analysis/layer_ablation.csv</code>, with paired bootstrap "
+            "intervals): which layers each emotion depends on.</p>"
         )
-        out.append(
-            pg.figure(
-                "fig-layer-ablation",
-                F.heatmap("test F1 drop, layer reset (emotion x layer)", ablation, colorscale="RdBu", zmid=0),
-                height=560,
-            )
-        )
+        for kind, title in ABLATION_TITLES.items():
+            if ablations[kind] is not None and ablations[kind].rows:
+                out.append(
+                    pg.figure(
+                        f"fig-layer-ablation-{kind.replace('_', '-')}",
+                        F.heatmap(
+                            f"test F1 drop, {title} (emotion x layer)", ablations[kind], colorscale="RdBu", zmid=0
+                        ),
+                        height=560,
+                    )
+                )
     out.append(f'<h3 id="summary">Summary ({rf.ANALYSIS}/{rf.SUMMARY})</h3>')
     summary = rd.summary
     out.append(_analysis_note(rd, rf.SUMMARY) if summary is None else _summary_html(summary))
