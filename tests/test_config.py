@@ -106,6 +106,7 @@ INVALID = [
     ("focal_gamma", "-2", "must be >= 0, got -2.0"),
     ("asl_gamma_neg", "-1", "must be >= 0, got -1.0"),
     ("asl_clip", "1", "must be in [0, 1), got 1.0"),
+    ("aux_weight", "-0.5", "must be >= 0, got -0.5"),
     ("precision", "fp8", "must be one of auto, fp32, bf16, fp16, got 'fp8'"),
     ("seed", "-1", "must be in [0, 4294967295], got -1"),
     ("early_stopping_patience", "0", "must be positive, got 0"),
@@ -137,6 +138,10 @@ def test_an_invalid_value_is_one_line_before_any_run_folder(option, value, probl
         (
             ["--asl_gamma_neg", "4", "--focal_gamma", "2"],
             "--asl_gamma_neg and --focal_gamma are two ways to focus the loss; set one of them",
+        ),
+        (
+            ["--aux_weight", "0.3", "--taxonomy", "ekman"],
+            "--aux_weight needs --taxonomy original: the Ekman and sentiment groups are groups of its emotions",
         ),
         (["--crossfit_fold", "1"], "--crossfit_fold and --crossfit_folds go together (emoscope crossfit sets both)"),
         (["--crossfit_folds", "3"], "--crossfit_fold and --crossfit_folds go together (emoscope crossfit sets both)"),

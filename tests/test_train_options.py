@@ -15,10 +15,12 @@ from conftest import slice_goemotions, train_args
 
 from emoscope.cli import main
 from emoscope.config import TrainConfig, resolve_config
+from emoscope.data.labels import load_taxonomy
+from emoscope.errors import UserError
 from emoscope.models import build_classifier
 from emoscope.models.weights import read_weights
 from emoscope.train import train
-from emoscope.train.loop import multilabel_loss, param_groups, positive_weights
+from emoscope.train.loop import hierarchy_loss, multilabel_loss, param_groups, positive_weights
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +136,47 @@ def test_the_loss_is_the_formula(options, pos_weight):
     term = partial(focal_term, gamma=options.get("focal_gamma", 0.0))
     expected = hand_loss(term, options.get("label_smoothing", 0.0), pos_weight or (1,) * 3)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
+
+
+def test_the_hierarchy_loss_is_bce_of_each_groups_log_sum_exp():
+    membership = [[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]  # group A = labels 0 and 1, group B = labels 1 and 2
+    got = hierarchy_loss(torch.tensor(LOGITS), torch.tensor(TARGETS), torch.tensor(membership))
+    expected = []
+    for logits, targets in zip(LOGITS, TARGETS, strict=True):
+        terms = []
+        for members in ((0, 1), (1, 2)):
+            p = 1 / (1 + math.exp(-math.log(sum(math.exp(logits[i]) for i in members))))
+            y = max(targets[i] for i in members)
+            terms.append(-(y * math.log(p) + (1 - y) * math.log(1 - p)))
+        expected.append(sum(terms) / 2)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
+
+
+def test_the_coarse_groups_are_the_ekman_and_sentiment_groups_of_two_or_more_emotions():
+    taxonomy = load_taxonomy("original")
+    names, membership = taxonomy.coarse_groups()
+    members = {
+        name: {taxonomy.labels[i] for i in np.flatnonzero(column)}
+        for name, column in zip(names, membership.T, strict=True)
+    }
+    assert members["ekman:anger"] == {"anger", "annoyance", "disapproval"}
+    assert "ekman:disgust" not in members and not any(name.endswith(":neutral") for name in names)
+    sentiment = membership[:, [n.startswith("sentiment:") for n in names]]
+    assert sentiment.sum(1).tolist() == [1.0] * 27 + [0.0]  # every emotion but neutral in exactly one
+    with pytest.raises(UserError, match="groups of the original emotions"):
+        load_taxonomy("ekman").coarse_groups()
+
+
+def test_the_auxiliary_losses_add_to_the_loss_and_nothing_to_the_saved_model(tiny_models, data96, tmp_path):
+    plain = train_only(tiny_models["bert"], data96, tmp_path / "plain", log_every=1)
+    aux = train_only(tiny_models["bert"], data96, tmp_path / "aux", log_every=1, aux_weight=1.0)
+    first = [
+        next(r for r in map(json.loads, (run / "metrics.jsonl").open()) if r["kind"] == "step") for run in (plain, aux)
+    ]
+    assert first[1]["loss"] > first[0]["loss"] + 0.1  # the same first batch and weights, plus the groups' BCE
+    (plain_weights, _), (aux_weights, _) = (read_weights(run / "model.safetensors") for run in (plain, aux))
+    assert plain_weights.keys() == aux_weights.keys()
+    assert any(not torch.equal(plain_weights[k], aux_weights[k]) for k in plain_weights)
 
 
 def test_positive_weights_are_negatives_over_positives_capped_at_50():

@@ -166,6 +166,13 @@ class TrainConfig:
     asl_clip: float = _optimisation(
         0.05, "with asl_gamma_neg: a negative whose probability is below this margin costs nothing", BELOW_ONE
     )
+    aux_weight: float = _optimisation(
+        0.0,
+        "weight of the auxiliary Ekman and sentiment losses (original taxonomy): a group's logit is the "
+        "log-sum-exp of its emotions' logits, trained on whether any of them is a gold label; no extra "
+        "parameters, so the saved model is unchanged; 0: off",
+        NON_NEGATIVE,
+    )
     precision: str = _optimisation(
         "auto", "auto: bf16 where the hardware runs it natively, else fp32 (fp16 on older GPUs)", CHOICES["precision"]
     )
@@ -243,6 +250,10 @@ class TrainConfig:
             raise UserError("--crossfit_fold and --crossfit_folds go together (emoscope crossfit sets both)")
         if self.asl_gamma_neg and self.focal_gamma:
             raise UserError("--asl_gamma_neg and --focal_gamma are two ways to focus the loss; set one of them")
+        if self.aux_weight and self.taxonomy != "original":
+            raise UserError(
+                "--aux_weight needs --taxonomy original: the Ekman and sentiment groups are groups of its emotions"
+            )
         if self.crossfit_fold is not None and self.crossfit_fold >= self.crossfit_folds:
             raise UserError(
                 f"--crossfit_fold must be below --crossfit_folds ({self.crossfit_folds}), got {self.crossfit_fold}"

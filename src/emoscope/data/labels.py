@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
 from emoscope.errors import DataError, UserError
 from emoscope.vocab import TAXONOMIES
 
@@ -66,6 +68,21 @@ class Taxonomy:
         index = {name: i for i, name in enumerate(self.labels)}
         group = {"original": lambda n: n, "ekman": self.ekman_of.get, "sentiment": self.sentiment_of.get}
         return tuple(index[group[self.name](n)] for n in self.original_labels)
+
+    def coarse_groups(self) -> tuple[tuple[str, ...], np.ndarray]:
+        """(names, membership [labels, groups] 0/1) of the Ekman and sentiment groups of two or more of this
+        taxonomy's labels: the label hierarchy the auxiliary losses train on (`--aux_weight`). A group of one
+        label (disgust, neutral) would only repeat that label's own loss and is left out."""
+        if self.name != "original":
+            raise UserError(f"the Ekman and sentiment groups are groups of the original emotions, not of {self.name}")
+        names, columns = [], []
+        for kind, group_of in (("ekman", self.ekman_of), ("sentiment", self.sentiment_of)):
+            for group in dict.fromkeys(group_of.values()):
+                members = [group_of[label] == group for label in self.labels]
+                if sum(members) > 1:
+                    names.append(f"{kind}:{group}")
+                    columns.append(members)
+        return tuple(names), np.array(columns, dtype=np.float32).T
 
     def map_labels(self, original_ids: Iterable[int]) -> tuple[int, ...]:
         """Original label ids -> this taxonomy's ids: the sorted union of their groups (multi-label)."""

@@ -216,6 +216,16 @@ def multilabel_loss(
     return loss.mean(dim=1)
 
 
+def hierarchy_loss(logits: torch.Tensor, targets: torch.Tensor, membership: torch.Tensor) -> torch.Tensor:
+    """Per-example BCE of the coarse groups (`membership` [labels, groups] 0/1): a group's logit is the
+    log-sum-exp of its members' logits (a smooth maximum: the group is there when one of its emotions is),
+    its target whether any member is a gold label. Trains the label hierarchy through the emotions' own
+    logits, so the auxiliary heads add no parameters."""
+    group_logits = torch.logsumexp(logits.float().unsqueeze(2) + torch.log(membership), dim=1)
+    group_targets = (targets.unsqueeze(2) * membership).amax(dim=1)
+    return F.binary_cross_entropy_with_logits(group_logits, group_targets, reduction="none").mean(dim=1)
+
+
 def distillation_loss(logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float) -> torch.Tensor:
     """Per-example BCE against the teachers' probabilities, both sides' logits divided by the temperature;
     times T^2 so that the gradient keeps its size as T grows (Hinton et al., 2015)."""
@@ -314,6 +324,7 @@ def _train(
     y_dev = as_indicator_matrix([e.labels for e in data.dev], "dev", len(labels))
     pos_weight = positive_weights(y_train, config.pos_weight)
     pos_weight = pos_weight.to(device) if pos_weight is not None else None
+    membership = torch.from_numpy(data.taxonomy.coarse_groups()[1]).to(device) if config.aux_weight else None
     soft_train = None
     if soft_targets is not None:  # rank 0 first: it may compute the teachers' probabilities and cache them
         if d.main:
@@ -452,6 +463,8 @@ def _train(
                         teacher = torch.from_numpy(soft_train[rows]).to(device, non_blocking=True)
                         soft = distillation_loss(logits, teacher, config.distill_temperature)
                         loss = (1 - config.distill_weight) * loss + config.distill_weight * soft
+                    if membership is not None:
+                        loss = loss + config.aux_weight * hierarchy_loss(logits, batch["labels"], membership)
                     loss = loss.sum()
                     # Normalised by the global group size; DDP averages over ranks, hence * world.
                     scaled = loss * d.world / group_size
