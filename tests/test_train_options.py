@@ -179,6 +179,31 @@ def test_the_auxiliary_losses_add_to_the_loss_and_nothing_to_the_saved_model(tin
     assert any(not torch.equal(plain_weights[k], aux_weights[k]) for k in plain_weights)
 
 
+def test_multi_sample_dropout_draws_one_mask_per_sample_in_training_only(tiny_models):
+    model = build_classifier(str(tiny_models["bert"]), "linear", 5, head_dropout=0.5)
+    ids, mask = torch.tensor([[1, 5, 6, 2], [1, 7, 2, 0]]), torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
+    model.train()
+    torch.manual_seed(0)
+    samples = model(ids, mask, dropout_samples=3)
+    assert len(samples) == 3 and not torch.equal(samples[0], samples[1]) and not torch.equal(samples[1], samples[2])
+    model.eval()
+    plain = model(ids, mask)
+    assert all(torch.equal(s, plain) for s in model(ids, mask, dropout_samples=3))
+
+
+def test_the_multi_sample_loss_is_the_mean_over_samples_not_their_sum(tiny_models, data96, tmp_path):
+    """Without dropout anywhere the K samples are the same logits: the mean of K equal losses is the plain
+    loss, so the two runs take the same steps."""
+    no_dropout = {"head_dropout": 0.0, "backbone_dropout": 0.0, "log_every": 1}
+    one = train_only(tiny_models["bert"], data96, tmp_path / "one", **no_dropout)
+    three = train_only(tiny_models["bert"], data96, tmp_path / "three", dropout_samples=3, **no_dropout)
+    losses = [
+        [r["loss"] for r in map(json.loads, (run / "metrics.jsonl").open()) if r["kind"] == "step"]
+        for run in (one, three)
+    ]
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
+
+
 def test_positive_weights_are_negatives_over_positives_capped_at_50():
     # 200 texts: label 0 on 40, label 1 on 1, label 2 on none (counted as one of 200: 199 / 1), label 3 on all.
     y = np.zeros((200, 4), dtype=np.float32)

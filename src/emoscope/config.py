@@ -122,6 +122,12 @@ class TrainConfig:
     head: str = _model("linear", "the classification head over the backbone's hidden states", CHOICES["head"])
     pooling: str = _model("mean", "how the linear head pools tokens into one vector", CHOICES["pooling"])
     head_dropout: float = _model(0.1, "dropout before the head's classifier", BELOW_ONE)
+    dropout_samples: int = _model(
+        1,
+        "multi-sample dropout (Inoue, 2019): the head runs this many times per batch in training, each with its "
+        "own dropout mask over the same encoder output, and the loss is their mean; 1: plain dropout",
+        POSITIVE,
+    )
     backbone_dropout: float | None = _model(
         None, "every dropout of the backbone; none keeps the backbone's own", BELOW_ONE
     )

@@ -17,9 +17,15 @@ class EmotionClassifier(nn.Module):
         self.backbone = backbone
         self.head = head
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, dropout_samples: int | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Logits [texts, labels]; with `dropout_samples` K, a tuple of K logits from one pass of the encoder
+        and K passes of the head, each with its own dropout mask (multi-sample dropout, for training)."""
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.head(hidden, attention_mask)
+        if dropout_samples is None:
+            return self.head(hidden, attention_mask)
+        return tuple(self.head(hidden, attention_mask) for _ in range(dropout_samples))
 
     def hook_points(self) -> dict[str, nn.Module]:
         """Named modules whose outputs the tracker records, shallow to deep.

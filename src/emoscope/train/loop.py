@@ -424,6 +424,16 @@ def _train(
             )
         d.wait_for_main()
 
+    def example_loss(logits: torch.Tensor, gold: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:
+        """Per-example loss: gold labels, then the teachers' share, then the auxiliary groups."""
+        loss = multilabel_loss(logits, gold, config, pos_weight)
+        if teacher is not None:
+            soft = distillation_loss(logits, teacher, config.distill_temperature)
+            loss = (1 - config.distill_weight) * loss + config.distill_weight * soft
+        if membership is not None:
+            loss = loss + config.aux_weight * hierarchy_loss(logits, gold, membership)
+        return loss
+
     def dev_scores(net: nn.Module) -> dict:
         """Dev metrics of `net` with thresholds chosen on dev: what picks the best epoch."""
         probs = evaluate_split(net, dev_ids, pad_id, d, device, config.eval_batch_size, precision)
@@ -456,16 +466,11 @@ def _train(
                 batch = collate([train_ids[r] for r in rows], pad_id, y_train[rows])
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 sync = i == len(group) - 1 or d.world == 1
+                teacher = None if soft_train is None else torch.from_numpy(soft_train[rows]).to(device)
                 with contextlib.nullcontext() if sync else ddp_model.no_sync(), autocast(device, precision):
-                    logits = step_model(batch["input_ids"], batch["attention_mask"])
-                    loss = multilabel_loss(logits, batch["labels"], config, pos_weight)
-                    if soft_train is not None:
-                        teacher = torch.from_numpy(soft_train[rows]).to(device, non_blocking=True)
-                        soft = distillation_loss(logits, teacher, config.distill_temperature)
-                        loss = (1 - config.distill_weight) * loss + config.distill_weight * soft
-                    if membership is not None:
-                        loss = loss + config.aux_weight * hierarchy_loss(logits, batch["labels"], membership)
-                    loss = loss.sum()
+                    samples = step_model(batch["input_ids"], batch["attention_mask"], config.dropout_samples)
+                    losses = [example_loss(logits, batch["labels"], teacher) for logits in samples]
+                    loss = torch.stack(losses).mean(dim=0).sum()
                     # Normalised by the global group size; DDP averages over ranks, hence * world.
                     scaled = loss * d.world / group_size
                 scaler.scale(scaled).backward()
