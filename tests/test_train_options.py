@@ -44,9 +44,10 @@ def train_only(backbone: Path, data: Path, run: Path, **overrides) -> Path:
     return train(resolve_config("cpu-default", values)).run_dir
 
 
-def epoch_records(run: Path) -> list[dict]:
+def records(run: Path, kind: str) -> list[dict]:
+    """The run's `metrics.jsonl` lines of one kind ("step" or "epoch")."""
     lines = (run / "metrics.jsonl").read_text().splitlines()
-    return [r for r in map(json.loads, lines) if r["kind"] == "epoch"]
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
 
 
 # ---------------------------------------------------------------- gradient accumulation
@@ -62,7 +63,7 @@ def test_two_accumulated_batches_of_16_make_the_update_of_one_batch_of_32(tiny_m
     # Tight: AdamW all but ignores a gradient's scale, so a wrong divisor moves weights by only ~1e-5.
     for key in a:
         assert (a[key] - b[key]).abs().max() < 1e-6, key
-    steps = [[r["step"] for r in epoch_records(run)] for run in (accumulated, whole)]
+    steps = [[r["step"] for r in records(run, "epoch")] for run in (accumulated, whole)]
     assert steps == [[3], [3]]
     start, _ = read_weights(tiny_models["bert"] / "model.safetensors")
     assert any(not torch.equal(start[k], a[f"backbone.{k}"]) for k in start if f"backbone.{k}" in a)
@@ -170,9 +171,7 @@ def test_the_coarse_groups_are_the_ekman_and_sentiment_groups_of_two_or_more_emo
 def test_the_auxiliary_losses_add_to_the_loss_and_nothing_to_the_saved_model(tiny_models, data96, tmp_path):
     plain = train_only(tiny_models["bert"], data96, tmp_path / "plain", log_every=1)
     aux = train_only(tiny_models["bert"], data96, tmp_path / "aux", log_every=1, aux_weight=1.0)
-    first = [
-        next(r for r in map(json.loads, (run / "metrics.jsonl").open()) if r["kind"] == "step") for run in (plain, aux)
-    ]
+    first = [records(run, "step")[0] for run in (plain, aux)]
     assert first[1]["loss"] > first[0]["loss"] + 0.1  # the same first batch and weights, plus the groups' BCE
     (plain_weights, _), (aux_weights, _) = (read_weights(run / "model.safetensors") for run in (plain, aux))
     assert plain_weights.keys() == aux_weights.keys()
@@ -197,10 +196,7 @@ def test_the_multi_sample_loss_is_the_mean_over_samples_not_their_sum(tiny_model
     no_dropout = {"head_dropout": 0.0, "backbone_dropout": 0.0, "log_every": 1}
     one = train_only(tiny_models["bert"], data96, tmp_path / "one", **no_dropout)
     three = train_only(tiny_models["bert"], data96, tmp_path / "three", dropout_samples=3, **no_dropout)
-    losses = [
-        [r["loss"] for r in map(json.loads, (run / "metrics.jsonl").open()) if r["kind"] == "step"]
-        for run in (one, three)
-    ]
+    losses = [[r["loss"] for r in records(run, "step")] for run in (one, three)]
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
 
 
@@ -252,9 +248,9 @@ def test_early_stopping_stops_keeps_the_best_epoch_and_resume_does_not_go_on(tin
     # A learning rate this small leaves every weight as it was: dev macro-F1 never rises after epoch 1.
     options = {"epochs": 5, "lr": 1e-12, "head_lr": 1e-12, "early_stopping_patience": 2}
     run = train_only(tiny_models["bert"], data96, tmp_path / "run", **options)
-    records = epoch_records(run)
-    assert [r["epoch"] for r in records] == [1, 2, 3]
-    assert records[-1]["best_epoch"] == 1
+    epochs = records(run, "epoch")
+    assert [r["epoch"] for r in epochs] == [1, 2, 3]
+    assert epochs[-1]["best_epoch"] == 1
     assert "early stopping: no dev improvement for 2 epochs" in capsys.readouterr().out
     assert read_weights(run / "model.safetensors")[1]["epoch"] == "1"
     before = (run / "metrics.jsonl").read_text()
@@ -273,10 +269,7 @@ def test_a_compiled_training_step_learns_what_the_eager_one_does(tiny_models, da
     counters.clear()
     compiled = train_only(tiny_models["bert"], data96, tmp_path / "compiled", compile=True, **options)
     assert counters["stats"]["unique_graphs"] >= 1  # dynamo did compile the step
-    losses = [
-        [r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "step"]
-        for run in (eager, compiled)
-    ]
+    losses = [[r["loss"] for r in records(run, "step")] for run in (eager, compiled)]
     assert len(losses[0]) == 6 and losses[1] == pytest.approx(losses[0], rel=1e-4)
 
 
@@ -297,7 +290,7 @@ def test_ema_saves_the_average_of_every_steps_weights_and_survives_a_resume(tiny
             expected = decay * expected + (1 - decay) * raw[key]
         assert torch.allclose(saved[key], expected, atol=1e-6), key
     assert any(not torch.equal(saved[k], steps[-1][k]) for k in saved)
-    [record] = epoch_records(run)
+    [record] = records(run, "epoch")
     assert 0 <= record["dev_macro_f1_raw_weights"] <= 1
 
     # The average is training state: resumed from step 3, the run ends with the same average.

@@ -27,7 +27,7 @@ from torch import nn
 from emoscope.analysis import figures as fig
 from emoscope.analysis.predictions import decide
 from emoscope.analysis.probe import read_probe
-from emoscope.analysis.tracker import capture_texts
+from emoscope.analysis.tracker import capture_texts, hidden_states
 from emoscope.analysis.uncertainty import interval, resample_counts
 from emoscope.data.batching import encode_texts, sorted_batches
 from emoscope.errors import UserError
@@ -68,7 +68,7 @@ def layer_ablation(run_dir: str | Path, resamples: int = 1000, seed: int = 0, ba
         )
     prepare_for_inference(original, predictor.precision, predictor.device)
     probs = _ablated_probs(
-        predictor, preds.texts, encoder_layers(original), _probe_updates(run_dir, predictor), batch_size
+        predictor, preds.texts, encoder_layers(original), _probe_updates(run_dir, predictor, batch_size), batch_size
     )
 
     weights = np.vstack(
@@ -132,7 +132,7 @@ def _ablated_probs(
         for k in range(1, len(layers) + 1):
             below = {j: _Fixed(record[j + 1]) for j in range(k - 1)}
             scored["reset", k] = _probs(model, inputs, layers, {**below, k - 1: original[k - 1]})
-            hidden = _hidden(record[k - 1])
+            hidden = hidden_states(record[k - 1])
             update = _with_hidden(record[k], hidden + updates[k - 1].to(hidden.device, hidden.dtype))
             scored["mean_update", k] = _probs(model, inputs, layers, {**below, k - 1: _Fixed(update)})
         for key, probs in scored.items():
@@ -146,7 +146,7 @@ def _probs(model: nn.Module, inputs: tuple, layers: nn.ModuleList, replaced: dic
         return torch.sigmoid(model(*inputs).float()).cpu().numpy()
 
 
-def _probe_updates(run_dir: Path, predictor: Predictor) -> list[torch.Tensor]:
+def _probe_updates(run_dir: Path, predictor: Predictor, batch_size: int) -> list[torch.Tensor]:
     """Each encoder layer's mean update over the probe texts: its output minus its input, tokens mean-pooled
     per text, averaged over texts (the vector `mean_update` adds in place of the layer's own update)."""
     path = probe_path(run_dir)
@@ -154,7 +154,9 @@ def _probe_updates(run_dir: Path, predictor: Predictor) -> list[torch.Tensor]:
         raise UserError(f"{path} not found: --ablation replaces a layer's update by its mean over the probe texts")
     _, texts, _ = read_probe(path)
     points = list(predictor.model.hook_points())[: len(encoder_layers(predictor.model.backbone)) + 1]
-    captured = capture_texts(predictor.model, predictor.tokenizer, texts, predictor.config.max_len, 64, points, "mean")
+    captured = capture_texts(
+        predictor.model, predictor.tokenizer, texts, predictor.config.max_len, batch_size, points, "mean"
+    )
     means = [captured[p].mean(0) for p in points]
     return [after - before for before, after in zip(means, means[1:], strict=False)]
 
@@ -181,11 +183,6 @@ def _swapped(layers: nn.ModuleList, replaced: dict[int, nn.Module]):
     finally:
         for i, module in kept.items():
             layers[i] = module
-
-
-def _hidden(output) -> torch.Tensor:
-    """The hidden states of a layer's output (a tensor, or a tuple whose first item they are)."""
-    return output[0] if isinstance(output, tuple) else output
 
 
 def _with_hidden(output, hidden: torch.Tensor):

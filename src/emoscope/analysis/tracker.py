@@ -34,6 +34,11 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") and hasattr(model.module, "hook_points") else model
 
 
+def hidden_states(output) -> torch.Tensor:
+    """The hidden states of a hooked module's output: a tensor, or a tuple whose first item they are."""
+    return output[0] if isinstance(output, tuple) else output
+
+
 class RepresentationTracker:
     """Forward hooks on the named points, accumulating one float32 vector per text and point.
 
@@ -67,8 +72,7 @@ class RepresentationTracker:
 
     def _hook(self, name: str):
         def hook(module: nn.Module, inputs, output) -> None:
-            out = output[0] if isinstance(output, tuple) else output
-            out = out.detach().float()  # before pooling: under AMP the output may be fp16/bf16
+            out = hidden_states(output).detach().float()  # before pooling: under AMP the output may be fp16/bf16
             if out.dim() == 3:
                 out = pool(out, self._mask.to(out.device), self.pooling)
             self._parts[name].append(out.cpu())
