@@ -97,7 +97,7 @@ def time_ablation(run_dir: Path, resamples: int) -> None:
         texts = read_predictions(eval_file(run, split_predictions("test")), predictor.labels).texts
         layers = len(encoder_layers(predictor.model.backbone))
         start = time.perf_counter()
-        predictor.predict_proba(texts, batch_size=64)
+        predictor.predict_proba(texts)
         one_pass = time.perf_counter() - start
         del predictor
         start = time.perf_counter()

@@ -9,9 +9,9 @@ the same prediction: it scored F1 near 0 for every layer and said nothing about 
 
 The test texts are scored with the run's thresholds in the run's precision, and the drop of macro-F1 and of
 every emotion's F1 from the intact model gets a paired bootstrap interval over test texts (the same resamples
-for every layer). One intact pass records every layer's output; knocking out layer k replays layers below k
-from that record and computes only layers k and up, so the 2 x L ablations cost about L + 1 test passes
-instead of 2 L + 1.
+for every layer). One intact pass records the embeddings' and every layer's output; knocking out layer k
+replays the embeddings and the layers below k from that record and computes only layers k and up, so the
+2 x L ablations cost about L + 1 test passes instead of 2 L + 1.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def per_label_f1(truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray) 
     return np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=(2 * tp + fp + fn) > 0)
 
 
-def layer_ablation(run_dir: str | Path, resamples: int = 1000, seed: int = 0, batch_size: int = 64) -> Path:
+def layer_ablation(run_dir: str | Path, resamples: int = 1000, seed: int = 0, batch_size: int = 128) -> Path:
     """Write `analysis/layer_ablation.csv` (`kind,layer,label,f1,drop,drop_ci95_low,drop_ci95_high`; label
     `macro` is the macro-F1) and `layer_ablation.png` (the reset drops, layer x emotion); return the CSV."""
     run_dir = Path(run_dir)
@@ -125,24 +125,25 @@ def _ablated_probs(
         record: list = []  # the embeddings' output, then each layer's
         handles = [m.register_forward_hook(lambda _m, _i, output, to=record: to.append(output)) for m in points]
         try:
-            scored = {"intact": _probs(model, inputs, layers, {})}
+            scored = {"intact": _probs(model, inputs, {})}
         finally:
             for handle in handles:
                 handle.remove()
         for k in range(1, len(layers) + 1):
-            below = {j: _Fixed(record[j + 1]) for j in range(k - 1)}
-            scored["reset", k] = _probs(model, inputs, layers, {**below, k - 1: original[k - 1]})
+            below = {(model.backbone, "embeddings"): _Fixed(record[0])}
+            below |= {(layers, str(j)): _Fixed(record[j + 1]) for j in range(k - 1)}
+            scored["reset", k] = _probs(model, inputs, below | {(layers, str(k - 1)): original[k - 1]})
             hidden = hidden_states(record[k - 1])
             update = _with_hidden(record[k], hidden + updates[k - 1].to(hidden.device, hidden.dtype))
-            scored["mean_update", k] = _probs(model, inputs, layers, {**below, k - 1: _Fixed(update)})
+            scored["mean_update", k] = _probs(model, inputs, below | {(layers, str(k - 1)): _Fixed(update)})
         for key, probs in scored.items():
             out.setdefault(key, np.empty((len(ids), probs.shape[1]), np.float32))[rows] = probs
     return out
 
 
-def _probs(model: nn.Module, inputs: tuple, layers: nn.ModuleList, replaced: dict[int, nn.Module]) -> np.ndarray:
-    """Sigmoid probabilities of one batch with some encoder layers swapped for other modules."""
-    with _swapped(layers, replaced):
+def _probs(model: nn.Module, inputs: tuple, replaced: dict[tuple[nn.Module, str], nn.Module]) -> np.ndarray:
+    """Sigmoid probabilities of one batch with some submodules (keyed by parent and name) swapped for others."""
+    with _swapped(replaced):
         return torch.sigmoid(model(*inputs).float()).cpu().numpy()
 
 
@@ -173,16 +174,17 @@ class _Fixed(nn.Module):
 
 
 @contextmanager
-def _swapped(layers: nn.ModuleList, replaced: dict[int, nn.Module]):
-    """`layers[i]` is `replaced[i]` inside the block, the model's own layer again after it."""
-    kept = {i: layers[i] for i in replaced}
+def _swapped(replaced: dict[tuple[nn.Module, str], nn.Module]):
+    """Submodule `name` of `parent` is `replaced[parent, name]` inside the block, the model's own after it
+    (a ModuleList's items are named "0", "1", ...)."""
+    kept = {key: getattr(*key) for key in replaced}
     try:
-        for i, module in replaced.items():
-            layers[i] = module
+        for (parent, name), module in replaced.items():
+            setattr(parent, name, module)
         yield
     finally:
-        for i, module in kept.items():
-            layers[i] = module
+        for (parent, name), module in kept.items():
+            setattr(parent, name, module)
 
 
 def _with_hidden(output, hidden: torch.Tensor):
