@@ -129,9 +129,9 @@ def _ablated_probs(
         finally:
             for handle in handles:
                 handle.remove()
+        embeddings = {(model.backbone, "embeddings"): _Fixed(record[0])}
         for k in range(1, len(layers) + 1):
-            below = {(model.backbone, "embeddings"): _Fixed(record[0])}
-            below |= {(layers, str(j)): _Fixed(record[j + 1]) for j in range(k - 1)}
+            below = embeddings | {(layers, str(j)): _Fixed(record[j + 1]) for j in range(k - 1)}
             scored["reset", k] = _probs(model, inputs, below | {(layers, str(k - 1)): original[k - 1]})
             hidden = hidden_states(record[k - 1])
             update = _with_hidden(record[k], hidden + updates[k - 1].to(hidden.device, hidden.dtype))
