@@ -55,6 +55,20 @@ def test_cross_fitted_teachers_never_label_a_text_they_trained_on(crossfit):
     assert len(every.ids) == 240 and json.loads((crossfit / "crossfit.json").read_text())["folds"] == 2
 
 
+def test_teachers_trained_side_by_side_are_the_teachers_trained_in_turn(crossfit, data_dir, tmp_path):
+    out = tmp_path / "teachers"
+    args = train_args(MINILM, data_dir, out, "--num_threads", str(2 * torch.get_num_threads()))[1:]
+    assert main(["crossfit", "--folds", "2", "--jobs", "2", *args]) == 0  # each teacher: this process's threads
+    labels = read_labels(crossfit)["labels"]
+    in_turn = read_predictions(crossfit / "eval" / f"{OOF_SPLIT}_predictions.jsonl", labels)
+    beside = read_predictions(out / "eval" / f"{OOF_SPLIT}_predictions.jsonl", labels)
+    assert beside.ids == in_turn.ids
+    np.testing.assert_allclose(beside.probs, in_turn.probs, rtol=0, atol=1e-4)
+    assert [read_config(out / f"fold_{k}").num_threads for k in (0, 1)] == [torch.get_num_threads()] * 2
+    walls = [json.loads((out / f"fold_{k}" / "run.json").read_text())["wall_seconds"] for k in (0, 1)]
+    assert json.loads((out / "ensemble.json").read_text())["train_wall_seconds"] < 0.8 * sum(walls)  # overlapped
+
+
 def test_a_crossfit_folder_is_an_ensemble_model(crossfit):
     predictor = Predictor(crossfit)
     saved = read_predictions(crossfit / "eval" / "dev_predictions.jsonl", predictor.labels)

@@ -11,7 +11,7 @@ import pytest
 
 from emoscope.cli import main
 from emoscope.errors import UserError
-from emoscope.evaluate.ensemble import build_ensemble
+from emoscope.evaluate.ensemble import build_ensemble, training_wall_seconds
 from emoscope.evaluate.metrics import read_predictions, save_predictions
 from emoscope.runfolder import write_labels
 
@@ -57,7 +57,7 @@ def test_baseline_share_is_chosen_on_dev(tiny_run, tmp_path):
     info = build_ensemble([tiny_run, tiny_run], tmp_path / "ens", baseline=oracle_baseline(tiny_run, tmp_path / "b"))
     assert info["baseline_weight"] > 0
     wall = json.loads((tiny_run / "run.json").read_text())["wall_seconds"]
-    assert info["train_wall_seconds"] == pytest.approx(2 * wall)
+    assert info["train_wall_seconds"] == pytest.approx(wall)  # the same run twice: one span of training
     scan = {float(w): f for w, f in info["dev_macro_f1_by_baseline_weight"].items()}
     assert scan[info["baseline_weight"]] == max(scan.values()) > scan[0.0]
     dev = json.loads((tmp_path / "ens" / "eval" / "dev_metrics.json").read_text())
@@ -140,3 +140,19 @@ def test_the_blend_weight_follows_dev_not_test(tmp_path, baseline_on, chosen):
     assert (info["baseline_weight"] > 0) == (chosen == "positive")
     scan = {float(w): f for w, f in info["dev_macro_f1_by_baseline_weight"].items()}
     assert scan[info["baseline_weight"]] == max(scan.values())
+
+
+def test_training_time_counts_runs_side_by_side_once(tmp_path):
+    def run(name: str, finished: str, seconds: float | None) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "run.json").write_text(json.dumps({"finished": finished, "wall_seconds": seconds}))
+        return folder
+
+    first = run("a", "2026-12-02T10:10:00", 600.0)  # 10:00-10:10
+    after = run("b", "2026-12-02T10:25:00", 600.0)  # 10:15-10:25, one after the other
+    beside = run("c", "2026-12-02T10:12:00", 480.0)  # 10:04-10:12, beside the first
+    assert training_wall_seconds([first, after]) == pytest.approx(1200.0)
+    assert training_wall_seconds([first, beside]) == pytest.approx(720.0)
+    assert training_wall_seconds([beside, first, after]) == pytest.approx(1320.0)
+    assert training_wall_seconds([first, run("d", "2026-12-02T10:12:00", None)]) is None

@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import multiprocessing
 import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -109,25 +111,31 @@ def lexical_floor(out: Path, config: TrainConfig, data: SplitData) -> None:
     print(f"lexical floor (TF-IDF + logistic regression, {out}): test macro-F1 {result.summary['macro_f1']:.4f}")
 
 
-def crossfit_run(config: TrainConfig, folds: int) -> Path:
+def crossfit_run(config: TrainConfig, folds: int, jobs: int = 1) -> Path:
     """`emoscope crossfit`: k teachers, each trained on train without one fold, in `run_dir/fold_<k>/`; then
     `run_dir` becomes their ensemble (dev/test, thresholds chosen on dev: a model `Predictor` loads) and holds
     each train text's out-of-fold probabilities from the one teacher that never saw it, which
-    `emoscope distill --teacher run_dir` learns from. `--resume` skips finished folds and resumes the next."""
+    `emoscope distill --teacher run_dir` learns from. `--resume` skips finished folds and resumes the others.
+
+    `jobs` > 1 trains that many teachers at once, each in its own process with its share of the CPU threads:
+    small matrices keep two threads of one process from being twice as fast as one, and the teachers need
+    nothing from each other."""
+    if jobs > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError("--jobs trains teachers in separate processes; under torchrun leave it at 1")
     out = Path(config.run_dir or f"runs/crossfit-{datetime.datetime.now():%Y%m%d-%H%M%S}")
     if out.exists() and any(out.iterdir()) and not config.resume:
         if not config.overwrite:
             raise UserError(f"crossfit folder {out} already exists; pass --overwrite to replace it or --resume")
         shutil.rmtree(out)
-    runs = []
+    runs, todo = [], []
+    threads = max(1, (config.num_threads or os.cpu_count() or 1) // jobs) if jobs > 1 else config.num_threads
     for k in range(folds):
         fold_dir = out / f"fold_{k}"
         runs.append(fold_dir)
         if config.resume and (fold_dir / runfolder.THRESHOLDS).is_file():
             print(f"crossfit: fold {k} already trained ({fold_dir})", flush=True)
             continue
-        print(f"crossfit: teacher {k + 1}/{folds}, trained without fold {k}", flush=True)
-        train_run(
+        todo.append(
             dataclasses.replace(
                 config,
                 run_dir=str(fold_dir),
@@ -137,8 +145,27 @@ def crossfit_run(config: TrainConfig, folds: int) -> Path:
                 lexical_baseline=False,
                 resume=config.resume and fold_dir.is_dir(),
                 overwrite=True,
+                num_threads=threads,
+                progress=config.progress and jobs == 1,  # side by side, the bars would overwrite each other
             )
         )
+
+    def announce(fold: TrainConfig, how: str = "") -> None:
+        k = fold.crossfit_fold
+        print(f"crossfit: teacher {k + 1}/{folds}, trained without fold {k}{how}", flush=True)
+
+    if jobs == 1:
+        for fold in todo:
+            announce(fold)
+            train_run(fold)
+    elif todo:
+        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            started = []
+            for fold in todo:
+                announce(fold, f" ({threads} thread(s), {jobs} at a time)")
+                started.append(pool.submit(train_run, fold))
+            for job in started:
+                job.result()
     if os.environ.get("RANK", "0") != "0":
         return out
     build_ensemble(runs, out, threshold_strategy=config.threshold_strategy)

@@ -9,6 +9,7 @@ together.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 from collections.abc import Sequence
@@ -98,6 +99,24 @@ def member_folder(ensemble_dir: Path, stored: str) -> Path:
     return path
 
 
+def training_wall_seconds(runs: Sequence[Path]) -> float | None:
+    """The members' training wall time, a span that overlapped another's (teachers trained side by side,
+    `crossfit --jobs`) counted once; None when a member does not record it. A run's span is its training
+    seconds up to its `finished` time (which its final scoring follows), so runs trained one after another add up."""
+    spans = []
+    for run in runs:
+        info = json.loads((run / RUN_INFO).read_text()) if (run / RUN_INFO).is_file() else {}
+        if info.get("wall_seconds") is None or not info.get("finished"):
+            return None
+        end = datetime.datetime.fromisoformat(info["finished"]).timestamp()
+        spans.append((end - info["wall_seconds"], end))
+    total, reach = 0.0, -np.inf
+    for start, end in sorted(spans):
+        total += max(0.0, end - max(start, reach))
+        reach = max(reach, end)
+    return total
+
+
 def build_ensemble(
     runs: Sequence[str | Path],
     out_dir: str | Path,
@@ -149,13 +168,10 @@ def build_ensemble(
             title=f"{split}: ensemble of {len(runs)} run(s)"
             + (f" + baseline at weight {weight:.2f}" if baseline is not None else ""),
         )
-    walls = [
-        json.loads((r / RUN_INFO).read_text()).get("wall_seconds") if (r / RUN_INFO).is_file() else None for r in runs
-    ]
     info = {
         "runs": [_seen_from(out, r) for r in runs],
         "baseline": _seen_from(out, Path(baseline)) if baseline else None,
-        "train_wall_seconds": sum(walls) if None not in walls else None,  # the members', one after another
+        "train_wall_seconds": training_wall_seconds(runs),
         "baseline_weight": weight,
         "dev_macro_f1_by_baseline_weight": scan,
         "threshold_strategy": threshold_strategy,

@@ -191,7 +191,7 @@ def _ensemble_overview(info: dict) -> str:
         ("baseline", info.get("baseline") or "none"),
         ("baseline weight (chosen on dev)", info.get("baseline_weight")),
         ("thresholds", info.get("threshold_strategy")),
-        ("training wall time (members, one after another)", _duration(info.get("train_wall_seconds"))),
+        ("training wall time (members; spans side by side counted once)", _duration(info.get("train_wall_seconds"))),
     ]
     return (
         f"<h3>Ensemble ({rf.ENSEMBLE_INFO})</h3><p>The mean probability of the runs, blended with the TF-IDF "
