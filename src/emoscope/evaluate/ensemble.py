@@ -114,7 +114,7 @@ def training_wall_seconds(runs: Sequence[Path]) -> float | None:
     for start, end in sorted(spans):
         total += max(0.0, end - max(start, reach))
         reach = max(reach, end)
-    return total
+    return round(total, 1)
 
 
 def build_ensemble(
