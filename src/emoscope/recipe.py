@@ -128,7 +128,6 @@ def crossfit_run(config: TrainConfig, folds: int, jobs: int = 1) -> Path:
             raise UserError(f"crossfit folder {out} already exists; pass --overwrite to replace it or --resume")
         shutil.rmtree(out)
     runs, todo = [], []
-    threads = max(1, (config.num_threads or os.cpu_count() or 1) // jobs) if jobs > 1 else config.num_threads
     for k in range(folds):
         fold_dir = out / f"fold_{k}"
         runs.append(fold_dir)
@@ -145,24 +144,26 @@ def crossfit_run(config: TrainConfig, folds: int, jobs: int = 1) -> Path:
                 lexical_baseline=False,
                 resume=config.resume and fold_dir.is_dir(),
                 overwrite=True,
-                num_threads=threads,
-                progress=config.progress and jobs == 1,  # side by side, the bars would overwrite each other
             )
         )
+    workers = min(jobs, len(todo))
+    if workers > 1:  # each its share of the threads, and no bars: side by side they would overwrite each other
+        threads = max(1, (config.num_threads or os.cpu_count() or 1) // workers)
+        todo = [dataclasses.replace(fold, num_threads=threads, progress=False) for fold in todo]
 
     def announce(fold: TrainConfig, how: str = "") -> None:
         k = fold.crossfit_fold
         print(f"crossfit: teacher {k + 1}/{folds}, trained without fold {k}{how}", flush=True)
 
-    if jobs == 1:
+    if workers <= 1:
         for fold in todo:
             announce(fold)
             train_run(fold)
-    elif todo:
-        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
+    else:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             started = []
             for fold in todo:
-                announce(fold, f" ({threads} thread(s), {jobs} at a time)")
+                announce(fold, f" ({fold.num_threads} thread(s), {workers} at a time)")
                 started.append(pool.submit(train_run, fold))
             for job in started:
                 job.result()
