@@ -4,6 +4,8 @@ official rows, a student distilled from them, and the student's run folder used 
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from conftest import slice_goemotions, train_args
 
 from emoscope.cli import main
 from emoscope.data.splits import load_data
-from emoscope.distill import OOF_SPLIT
+from emoscope.distill import OOF_SPLIT, Teachers
 from emoscope.evaluate.metrics import read_predictions
 from emoscope.predict import Predictor
 from emoscope.runfolder import read_config, read_labels
@@ -104,6 +106,26 @@ def test_the_student_learns_from_the_out_of_fold_labels_cached_once(student, cro
     )
     assert "probabilities on train read from" in capsys.readouterr().out
     assert (student / "teachers" / "train_probs.npy").stat().st_mtime_ns == written
+
+
+def test_the_teachers_time_counts_teachers_trained_side_by_side_once(tmp_path):
+    def run(name: str, finished: str, seconds: float) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "run.json").write_text(json.dumps({"finished": finished, "wall_seconds": seconds}))
+        return folder
+
+    first = run("a", "2026-12-02T10:10:00", 600.0)  # 10:00-10:10
+    beside = run("b", "2026-12-02T10:12:00", 480.0)  # 10:04-10:12, in another folder
+    after = run("c", "2026-12-02T10:25:00", 300.0)  # 10:20-10:25
+    ensemble = tmp_path / "ensemble"
+    ensemble.mkdir()
+    (ensemble / "ensemble.json").write_text(json.dumps({"runs": ["../a", "../c"], "train_wall_seconds": 900.0}))
+    assert Teachers([first, beside]).wall_seconds() == pytest.approx(720.0)
+    assert Teachers([ensemble, beside]).wall_seconds() == pytest.approx(1020.0)  # a's span once, c's after it
+    assert Teachers([ensemble, first]).wall_seconds() == pytest.approx(900.0)
+    shutil.rmtree(after)
+    assert Teachers([ensemble]).wall_seconds() is None  # a member is gone: the time is unknown, not wrong
 
 
 def test_the_student_is_an_ordinary_run_folder(student, tmp_path, capsys):

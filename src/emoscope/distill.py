@@ -19,6 +19,7 @@ import numpy as np
 from emoscope import runfolder
 from emoscope.data import Example
 from emoscope.errors import UserError
+from emoscope.evaluate.ensemble import training_wall_seconds
 from emoscope.evaluate.metrics import read_predictions
 
 OOF_SPLIT = "train_oof"  # a crossfit folder's eval/train_oof_predictions.jsonl
@@ -125,12 +126,16 @@ class Teachers:
         return probs
 
     def wall_seconds(self) -> float | None:
-        """The teachers' training time, for the student's run.json (None when a teacher does not record it)."""
-        total = 0.0
+        """The teachers' training wall time, for the student's run.json: the spans of every run behind them,
+        those that overlapped (teachers trained side by side, in one folder or in several) counted once; None
+        when a run does not record its time or an ensemble's member folder is gone."""
+        runs = []
         for folder, kind in zip(self.folders, self.kinds, strict=True):
-            info = json.loads((folder / (runfolder.RUN_INFO if kind == "run" else runfolder.ENSEMBLE_INFO)).read_text())
-            seconds = info.get("wall_seconds" if kind == "run" else "train_wall_seconds")
-            if seconds is None:
+            if kind == "run":
+                runs.append(folder)
+                continue
+            members = [folder / stored for stored in json.loads((folder / runfolder.ENSEMBLE_INFO).read_text())["runs"]]
+            if not all(member.is_dir() for member in members):
                 return None
-            total += seconds
-        return total
+            runs += members
+        return training_wall_seconds(runs)
