@@ -12,13 +12,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import slice_goemotions, train_args
+from safetensors.torch import load_file, save_file
 
 from emoscope.cli import main
 from emoscope.data.splits import load_data
 from emoscope.distill import OOF_SPLIT, Teachers
 from emoscope.evaluate.metrics import read_predictions
 from emoscope.predict import Predictor
-from emoscope.runfolder import read_config, read_labels
+from emoscope.runfolder import read_config, read_labels, sha256_file
 from emoscope.train.loop import distillation_loss
 
 MINILM = "all-MiniLM-L6-v2"
@@ -126,6 +127,46 @@ def test_the_teachers_time_counts_teachers_trained_side_by_side_once(tmp_path):
     assert Teachers([ensemble, first]).wall_seconds() == pytest.approx(900.0)
     shutil.rmtree(after)
     assert Teachers([ensemble]).wall_seconds() is None  # a member is gone: the time is unknown, not wrong
+
+
+def test_a_student_can_start_from_its_teachers_weight_average(crossfit, data_dir, tmp_path):
+    folds = [crossfit / f"fold_{k}" / "model.safetensors" for k in (0, 1)]
+    teachers = [load_file(f) for f in folds]
+    soup = {name: (teachers[0][name] + teachers[1][name]) / 2 for name in teachers[0]}
+    run = tmp_path / "run"
+    # one step of batch 16, from another seed than the teachers' (whose head started from the same random draw)
+    args = train_args(MINILM, data_dir, run, "--max_train_examples", "16", "--seed", "7")[1:]
+    assert main(["distill", "--teacher", str(crossfit), "--init_from", str(crossfit), *args]) == 0
+    student = load_file(run / "model.safetensors")
+    assert max((student[name] - soup[name]).abs().max() for name in soup) < 2e-3  # one step away from the soup
+    info = json.loads((run / "run.json").read_text())
+    assert [entry["sha256"] for entry in info["init_from"]] == [sha256_file(f) for f in folds]
+    # the runs behind --init_from are the teachers' own: their time counts once
+    assert info["total_wall_seconds"] == pytest.approx(info["wall_seconds"] + info["teachers_wall_seconds"], abs=0.2)
+
+
+def test_weights_that_do_not_fit_are_refused_before_anything_is_written(crossfit, data_dir, tmp_path, capsys):
+    def folder(name: str, tensors: dict | None) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        (path / "run.json").write_text("{}")
+        if tensors is not None:
+            save_file(tensors, str(path / "model.safetensors"))
+        return path
+
+    other = folder("other", {"head.classifier.weight": torch.zeros(3, 4)})
+    for given, problem in [
+        ([folder("unfinished", None)], "not found: --init_from needs finished runs"),
+        ([other], "do not fit this model"),
+        ([crossfit, other], "holds other tensors than"),
+    ]:
+        run = tmp_path / "run"
+        capsys.readouterr()
+        args = ["distill", "--teacher", str(crossfit), "--init_from", *map(str, given)]
+        assert main([*args, *train_args(MINILM, data_dir, run)[1:]]) == 2
+        err = capsys.readouterr().err.strip()
+        assert problem in err and len(err.splitlines()) == 1
+        assert not run.exists()
 
 
 def test_the_student_is_an_ordinary_run_folder(student, tmp_path, capsys):

@@ -135,6 +135,15 @@ class TrainConfig:
         None, "fine-tune only the last N encoder layers (embeddings frozen); none trains every layer", NON_NEGATIVE
     )
     freeze_embeddings: bool = _model(False, "keep the embedding layer fixed")
+    init_from: list[str] = field(
+        default_factory=list,
+        metadata={
+            "group": "model",
+            "allowed": None,
+            "help": "run, ensemble or crossfit folders whose weights, averaged (a folder of several runs: its "
+            "members'), start the model in place of the pretrained backbone and a new head",
+        },
+    )
     max_len: int = _model(64, "tokens per text, special tokens included; longer texts are truncated", POSITIVE)
     trust_pickle: bool = _model(
         False, "accept a backbone with only pickled weights (.bin): loading a pickle can run code"

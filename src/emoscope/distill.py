@@ -19,7 +19,7 @@ import numpy as np
 from emoscope import runfolder
 from emoscope.data import Example
 from emoscope.errors import UserError
-from emoscope.evaluate.ensemble import training_wall_seconds
+from emoscope.evaluate.ensemble import training_wall_seconds_behind
 from emoscope.evaluate.metrics import read_predictions
 
 OOF_SPLIT = "train_oof"  # a crossfit folder's eval/train_oof_predictions.jsonl
@@ -126,16 +126,6 @@ class Teachers:
         return probs
 
     def wall_seconds(self) -> float | None:
-        """The teachers' training wall time, for the student's run.json: the spans of every run behind them,
-        those that overlapped (teachers trained side by side, in one folder or in several) counted once; None
-        when a run does not record its time or an ensemble's member folder is gone."""
-        runs = []
-        for folder, kind in zip(self.folders, self.kinds, strict=True):
-            if kind == "run":
-                runs.append(folder)
-                continue
-            members = [folder / stored for stored in json.loads((folder / runfolder.ENSEMBLE_INFO).read_text())["runs"]]
-            if not all(member.is_dir() for member in members):
-                return None
-            runs += members
-        return training_wall_seconds(runs)
+        """The teachers' training wall time, for the student's run.json (teachers trained side by side, in one
+        folder or in several, counted once; None when it is unknown)."""
+        return training_wall_seconds_behind(self.folders)

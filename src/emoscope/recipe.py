@@ -28,7 +28,7 @@ from emoscope.distill import OOF_SPLIT, Teachers
 from emoscope.errors import UserError
 from emoscope.evaluate import choose_thresholds
 from emoscope.evaluate.baseline import run_baseline_on
-from emoscope.evaluate.ensemble import build_ensemble
+from emoscope.evaluate.ensemble import build_ensemble, training_wall_seconds_behind
 from emoscope.evaluate.metrics import as_indicator_matrix
 from emoscope.evaluate.split import score_split
 from emoscope.predict import Predictor, export_hf, read_thresholds
@@ -88,7 +88,9 @@ def finish(trained: Trained, config: TrainConfig, teachers: Teachers | None = No
     if teachers is not None:
         teacher_seconds = teachers.wall_seconds()
         times["teachers_wall_seconds"] = teacher_seconds and round(teacher_seconds, 1)
-        times["total_wall_seconds"] = teacher_seconds and round(teacher_seconds + trained.wall_seconds, 1)
+    if config.teachers or config.init_from:  # the runs this one builds on, those behind both counted once
+        before = training_wall_seconds_behind([Path(f) for f in [*config.teachers, *config.init_from]])
+        times["total_wall_seconds"] = before and round(before + trained.wall_seconds, 1)
     runfolder.update_run_info(
         run_dir,
         **times,

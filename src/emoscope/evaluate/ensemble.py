@@ -99,6 +99,26 @@ def member_folder(ensemble_dir: Path, stored: str) -> Path:
     return path
 
 
+def runs_behind(folder: Path) -> list[Path]:
+    """The run folders a run, ensemble or crossfit folder stands for: itself, or its members."""
+    folder = Path(folder)
+    if (folder / ENSEMBLE_INFO).is_file():
+        return [member_folder(folder, stored) for stored in json.loads((folder / ENSEMBLE_INFO).read_text())["runs"]]
+    if (folder / RUN_INFO).is_file():
+        return [folder]
+    raise UserError(f"{folder} is not a run, ensemble or crossfit folder")
+
+
+def training_wall_seconds_behind(folders: Sequence[Path]) -> float | None:
+    """`training_wall_seconds` of every run behind `folders` (a run shared by two of them counts once);
+    None when a member folder is gone, since the time is then unknown."""
+    try:
+        runs = [run for folder in folders for run in runs_behind(folder)]
+    except UserError:
+        return None
+    return training_wall_seconds(runs)
+
+
 def training_wall_seconds(runs: Sequence[Path]) -> float | None:
     """The members' training wall time, a span that overlapped another's (teachers trained side by side,
     `crossfit --jobs`) counted once; None when a member does not record it. A run's span is its training

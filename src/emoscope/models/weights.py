@@ -4,11 +4,14 @@ their metadata. Below training and prediction, so reading a run never imports th
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+
+from emoscope.errors import UserError
 
 
 def fsync_dir(path: Path) -> None:
@@ -35,3 +38,16 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     with safe_open(str(path), framework="pt") as handle:
         metadata = dict(handle.metadata() or {})
     return load_file(str(path)), metadata
+
+
+def average_weights(paths: Sequence[Path]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of safetensors files of one architecture (a weight soup), in fp32: models
+    fine-tuned from the same pretrained weights average into one that scores about as well as their ensemble."""
+    total: dict[str, torch.Tensor] = {}
+    for path in paths:
+        state = load_file(str(path))
+        if total and (state.keys() != total.keys() or any(state[k].shape != total[k].shape for k in total)):
+            raise UserError(f"{path} holds other tensors than {paths[0]}: only weights of one architecture average")
+        for name, tensor in state.items():
+            total[name] = total.get(name, 0) + tensor.float()
+    return {name: tensor / len(paths) for name, tensor in total.items()}

@@ -39,11 +39,12 @@ from emoscope.data.batching import batch_plan, collate, encode_texts
 from emoscope.data.splits import SplitData, load_data
 from emoscope.errors import UserError
 from emoscope.evaluate import choose_thresholds, compute_metrics
+from emoscope.evaluate.ensemble import runs_behind
 from emoscope.evaluate.metrics import as_indicator_matrix
 from emoscope.models import build_classifier, encoder_layers
 from emoscope.models.backbone import load_tokenizer, max_positions, resolve_backbone
 from emoscope.models.inference import autocast, predict_probs, resolve_precision
-from emoscope.models.weights import save_weights
+from emoscope.models.weights import average_weights, save_weights
 from emoscope.train.checkpoint import load_latest_checkpoint, save_checkpoint
 
 
@@ -167,6 +168,25 @@ def param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
         decay = 0.0 if param.ndim < 2 else config.weight_decay
         groups.setdefault((lr, decay), []).append(param)
     return [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
+
+
+def start_from(model: nn.Module, folders: list[str]) -> list[Path]:
+    """`--init_from`: the runs' averaged weights replace the pretrained backbone and the new head (a student
+    can start where its teachers, trained on parts of train, ended)."""
+    files = [run / runfolder.WEIGHTS for folder in folders for run in runs_behind(Path(folder))]
+    for path in files:
+        if not path.is_file():
+            raise UserError(f"{path} not found: --init_from needs finished runs (safetensors weights)")
+    state, own = average_weights(files), model.state_dict()
+    misfit = sorted(own.keys() ^ state.keys()) or [k for k in own if own[k].shape != state[k].shape]
+    if misfit:
+        raise UserError(
+            f"--init_from {files[0].parent}: its weights do not fit this model (another backbone, head or label "
+            f"set; first difference: {misfit[0]})"
+        )
+    model.load_state_dict(state)
+    print(f"model: starts from the average of the weights of {len(files)} run(s): {', '.join(map(str, folders))}")
+    return files
 
 
 def lr_lambda(config: TrainConfig, total_steps: int):
@@ -305,6 +325,7 @@ def _train(
         backbone_dropout=config.backbone_dropout,
         trust_pickle=config.trust_pickle,
     )
+    start_files = start_from(model, config.init_from) if config.init_from else []
     limit = max_positions(model.backbone.config)
     if config.max_len > limit:
         raise UserError(f"--max_len {config.max_len} is beyond the backbone's limit of {limit} tokens")
@@ -335,7 +356,7 @@ def _train(
     lengths = [len(x) for x in train_ids]
 
     if d.main:
-        write_run_files(run_dir, config, data, tokenizer, model, d, precision)
+        write_run_files(run_dir, config, data, tokenizer, model, d, precision, start_files)
     ddp_model = DistributedDataParallel(model) if d.world > 1 else model
     # dynamic=True: length-grouped batches change shape every step, and one symbolic graph serves them all.
     step_model = torch.compile(ddp_model, dynamic=True) if config.compile else ddp_model
@@ -559,7 +580,14 @@ def _train(
 
 
 def write_run_files(
-    run_dir: Path, config: TrainConfig, data: SplitData, tokenizer, model: nn.Module, d: Dist, precision: str
+    run_dir: Path,
+    config: TrainConfig,
+    data: SplitData,
+    tokenizer,
+    model: nn.Module,
+    d: Dist,
+    precision: str,
+    start_files: list[Path],
 ) -> None:
     """Before the first step: what a reader needs besides the weights, so a run stopped early still loads."""
     tax = data.taxonomy
@@ -577,6 +605,11 @@ def write_run_files(
             "world_size": d.world,
             "precision": precision,
             "started": datetime.datetime.now().isoformat(timespec="seconds"),
+            **(
+                {"init_from": [{"weights": str(p), "sha256": runfolder.sha256_file(p)} for p in start_files]}
+                if start_files
+                else {}
+            ),
         },
     )
 
