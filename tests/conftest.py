@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -160,6 +161,13 @@ def slice_goemotions(source: Path, out: Path, train: int, dev: int, test: int) -
         lines = (source / name).read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
         (out / name).write_text("".join(lines), encoding="utf-8")
     return out
+
+
+def timed_run(folder: Path, finished: str, seconds: float | None) -> Path:
+    """A run folder whose run.json holds only its training time: `seconds` up to `finished` (ISO time)."""
+    folder.mkdir()
+    (folder / "run.json").write_text(json.dumps({"finished": finished, "wall_seconds": seconds}))
+    return folder
 
 
 def train_args(backbone: Path, data: Path, run: Path, *extra: str) -> list[str]:

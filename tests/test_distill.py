@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import slice_goemotions, train_args
+from conftest import slice_goemotions, timed_run, train_args
 from safetensors.torch import load_file, save_file
 
 from emoscope.cli import main
@@ -111,10 +111,7 @@ def test_the_student_learns_from_the_out_of_fold_labels_cached_once(student, cro
 
 def test_the_teachers_time_counts_teachers_trained_side_by_side_once(tmp_path):
     def run(name: str, finished: str, seconds: float) -> Path:
-        folder = tmp_path / name
-        folder.mkdir()
-        (folder / "run.json").write_text(json.dumps({"finished": finished, "wall_seconds": seconds}))
-        return folder
+        return timed_run(tmp_path / name, finished, seconds)
 
     first = run("a", "2026-12-02T10:10:00", 600.0)  # 10:00-10:10
     beside = run("b", "2026-12-02T10:12:00", 480.0)  # 10:04-10:12, in another folder

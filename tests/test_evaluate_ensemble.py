@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import timed_run
 
 from emoscope.cli import main
 from emoscope.errors import UserError
@@ -144,10 +145,7 @@ def test_the_blend_weight_follows_dev_not_test(tmp_path, baseline_on, chosen):
 
 def test_training_time_counts_runs_side_by_side_once(tmp_path):
     def run(name: str, finished: str, seconds: float | None) -> Path:
-        folder = tmp_path / name
-        folder.mkdir()
-        (folder / "run.json").write_text(json.dumps({"finished": finished, "wall_seconds": seconds}))
-        return folder
+        return timed_run(tmp_path / name, finished, seconds)
 
     first = run("a", "2026-12-02T10:10:00", 600.0)  # 10:00-10:10
     after = run("b", "2026-12-02T10:25:00", 600.0)  # 10:15-10:25, one after the other
