@@ -43,6 +43,7 @@ from emoscope.evaluate.ensemble import runs_behind
 from emoscope.evaluate.metrics import as_indicator_matrix
 from emoscope.models import build_classifier, encoder_layers
 from emoscope.models.backbone import load_tokenizer, max_positions, resolve_backbone
+from emoscope.models.dropout import use_cpu_dropout
 from emoscope.models.inference import autocast, predict_probs, resolve_precision
 from emoscope.models.weights import average_weights, save_weights
 from emoscope.train.checkpoint import load_latest_checkpoint, save_checkpoint
@@ -330,6 +331,7 @@ def _train(
     if config.max_len > limit:
         raise UserError(f"--max_len {config.max_len} is beyond the backbone's limit of {limit} tokens")
     model.freeze(config.train_last_layers, config.freeze_embeddings)
+    use_cpu_dropout(model)  # dropout masks drawn 3x faster on CPU (models/dropout.py); elsewhere PyTorch's own
     model_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     run_dir = prepare_run_dir(config, model_bytes) if d.main else Path(config.run_dir or "")
     if d.world > 1:  # every rank must know rank 0's folder (it may carry a timestamp)
