@@ -48,6 +48,7 @@ test: setup
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/train_throughput.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/train_step.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/inference.py $(if $(wildcard $(RUN)/model.safetensors),--run $(RUN),)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/tracker_overhead.py
 	$(BIN)/python bench/evaluation_speed.py
