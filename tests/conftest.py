@@ -20,6 +20,7 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     torch.set_num_threads(_THREADS)
 
 REPO = Path(__file__).resolve().parents[1]
+FAMILIES = ("bert", "roberta", "distilbert")  # the encoder families `tiny_models` builds
 _DEFAULT_DATA = REPO.parent / "shared" / "data" / "goemotions"
 # Under CI (or `make test STRICT=1`) a test whose requirement is missing fails: CI cannot go green by skipping.
 STRICT = os.environ.get("CI") == "true" or os.environ.get("EMOSCOPE_STRICT") == "1"

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import FAMILIES
 from torch import nn
 from transformers import AutoTokenizer
 
 from emoscope.models import build_classifier
-from emoscope.models.dropout import CPUDropout, cpu_dropout, keep_mask, use_cpu_dropout
+from emoscope.models.dropout import ATTENTION, CPUDropout, cpu_dropout, keep_mask, use_cpu_dropout
 
-FAMILIES = ("bert", "roberta", "distilbert")
+
+def padded_batch(folder) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two texts, the short one padded: input ids and attention mask."""
+    batch = AutoTokenizer.from_pretrained(folder)(
+        ["so happy", "this is a much longer comment that pads the short one"], return_tensors="pt", padding=True
+    )
+    return batch["input_ids"], batch["attention_mask"]
 
 
 @pytest.mark.parametrize("p", [0.05, 0.1, 0.42])
@@ -54,25 +61,22 @@ def test_a_probability_outside_0_1_is_refused():
 @pytest.mark.parametrize("family", FAMILIES)
 def test_every_dropout_is_swapped_and_evaluation_is_unchanged(tiny_models, family):
     folder = tiny_models[family]
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    batch = tokenizer(
-        ["so happy", "this is a much longer comment that pads the short one"], return_tensors="pt", padding=True
-    )
+    batch = padded_batch(folder)
     torch.manual_seed(0)
     model = build_classifier(str(folder), "mlp-attention", 28, head_dropout=0.1).eval()
     with torch.no_grad():
-        before = model(batch["input_ids"], batch["attention_mask"])
+        before = model(*batch)
     use_cpu_dropout(model)
     assert not any(type(m) is nn.Dropout for m in model.modules())
     assert sum(isinstance(m, CPUDropout) for m in model.modules()) >= 3
     with torch.no_grad():
-        torch.testing.assert_close(model(batch["input_ids"], batch["attention_mask"]), before)
+        torch.testing.assert_close(model(*batch), before)
         model.train()
         torch.manual_seed(1)
-        one = model(batch["input_ids"], batch["attention_mask"])
+        one = model(*batch)
         torch.manual_seed(1)
-        assert torch.equal(one, model(batch["input_ids"], batch["attention_mask"]))  # the seed decides the masks
-        assert not torch.equal(one, model(batch["input_ids"], batch["attention_mask"]))
+        assert torch.equal(one, model(*batch))  # the seed decides the masks
+        assert not torch.equal(one, model(*batch))
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -80,16 +84,13 @@ def test_attention_with_dropout_is_sdpa_attention_with_padding_masked(tiny_model
     """With a drop probability that rounds to zero, the training branch (its own softmax and masking) must give
     what SDPA gives; only then are the dropped weights the only difference in training."""
     folder = tiny_models[family]
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    batch = tokenizer(
-        ["so happy", "this is a much longer comment that pads the short one"], return_tensors="pt", padding=True
-    )
+    batch = padded_batch(folder)
     torch.manual_seed(0)
     model = build_classifier(str(folder), "linear", 28, head_dropout=0.0, backbone_dropout=1e-9)
     model.train()
     with torch.no_grad():
-        sdpa = model(batch["input_ids"], batch["attention_mask"])
+        sdpa = model(*batch)
         use_cpu_dropout(model)
-        assert model.backbone.config._attn_implementation == "emoscope_cpu_dropout"
-        ours = model(batch["input_ids"], batch["attention_mask"])
+        assert model.backbone.config._attn_implementation == ATTENTION
+        ours = model(*batch)
     torch.testing.assert_close(ours, sdpa, atol=1e-5, rtol=1e-4)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import FAMILIES
 from transformers import AutoTokenizer
 
 from emoscope.errors import UserError
 from emoscope.models import HEADS, build_classifier
 from emoscope.models.backbone import resolve_backbone
-
-FAMILIES = ("bert", "roberta", "distilbert")
 
 
 @pytest.mark.parametrize("family", FAMILIES)
