@@ -7,10 +7,12 @@ With `--run`, both score the same trained model: emoscope through `Predictor`, t
 backbone with a 28-label head (speed does not depend on the weights). The pipeline runs with its defaults
 (`top_k=None`, one text at a time, fp32) and with `batch_size=64`; emoscope with its defaults (length-sorted
 batches of 128, `--precision auto`), in fp32, and, with `--run`, through onnxruntime (`Predictor(run,
-backend="onnx")`; the run's `onnx/` export is written first if it has none). Every system scores the texts
-`--passes` times in one process and the last pass is timed, so all are measured warm alike (a corpus of millions
-of texts sees each batch shape many times). Tokenisation is timed for every system; MFU is forward FLOPs on real
-tokens over a matmul peak, in the system's own precision, measured in the same process.
+backend="onnx")`; the run's `onnx/` export is written first if it has none), and one batch at a time over
+all the threads instead of one batch per thread (`Predictor.workers = 1`, the default until 2026-12-03). Every
+system scores the texts `--passes` times in one process and the last pass is timed, so all are measured warm
+alike (a corpus of millions of texts sees each batch shape many times). Tokenisation is timed for every
+system; MFU is forward FLOPs on real tokens over a matmul peak, in the system's own precision, measured in the
+same process.
 
 With `--run`, one more row scores `--n` texts (the test texts repeated, with ids) from a JSONL file to a Parquet
 file through the command line, `emoscope predict RUN --file texts.jsonl --out scores.parquet`, timed end to end:
@@ -44,14 +46,17 @@ def test_texts(limit: int | None) -> tuple[list[str], np.ndarray]:
     return [e.text for e in test], as_indicator_matrix([e.labels for e in test], "test", len(ge.taxonomy.labels))
 
 
-def load_emoscope(args, precision: str):
-    """A function texts -> probabilities (tokenisation included) and the precision it runs in."""
+def load_emoscope(args, option: str):
+    """A function texts -> probabilities (tokenisation included) and the precision it runs in; `option` is
+    "PRECISION" or "PRECISION:WORKERS" (batches scored at once; default one per thread)."""
     from emoscope.data.batching import encode_texts
     from emoscope.models import build_classifier
     from emoscope.models.backbone import load_tokenizer, resolve_backbone
     from emoscope.models.inference import predict_probs, prepare_for_inference, resolve_precision
     from emoscope.predict import Predictor
 
+    precision, _, workers = option.partition(":")
+    workers = int(workers) if workers else None
     if precision == "onnx":
         from emoscope.onnx_model import export_onnx
         from emoscope.runfolder import ONNX_EXPORT, ONNX_MODEL
@@ -62,6 +67,7 @@ def load_emoscope(args, precision: str):
         return predictor.predict_proba, predictor.precision
     if args.run:
         predictor = Predictor(args.run, precision=precision)
+        predictor.workers = workers
         return predictor.predict_proba, predictor.precision
     source = resolve_backbone("all-MiniLM-L6-v2")
     tokenizer = load_tokenizer(source)
@@ -70,7 +76,7 @@ def load_emoscope(args, precision: str):
 
     def score(texts: list[str]) -> np.ndarray:
         ids = encode_texts(tokenizer, texts, 64, cache=False)
-        return predict_probs(model, ids, tokenizer.pad_token_id, 128, torch.device("cpu"))
+        return predict_probs(model, ids, tokenizer.pad_token_id, 128, torch.device("cpu"), workers=workers)
 
     return score, used
 
@@ -200,6 +206,7 @@ SYSTEMS = {
     "pipeline": "pipeline (defaults)",
     "pipeline:64": "pipeline batch_size=64",
     "emoscope:auto": "emoscope (defaults)",
+    "emoscope:auto:1": "emoscope, one batch at a time on all threads",
     "emoscope:fp32": "emoscope fp32",
     "emoscope:onnx": "emoscope onnxruntime",  # with --run only: it runs the run's ONNX export
     "stream": "emoscope file -> Parquet (CLI)",  # with --run only: the command line needs a run folder

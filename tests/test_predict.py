@@ -40,6 +40,24 @@ def test_bf16_inference_casts_once_and_stays_close_to_fp32(run_dir):
     np.testing.assert_allclose(half.predict_proba(texts), full.predict_proba(texts), atol=0.03)
 
 
+def test_batches_scored_side_by_side_on_one_thread_each_give_the_same_probabilities(run_dir):
+    import torch
+
+    from emoscope.models.inference import predict_probs
+
+    predictor = Predictor(run_dir, precision="fp32")
+    texts = [f"text number {i}, {'so happy ' * (i % 7)}and {'sad ' * (i % 3)}" for i in range(40)]
+    ids = [predictor.tokenizer(t)["input_ids"] for t in texts]
+    threads = torch.get_num_threads()
+    one = predict_probs(predictor.model, ids, predictor.pad_id, 3, predictor.device)
+    many = predict_probs(predictor.model, ids, predictor.pad_id, 3, predictor.device, workers=3)
+    assert torch.get_num_threads() == threads  # the caller's thread count is back
+    np.testing.assert_allclose(many, one, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(many[5], predictor.predict_proba([texts[5]])[0], rtol=0, atol=1e-6)  # input order
+    with pytest.raises(ValueError, match="workers=0"):
+        predict_probs(predictor.model, ids, predictor.pad_id, 3, predictor.device, workers=0)
+
+
 def test_batch_mode_reads_csv_tsv_jsonl_and_writes_csv(run_dir, tmp_path):
     (tmp_path / "in.csv").write_text('id,text\n1,"hello, friend"\n2,so sad\n', encoding="utf-8")
     (tmp_path / "in.jsonl").write_text(

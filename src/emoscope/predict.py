@@ -67,6 +67,8 @@ class Predictor:
     onnx`) in onnxruntime instead of torch: an `OnnxPredictor`, same tokenisation, labels and thresholds.
     """
 
+    workers: int | None = None  # CPU batches scored at once, one thread each; None: one per torch thread
+
     def __new__(cls, run_dir: str | Path, *args, backend: str = "torch", **kwargs):
         if backend not in BACKENDS:
             raise UserError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
@@ -140,7 +142,7 @@ class Predictor:
 
     def probs_of_ids(self, ids: list[np.ndarray], batch_size: int = 128) -> np.ndarray:
         """Probabilities [N, labels] of tokenised texts: where the backends differ (`OnnxPredictor`)."""
-        return predict_probs(self.model, ids, self.pad_id, batch_size, self.device)
+        return predict_probs(self.model, ids, self.pad_id, batch_size, self.device, workers=self.workers)
 
     def predict(self, texts: list[str], top_k: int = 5, batch_size: int = 128, **long_text) -> list[dict]:
         """Per text: the top-k emotions with probabilities, and the emotions above their dev thresholds
