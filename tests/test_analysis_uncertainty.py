@@ -209,6 +209,15 @@ def test_replayed_ablations_equal_full_passes_with_the_layer_knocked_out(tiny_ru
         for kind, expected in (("reset", reset), ("mean_update", mean_update)):
             assert np.abs(expected - got["intact"]).max() > 1e-3, f"{kind} of layer {k} changes nothing"
             np.testing.assert_allclose(got[kind, k], expected, atol=1e-6, err_msg=f"{kind} of layer {k}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)  # three batches at once, each worker swapping layers in its own copy of the model
+    try:
+        side_by_side = _ablated_probs(predictor, texts, original, updates, batch_size=8)
+    finally:
+        torch.set_num_threads(threads)
+    assert side_by_side.keys() == got.keys()
+    for key, probs in got.items():
+        np.testing.assert_allclose(side_by_side[key], probs, atol=1e-6, err_msg=f"{key} side by side")
 
 
 def test_every_point_is_bootstrapped_on_the_same_resamples(tmp_path):

@@ -16,6 +16,8 @@ replays the embeddings and the layers below k from that record and computes only
 
 from __future__ import annotations
 
+import copy
+import threading
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +35,7 @@ from emoscope.data.batching import encode_texts, sorted_batches
 from emoscope.errors import UserError
 from emoscope.evaluate.metrics import read_predictions
 from emoscope.models import encoder_layers, load_backbone
-from emoscope.models.inference import prepare_for_inference
+from emoscope.models.inference import each_batch, prepare_for_inference, worker_count
 from emoscope.predict import Predictor
 from emoscope.runfolder import ANALYSIS, eval_file, probe_path, split_predictions
 from emoscope.vocab import ABLATION_KINDS
@@ -105,7 +107,6 @@ def layer_ablation(run_dir: str | Path, resamples: int = 1000, seed: int = 0, ba
     return path
 
 
-@torch.inference_mode()
 def _ablated_probs(
     predictor: Predictor,
     texts: Sequence[str],
@@ -114,13 +115,18 @@ def _ablated_probs(
     batch_size: int,
 ) -> dict:
     """Probabilities [texts, labels] of the intact model (key "intact") and of every ablation (key
-    (kind, layer number)), batch by batch, in text order."""
-    model = predictor.model
-    layers = encoder_layers(model.backbone)
-    points = list(model.hook_points().values())[: len(layers) + 1]  # the embeddings, then the encoder layers
+    (kind, layer number)), in text order. Batches run side by side as in `predict_probs`, each worker on its own
+    copy of the model, since an ablation swaps the model's layers."""
     ids = encode_texts(predictor.tokenizer, texts, predictor.config.max_len, cache=False)
+    workers = worker_count(predictor.device)
+    models = [predictor.model] if workers == 1 else [copy.deepcopy(predictor.model) for _ in range(workers)]
     out: dict = {}
-    for rows, batch in sorted_batches(ids, batch_size, predictor.pad_id):
+    lock = threading.Lock()
+
+    def ablate(worker: int, rows: np.ndarray, batch: dict) -> None:
+        model = models[worker]
+        layers = encoder_layers(model.backbone)
+        points = list(model.hook_points().values())[: len(layers) + 1]  # the embeddings, then the encoder layers
         inputs = (batch["input_ids"].to(predictor.device), batch["attention_mask"].to(predictor.device))
         record: list = []  # the embeddings' output, then each layer's
         handles = [m.register_forward_hook(lambda _m, _i, output, to=record: to.append(output)) for m in points]
@@ -137,7 +143,11 @@ def _ablated_probs(
             update = _with_hidden(record[k], hidden + updates[k - 1].to(hidden.device, hidden.dtype))
             scored["mean_update", k] = _probs(model, inputs, below | {(layers, str(k - 1)): _Fixed(update)})
         for key, probs in scored.items():
-            out.setdefault(key, np.empty((len(ids), probs.shape[1]), np.float32))[rows] = probs
+            with lock:
+                rows_of = out.setdefault(key, np.empty((len(ids), probs.shape[1]), np.float32))
+            rows_of[rows] = probs
+
+    each_batch(ablate, sorted_batches(ids, batch_size, predictor.pad_id), predictor.device)
     return out
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -63,60 +63,84 @@ def predict_probs(
     autocast_to: str | None = None,
     workers: int | None = None,
 ) -> np.ndarray:
-    """Sigmoid probabilities [N, labels] in the input order.
+    """Sigmoid probabilities [N, labels] in the input order, length-sorted batches scored by `each_batch`.
 
     The model runs in its own weights' dtype (`prepare_for_inference`), or, with `autocast_to` ("bf16",
     "fp16"), fp32 weights run under autocast: evaluation during training, where the weights must stay fp32.
-    On the CPU, `workers` batches are scored at once, each on one thread (default: one per torch thread): on
-    these small matrices two one-thread streams outrun one stream over two threads (README, "Speed"), and
-    every batch's numbers are then those of one thread, whatever the machine's thread count.
     """
     if autocast_to is not None and next(model.parameters()).dtype != torch.float32:
         raise ValueError(f"autocast_to={autocast_to!r} needs fp32 weights; this model's were cast already")
-    threads = torch.get_num_threads()
-    if workers is None:
-        workers = threads
-    if workers < 1:
-        raise ValueError(f"workers={workers} must be at least 1")
-    if device.type != "cpu":
-        workers = 1
     was_training = model.training
     model.eval()
     out = np.zeros((len(ids), 0), dtype=np.float32) if not ids else None
-    batches = sorted_batches(ids, batch_size, pad_id)
     lock = threading.Lock()
 
-    def score() -> None:
+    def score(_worker: int, rows: np.ndarray, batch: dict) -> None:
         nonlocal out
+        with autocast(device, autocast_to or "fp32"):
+            logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+        probs = torch.sigmoid(logits.float()).cpu().numpy()
+        with lock:
+            if out is None:
+                out = np.empty((len(ids), probs.shape[1]), dtype=np.float32)
+        out[rows] = probs
+
+    try:
+        each_batch(score, sorted_batches(ids, batch_size, pad_id), device, workers)
+    finally:
+        model.train(was_training)
+    return out
+
+
+def worker_count(device: torch.device, workers: int | None = None) -> int:
+    """How many batches `each_batch` runs at once: `workers`, by default one per torch thread; 1 off the CPU."""
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers={workers} must be at least 1")
+    if device.type != "cpu":
+        return 1
+    return torch.get_num_threads() if workers is None else workers
+
+
+def each_batch(
+    work: Callable[[int, np.ndarray, dict], None],
+    batches: Iterator[tuple[np.ndarray, dict]],
+    device: torch.device,
+    workers: int | None = None,
+) -> None:
+    """`work(worker, rows, batch)` for every batch, in inference mode. On the CPU `workers` batches run at once
+    (default: one per torch thread), each worker on one thread of its own (`worker` numbers them from 0):
+    on these small matrices two one-thread streams outrun one stream over two threads (README, "Speed"), and
+    a batch's numbers are those of one thread whatever the machine's thread count. Elsewhere one by one."""
+    threads = torch.get_num_threads()
+    workers = worker_count(device, workers)
+    lock, failed = threading.Lock(), threading.Event()
+
+    def run(worker: int) -> None:
         with torch.inference_mode():
-            while True:
+            while not failed.is_set():
                 with lock:
                     rows, batch = next(batches, (None, None))
                 if rows is None:
                     return
-                with autocast(device, autocast_to or "fp32"):
-                    logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
-                probs = torch.sigmoid(logits.float()).cpu().numpy()
-                with lock:
-                    if out is None:
-                        out = np.empty((len(ids), probs.shape[1]), dtype=np.float32)
-                out[rows] = probs
+                try:
+                    work(worker, rows, batch)
+                except BaseException:
+                    failed.set()  # the other workers stop at their next batch
+                    raise
 
-    def score_on_one_thread() -> None:
-        torch.set_num_threads(1)  # also sets this thread's own OpenMP and MKL pools
-        score()
+    def run_on_one_thread(worker: int) -> None:
+        torch.set_num_threads(1)  # also this thread's own OpenMP and MKL pools
+        run(worker)
 
+    if workers == 1:
+        run(0)
+        return
     try:
-        if workers == 1:
-            score()
-        else:
-            with ThreadPoolExecutor(workers) as pool:
-                for done in [pool.submit(score_on_one_thread) for _ in range(workers)]:
-                    done.result()
+        with ThreadPoolExecutor(workers) as pool:
+            for done in [pool.submit(run_on_one_thread, worker) for worker in range(workers)]:
+                done.result()
     finally:
         torch.set_num_threads(threads)
-        model.train(was_training)
-    return out
 
 
 def combine_windows(probs: np.ndarray, owner: np.ndarray, how: str) -> np.ndarray:
