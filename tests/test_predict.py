@@ -41,6 +41,8 @@ def test_bf16_inference_casts_once_and_stays_close_to_fp32(run_dir):
 
 
 def test_batches_scored_side_by_side_on_one_thread_each_give_the_same_probabilities(run_dir):
+    from concurrent.futures import ThreadPoolExecutor
+
     import torch
 
     from emoscope.models.inference import predict_probs
@@ -49,9 +51,14 @@ def test_batches_scored_side_by_side_on_one_thread_each_give_the_same_probabilit
     texts = [f"text number {i}, {'so happy ' * (i % 7)}and {'sad ' * (i % 3)}" for i in range(40)]
     ids = [predictor.tokenizer(t)["input_ids"] for t in texts]
     threads = torch.get_num_threads()
-    one = predict_probs(predictor.model, ids, predictor.pad_id, 3, predictor.device)
-    many = predict_probs(predictor.model, ids, predictor.pad_id, 3, predictor.device, workers=3)
-    assert torch.get_num_threads() == threads  # the caller's thread count is back
+    torch.set_num_threads(2)
+    try:
+        one = predict_probs(predictor.model, ids, predictor.pad_id, 3, predictor.device)
+        many = predict_probs(predictor.model, ids, predictor.pad_id, 3, predictor.device, workers=3)
+        with ThreadPoolExecutor(1) as pool:  # a thread started afterwards gets the caller's count, not the workers' 1
+            assert pool.submit(torch.get_num_threads).result() == torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
     np.testing.assert_allclose(many, one, rtol=0, atol=1e-6)
     np.testing.assert_allclose(many[5], predictor.predict_proba([texts[5]])[0], rtol=0, atol=1e-6)  # input order
     with pytest.raises(ValueError, match="workers=0"):
