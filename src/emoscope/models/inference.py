@@ -86,33 +86,32 @@ def predict_probs(
         out[rows] = probs
 
     try:
-        each_batch(score, sorted_batches(ids, batch_size, pad_id), device, workers)
+        workers = worker_count(device, -(-len(ids) // batch_size), workers)
+        each_batch(score, sorted_batches(ids, batch_size, pad_id), workers)
     finally:
         model.train(was_training)
     return out
 
 
-def worker_count(device: torch.device, workers: int | None = None) -> int:
-    """How many batches `each_batch` runs at once: `workers`, by default one per torch thread; 1 off the CPU."""
+def worker_count(device: torch.device, batches: int, workers: int | None = None) -> int:
+    """How many of `batches` batches `each_batch` runs at once: `workers`, by default one per torch thread, but
+    never more than there are batches (a lone batch keeps every thread); 1 off the CPU."""
     if workers is not None and workers < 1:
         raise ValueError(f"workers={workers} must be at least 1")
     if device.type != "cpu":
         return 1
-    return torch.get_num_threads() if workers is None else workers
+    return max(1, min(batches, torch.get_num_threads() if workers is None else workers))
 
 
 def each_batch(
     work: Callable[[int, np.ndarray, dict], None],
     batches: Iterator[tuple[np.ndarray, dict]],
-    device: torch.device,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> None:
-    """`work(worker, rows, batch)` for every batch, in inference mode. On the CPU `workers` batches run at once
-    (default: one per torch thread), each worker on one thread of its own (`worker` numbers them from 0):
-    on these small matrices two one-thread streams outrun one stream over two threads (README, "Speed"), and
-    a batch's numbers are those of one thread whatever the machine's thread count. Elsewhere one by one."""
+    """`work(worker, rows, batch)` for every batch, in inference mode; with `workers` > 1 (`worker_count`) that
+    many batches at once, each worker on one thread of its own (`worker` numbers them from 0): on these small
+    matrices two one-thread streams outrun one stream over two threads (README, "Speed")."""
     threads = torch.get_num_threads()
-    workers = worker_count(device, workers)
     lock, failed = threading.Lock(), threading.Event()
 
     def run(worker: int) -> None:
