@@ -53,12 +53,12 @@ def test_batches_scored_side_by_side_on_one_thread_each_give_the_same_probabilit
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        one = predict_probs(predictor.model, ids, predictor.pad_id, 3, predictor.device)
+        one = predict_probs(predictor.model, ids, predictor.pad_id, 3, predictor.device, workers=1)
         many = predict_probs(predictor.model, ids, predictor.pad_id, 3, predictor.device, workers=3)
         with ThreadPoolExecutor(1) as pool:  # a thread started afterwards gets the caller's count, not the workers' 1
             assert pool.submit(torch.get_num_threads).result() == torch.get_num_threads() == 2
         cpu = torch.device("cpu")
-        assert (worker_count(cpu, 14), worker_count(cpu, 14, 3), worker_count(cpu, 1)) == (2, 3, 1)  # 1: all threads
+        assert (worker_count(cpu, 40, 3), worker_count(cpu, 40, 3, 3), worker_count(cpu, 3, 3)) == (2, 3, 1)
     finally:
         torch.set_num_threads(threads)
     np.testing.assert_allclose(many, one, rtol=0, atol=1e-6)

@@ -118,7 +118,7 @@ def _ablated_probs(
     (kind, layer number)), in text order. Batches run side by side as in `predict_probs`, each worker on its own
     copy of the model, since an ablation swaps the model's layers."""
     ids = encode_texts(predictor.tokenizer, texts, predictor.config.max_len, cache=False)
-    workers = worker_count(predictor.device, -(-len(ids) // batch_size))
+    workers = worker_count(predictor.device, len(ids), batch_size)
     models = [predictor.model] if workers == 1 else [copy.deepcopy(predictor.model) for _ in range(workers)]
     out: dict = {}
     lock = threading.Lock()

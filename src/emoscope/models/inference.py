@@ -72,7 +72,7 @@ def predict_probs(
         raise ValueError(f"autocast_to={autocast_to!r} needs fp32 weights; this model's were cast already")
     was_training = model.training
     model.eval()
-    out = np.zeros((len(ids), 0), dtype=np.float32) if not ids else None
+    out = np.zeros((0, 0), dtype=np.float32) if not ids else None
     lock = threading.Lock()
 
     def score(_worker: int, rows: np.ndarray, batch: dict) -> None:
@@ -86,20 +86,21 @@ def predict_probs(
         out[rows] = probs
 
     try:
-        workers = worker_count(device, -(-len(ids) // batch_size), workers)
+        workers = worker_count(device, len(ids), batch_size, workers)
         each_batch(score, sorted_batches(ids, batch_size, pad_id), workers)
     finally:
         model.train(was_training)
     return out
 
 
-def worker_count(device: torch.device, batches: int, workers: int | None = None) -> int:
-    """How many of `batches` batches `each_batch` runs at once: `workers`, by default one per torch thread, but
-    never more than there are batches (a lone batch keeps every thread); 1 off the CPU."""
+def worker_count(device: torch.device, texts: int, batch_size: int, workers: int | None = None) -> int:
+    """How many batches `each_batch` runs at once for `texts` texts: `workers`, by default one per torch thread,
+    but never more than there are batches (a lone batch keeps every thread); 1 off the CPU."""
     if workers is not None and workers < 1:
         raise ValueError(f"workers={workers} must be at least 1")
     if device.type != "cpu":
         return 1
+    batches = -(-texts // batch_size)
     return max(1, min(batches, torch.get_num_threads() if workers is None else workers))
 
 
