@@ -20,7 +20,7 @@ from emoscope.errors import UserError
 from emoscope.models import build_classifier
 from emoscope.models.weights import read_weights
 from emoscope.train import train
-from emoscope.train.loop import hierarchy_loss, multilabel_loss, param_groups, positive_weights
+from emoscope.train.loop import hierarchy_loss, multilabel_loss, param_groups, positive_weights, rdrop_loss
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +198,33 @@ def test_the_multi_sample_loss_is_the_mean_over_samples_not_their_sum(tiny_model
     three = train_only(tiny_models["bert"], data96, tmp_path / "three", dropout_samples=3, **no_dropout)
     losses = [[r["loss"] for r in records(run, "step")] for run in (one, three)]
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
+
+
+def test_the_rdrop_loss_is_the_mean_of_both_bernoulli_kl_divergences():
+    first, second = torch.randn(4, 6) * 3, torch.randn(4, 6) * 3
+    p, q = torch.sigmoid(first.double()), torch.sigmoid(second.double())
+
+    def kl(a, b):
+        return a * torch.log(a / b) + (1 - a) * torch.log((1 - a) / (1 - b))
+
+    expected = (0.5 * (kl(p, q) + kl(q, p))).mean(dim=1)
+    torch.testing.assert_close(rdrop_loss(first, second).double(), expected, rtol=1e-5, atol=1e-6)
+    assert torch.equal(rdrop_loss(first, first), torch.zeros(4))
+
+
+def test_rdrop_runs_each_batch_twice_and_adds_the_weighted_divergence(tiny_models, data96, tmp_path):
+    """Without dropout the two passes are the same, so R-Drop takes the plain run's steps; with dropout the
+    same seed draws the same two masks whatever the weight, so a larger weight adds more to the same loss."""
+    no_dropout = {"head_dropout": 0.0, "backbone_dropout": 0.0, "log_every": 1}
+    plain = train_only(tiny_models["bert"], data96, tmp_path / "plain", **no_dropout)
+    twice = train_only(tiny_models["bert"], data96, tmp_path / "twice", rdrop_weight=5.0, **no_dropout)
+    losses = [[r["loss"] for r in records(run, "step")] for run in (plain, twice)]
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
+    dropout = {"head_dropout": 0.5, "log_every": 1, "epochs": 1}
+    light = train_only(tiny_models["bert"], data96, tmp_path / "light", rdrop_weight=1e-6, **dropout)
+    heavy = train_only(tiny_models["bert"], data96, tmp_path / "heavy", rdrop_weight=50.0, **dropout)
+    first = [records(run, "step")[0]["loss"] for run in (light, heavy)]
+    assert first[1] > first[0] + 1e-3
 
 
 def test_positive_weights_are_negatives_over_positives_capped_at_50():

@@ -181,6 +181,13 @@ class TrainConfig:
     asl_clip: float = _optimisation(
         0.05, "with asl_gamma_neg: a negative whose probability is below this margin costs nothing", BELOW_ONE
     )
+    rdrop_weight: float = _optimisation(
+        0.0,
+        "R-Drop (Liang et al., 2021): each batch runs twice, with two dropout masks, and the loss adds this "
+        "weight times the symmetric KL divergence between the two passes' probabilities; costs a second pass; "
+        "0: off",
+        NON_NEGATIVE,
+    )
     aux_weight: float = _optimisation(
         0.0,
         "weight of the auxiliary Ekman and sentiment losses (original taxonomy): a group's logit is the "

@@ -255,6 +255,13 @@ def distillation_loss(logits: torch.Tensor, teacher_probs: torch.Tensor, tempera
     return loss.mean(dim=1) * temperature**2
 
 
+def rdrop_loss(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Per-example symmetric KL divergence between two passes' per-emotion Bernoulli distributions, averaged
+    over emotions and the two directions: for Bernoullis, KL(p||q) + KL(q||p) = (p - q)(logit p - logit q)."""
+    first, second = first.float(), second.float()
+    return 0.5 * ((torch.sigmoid(first) - torch.sigmoid(second)) * (first - second)).mean(dim=1)
+
+
 # ---------------------------------------------------------------- evaluation
 
 
@@ -457,6 +464,14 @@ def _train(
             loss = loss + config.aux_weight * hierarchy_loss(logits, gold, membership)
         return loss
 
+    def sample_loss(logits: torch.Tensor, gold: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:
+        """Per-example loss of one dropout sample; with R-Drop the batch ran twice, one copy above the other."""
+        if not config.rdrop_weight:
+            return example_loss(logits, gold, teacher)
+        first, second = logits.chunk(2)
+        both = (example_loss(first, gold, teacher) + example_loss(second, gold, teacher)) / 2
+        return both + config.rdrop_weight * rdrop_loss(first, second)
+
     def dev_scores(net: nn.Module) -> dict:
         """Dev metrics of `net` with thresholds chosen on dev: what picks the best epoch."""
         probs = evaluate_split(net, dev_ids, pad_id, d, device, config.eval_batch_size, precision)
@@ -491,8 +506,11 @@ def _train(
                 sync = i == len(group) - 1 or d.world == 1
                 teacher = None if soft_train is None else torch.from_numpy(soft_train[rows]).to(device)
                 with contextlib.nullcontext() if sync else ddp_model.no_sync(), autocast(device, precision):
-                    samples = step_model(batch["input_ids"], batch["attention_mask"], config.dropout_samples)
-                    losses = [example_loss(logits, batch["labels"], teacher) for logits in samples]
+                    inputs = (batch["input_ids"], batch["attention_mask"])
+                    if config.rdrop_weight:
+                        inputs = tuple(torch.cat([x, x]) for x in inputs)
+                    samples = step_model(*inputs, config.dropout_samples)
+                    losses = [sample_loss(logits, batch["labels"], teacher) for logits in samples]
                     loss = torch.stack(losses).mean(dim=0).sum()
                     # Normalised by the global group size; DDP averages over ranks, hence * world.
                     scaled = loss * d.world / group_size
