@@ -29,10 +29,13 @@ demo: setup
 FOLDS ?= 2
 TEACHER_EPOCHS ?= 3
 JOBS ?= 2
+# Options of the student alone (ARGS goes to both steps), e.g. STUDENT_ARGS="--rdrop_weight 1" (README, "Distillation").
+STUDENT_ARGS ?=
 quality: setup
 	$(BIN)/emoscope crossfit --preset cpu-default --folds $(FOLDS) --epochs $(TEACHER_EPOCHS) --jobs $(JOBS) \
 	  --run_dir $(RUN)-teachers --resume $(ARGS)
-	$(BIN)/emoscope distill --preset cpu-default --teacher $(RUN)-teachers --run_dir $(RUN)-student --resume $(ARGS)
+	$(BIN)/emoscope distill --preset cpu-default --teacher $(RUN)-teachers --run_dir $(RUN)-student --resume $(ARGS) \
+	  $(STUDENT_ARGS)
 
 # STRICT=1 (and CI=true): a test whose data or browser is missing fails instead of skipping.
 STRICT ?= 0
