@@ -107,6 +107,7 @@ INVALID = [
     ("asl_gamma_neg", "-1", "must be >= 0, got -1.0"),
     ("asl_clip", "1", "must be in [0, 1), got 1.0"),
     ("aux_weight", "-0.5", "must be >= 0, got -0.5"),
+    ("rdrop_weight", "-1", "must be >= 0, got -1.0"),
     ("dropout_samples", "0", "must be positive, got 0"),
     ("precision", "fp8", "must be one of auto, fp32, bf16, fp16, got 'fp8'"),
     ("seed", "-1", "must be in [0, 4294967295], got -1"),
