@@ -115,11 +115,11 @@ def _ablated_probs(
     batch_size: int,
 ) -> dict:
     """Probabilities [texts, labels] of the intact model (key "intact") and of every ablation (key
-    (kind, layer number)), in text order. Batches run side by side as in `predict_probs`, each worker on its own
-    copy of the model, since an ablation swaps the model's layers."""
+    (kind, layer number)), in text order. Batches run side by side as in `predict_probs`, each worker on a model of
+    its own (the first on the predictor's, the others on copies), since an ablation swaps the model's layers."""
     ids = encode_texts(predictor.tokenizer, texts, predictor.config.max_len, cache=False)
     workers = worker_count(predictor.device, len(ids), batch_size)
-    models = [predictor.model] if workers == 1 else [copy.deepcopy(predictor.model) for _ in range(workers)]
+    models = [predictor.model] + [copy.deepcopy(predictor.model) for _ in range(workers - 1)]
     out: dict = {}
     lock = threading.Lock()
 
