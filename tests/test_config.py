@@ -79,6 +79,8 @@ INVALID = [
     ("max_train_examples", "0", "must be positive, got 0"),
     ("max_eval_examples", "-5", "must be positive, got -5"),
     ("min_raters", "0", "must be positive, got 0"),
+    ("augment_copies", "-1", "must be >= 0, got -1"),
+    ("augment_word_drop", "1", "must be in [0, 1), got 1.0"),
     ("crossfit_folds", "1", "must be >= 2, got 1"),
     ("crossfit_fold", "-1", "must be >= 0, got -1"),
     ("distill_weight", "1.5", "must be in [0, 1], got 1.5"),

@@ -15,6 +15,7 @@ from conftest import slice_goemotions, timed_run, train_args
 from safetensors.torch import load_file, save_file
 
 from emoscope.cli import main
+from emoscope.data.augment import word_dropped_copies
 from emoscope.data.splits import load_data
 from emoscope.distill import OOF_SPLIT, Teachers
 from emoscope.evaluate.metrics import read_predictions
@@ -107,6 +108,29 @@ def test_the_student_learns_from_the_out_of_fold_labels_cached_once(student, cro
     )
     assert "probabilities on train read from" in capsys.readouterr().out
     assert (student / "teachers" / "train_probs.npy").stat().st_mtime_ns == written
+
+
+def test_each_word_dropped_copy_is_scored_by_the_teacher_that_never_saw_its_original(crossfit, data_dir, tmp_path):
+    run = tmp_path / "run"
+    extra = ("--augment_copies", "1", "--augment_word_drop", "0.3", "--max_train_examples", "32")
+    assert main(["distill", "--teacher", str(crossfit), *train_args(MINILM, data_dir, run, *extra)[1:]]) == 0
+    labels = read_labels(run)["labels"]
+    train = load_data(read_config(run)).train
+    copies, origin = word_dropped_copies(train, 1, 0.3, read_config(run).seed)
+    assert origin == list(range(32)) and sum(c.text != e.text for c, e in zip(copies, train, strict=True)) > 20
+    cached = np.load(run / "teachers" / "train_probs.npy")
+    assert cached.shape == (64, len(labels))
+    oof = read_predictions(crossfit / "eval" / f"{OOF_SPLIT}_predictions.jsonl", labels)
+    row = {i: n for n, i in enumerate(oof.ids)}
+    np.testing.assert_allclose(cached[:32], oof.probs[[row[e.id] for e in train]], rtol=0, atol=1e-6)
+    for fold in (0, 1):
+        teacher = crossfit / f"fold_{fold}"
+        never_saw = {i for i in row if i not in {e.id for e in load_data(read_config(teacher)).train}}
+        mine = [n for n, e in enumerate(train) if e.id in never_saw]
+        assert mine
+        expected = Predictor(teacher).predict_proba([copies[n].text for n in mine])
+        np.testing.assert_allclose(cached[[32 + n for n in mine]], expected, rtol=0, atol=1e-5)
+    assert json.loads((run / "teachers" / "teachers.json").read_text())["train_examples"] == 64
 
 
 def test_the_teachers_time_counts_teachers_trained_side_by_side_once(tmp_path):

@@ -109,6 +109,13 @@ class TrainConfig:
     max_eval_examples: int | None = _data(
         None, "score only the first N texts of dev and of test (quick experiments)", POSITIVE
     )
+    augment_copies: int = _data(
+        0,
+        "train on this many word-dropped copies of each train text as well (data/augment.py); a copy keeps its "
+        "text's gold labels and gets its own soft label from the teachers; an epoch covers texts and copies",
+        NON_NEGATIVE,
+    )
+    augment_word_drop: float = _data(0.15, "with augment_copies: the chance that a copy loses each word", BELOW_ONE)
     crossfit_folds: int | None = _data(
         None,
         "split train into this many folds (by id and seed) for a cross-fitted teacher; set by emoscope crossfit",

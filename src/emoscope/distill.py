@@ -18,6 +18,7 @@ import numpy as np
 
 from emoscope import runfolder
 from emoscope.data import Example
+from emoscope.data.folds import assign_folds
 from emoscope.errors import UserError
 from emoscope.evaluate.ensemble import training_wall_seconds_behind
 from emoscope.evaluate.metrics import read_predictions
@@ -45,30 +46,11 @@ def _fingerprint(folder: Path, kind: str) -> str:
     return runfolder.sha256_file(folder / runfolder.WEIGHTS)
 
 
-def _ids_digest(train: Sequence[Example]) -> str:
-    return hashlib.sha256("\n".join(e.id for e in train).encode()).hexdigest()
+def _digest(values: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(values).encode()).hexdigest()
 
 
-def out_of_fold_probs(folder: Path, train: Sequence[Example], labels: Sequence[str]) -> np.ndarray:
-    """A crossfit folder's out-of-fold probabilities, in the order of `train` (matched by id)."""
-    path = runfolder.eval_file(folder, runfolder.split_predictions(OOF_SPLIT))
-    if not path.is_file():
-        raise UserError(f"crossfit folder {folder} is incomplete: {path.name} is missing")
-    oof = read_predictions(path, labels)
-    row_of = {i: n for n, i in enumerate(oof.ids)}
-    missing = [e.id for e in train if e.id not in row_of]
-    if missing:
-        raise UserError(
-            f"crossfit folder {folder} has no out-of-fold label for {len(missing)} of the "
-            f"{len(train)} train texts (first: {missing[0]}): distil on the data it was fitted on"
-        )
-    return oof.probs[[row_of[e.id] for e in train]].astype(np.float32)
-
-
-def teacher_probs(folder: Path, kind: str, train: Sequence[Example], labels: Sequence[str]) -> np.ndarray:
-    """One teacher's probabilities [len(train), labels] for the train texts (`kind` from `teacher_kind`)."""
-    if kind == "crossfit":
-        return out_of_fold_probs(folder, train, labels)
+def _predictor(folder: Path, labels: Sequence[str]):
     from emoscope.predict import Predictor
 
     predictor = Predictor(folder)
@@ -77,7 +59,46 @@ def teacher_probs(folder: Path, kind: str, train: Sequence[Example], labels: Seq
             f"teacher {folder} predicts other labels than the data ({len(predictor.labels)} labels "
             f"vs {len(labels)}); a teacher must share the student's taxonomy"
         )
-    return predictor.predict_proba([e.text for e in train]).astype(np.float32)
+    return predictor
+
+
+def out_of_fold_probs(
+    folder: Path, train: Sequence[Example], labels: Sequence[str], origins: Sequence[Example] | None = None
+) -> np.ndarray:
+    """A crossfit folder's out-of-fold probabilities, in the order of `train` (matched by id). A copy of a
+    train text (`origins[i]` is not `train[i]`) is scored by the fold's teacher that never saw its original."""
+    origins = train if origins is None else origins
+    path = runfolder.eval_file(folder, runfolder.split_predictions(OOF_SPLIT))
+    if not path.is_file():
+        raise UserError(f"crossfit folder {folder} is incomplete: {path.name} is missing")
+    oof = read_predictions(path, labels)
+    row_of = {i: n for n, i in enumerate(oof.ids)}
+    missing = [e.id for e in origins if e.id not in row_of]
+    if missing:
+        raise UserError(
+            f"crossfit folder {folder} has no out-of-fold label for {len(missing)} of the "
+            f"{len(train)} train texts (first: {missing[0]}): distil on the data it was fitted on"
+        )
+    probs = oof.probs[[row_of[e.id] for e in origins]].astype(np.float32)
+    copies = [n for n, (e, o) in enumerate(zip(train, origins, strict=True)) if e.id != o.id]
+    if copies:
+        info = json.loads((folder / runfolder.CROSSFIT_INFO).read_text())
+        fold_of = dict(zip(oof.ids, assign_folds(oof.ids, info["folds"], info["seed"]), strict=True))
+        copy_fold = np.array([fold_of[origins[n].id] for n in copies])
+        for k, run in enumerate(info["runs"]):
+            rows = [n for n, fold in zip(copies, copy_fold, strict=True) if fold == k]
+            if rows:
+                probs[rows] = _predictor(folder / run, labels).predict_proba([train[n].text for n in rows])
+    return probs
+
+
+def teacher_probs(
+    folder: Path, kind: str, train: Sequence[Example], labels: Sequence[str], origins: Sequence[Example] | None = None
+) -> np.ndarray:
+    """One teacher's probabilities [len(train), labels] for the train texts (`kind` from `teacher_kind`)."""
+    if kind == "crossfit":
+        return out_of_fold_probs(folder, train, labels, origins)
+    return _predictor(folder, labels).predict_proba([e.text for e in train]).astype(np.float32)
 
 
 class Teachers:
@@ -99,10 +120,13 @@ class Teachers:
             "teachers": teachers,
             "labels": list(labels),
             "train_examples": len(train),
-            "train_ids_sha256": _ids_digest(train),
+            "train_ids_sha256": _digest([e.id for e in train]),
+            "train_texts_sha256": _digest([e.text for e in train]),
         }
 
-    def probabilities(self, run_dir: Path, train: list[Example], labels: tuple[str, ...]) -> np.ndarray:
+    def probabilities(
+        self, run_dir: Path, train: list[Example], labels: tuple[str, ...], origins: list[Example] | None = None
+    ) -> np.ndarray:
         cache = Path(run_dir) / runfolder.TEACHER_CACHE
         probs_path, info_path = cache / runfolder.TEACHER_PROBS, cache / runfolder.TEACHER_INFO
         provenance = self.provenance(train, labels)
@@ -112,7 +136,8 @@ class Teachers:
                 return np.load(probs_path, allow_pickle=False)
             print(f"teachers: {info_path} is for other teachers or texts; computing again", flush=True)
         probs = np.mean(
-            [teacher_probs(f, kind, train, labels) for f, kind in zip(self.folders, self.kinds, strict=True)], axis=0
+            [teacher_probs(f, kind, train, labels, origins) for f, kind in zip(self.folders, self.kinds, strict=True)],
+            axis=0,
         ).astype(np.float32)
         cache.mkdir(parents=True, exist_ok=True)
         tmp = probs_path.with_name(f".{probs_path.name}.tmp{os.getpid()}.npy")

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from emoscope import runfolder
 from emoscope.config import TrainConfig
 from emoscope.data import Example
+from emoscope.data.augment import word_dropped_copies
 from emoscope.data.batching import batch_plan, collate, encode_texts
 from emoscope.data.splits import SplitData, load_data
 from emoscope.errors import UserError
@@ -62,7 +63,11 @@ class SoftTargets(Protocol):
     Called once the run folder exists, first on rank 0 (which may compute them and cache them there), then on
     the other ranks (which read that cache); training never imports the teachers' code."""
 
-    def probabilities(self, run_dir: Path, train: list[Example], labels: tuple[str, ...]) -> np.ndarray: ...
+    def probabilities(
+        self, run_dir: Path, train: list[Example], labels: tuple[str, ...], origins: list[Example]
+    ) -> np.ndarray:
+        """One row per text of `train`; `origins[i]` is the train text that `train[i]` is a copy of (itself
+        when it is no copy: `--augment_copies`)."""
 
 
 @dataclass
@@ -348,9 +353,12 @@ def _train(
     model.to(device)
 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    train_ids = encode_texts(tokenizer, [e.text for e in data.train], config.max_len)
+    copies, copied_from = word_dropped_copies(data.train, config.augment_copies, config.augment_word_drop, config.seed)
+    train_examples = [*data.train, *copies]
+    origins = [*data.train, *(data.train[i] for i in copied_from)]
+    train_ids = encode_texts(tokenizer, [e.text for e in train_examples], config.max_len)
     dev_ids = encode_texts(tokenizer, [e.text for e in data.dev], config.max_len)
-    y_train = as_indicator_matrix([e.labels for e in data.train], "train", len(labels)).astype(np.float32)
+    y_train = as_indicator_matrix([e.labels for e in train_examples], "train", len(labels)).astype(np.float32)
     y_dev = as_indicator_matrix([e.labels for e in data.dev], "dev", len(labels))
     pos_weight = positive_weights(y_train, config.pos_weight)
     pos_weight = pos_weight.to(device) if pos_weight is not None else None
@@ -358,10 +366,10 @@ def _train(
     soft_train = None
     if soft_targets is not None:  # rank 0 first: it may compute the teachers' probabilities and cache them
         if d.main:
-            soft_train = soft_targets.probabilities(run_dir, data.train, labels)
+            soft_train = soft_targets.probabilities(run_dir, train_examples, labels, origins)
         d.wait_for_main()
         if not d.main:
-            soft_train = soft_targets.probabilities(run_dir, data.train, labels)
+            soft_train = soft_targets.probabilities(run_dir, train_examples, labels, origins)
     lengths = [len(x) for x in train_ids]
 
     if d.main:
