@@ -30,8 +30,8 @@ FOLDS ?= 2
 TEACHER_EPOCHS ?= 3
 JOBS ?= 2
 # Options of the student alone (ARGS goes to both steps). One word-dropped copy of each train text, scored by the
-# teacher that never saw its original, and 2 epochs over texts and copies: ahead of a 3-epoch R-Drop student on both
-# dev columns in three seeds, at 0.74x its time (README, "What was tried"); STUDENT_ARGS= for the plain student.
+# teacher that never saw its original, and 2 epochs over texts and copies: level on both dev columns with a 3-epoch
+# R-Drop student over three seeds, at 0.74x its time (README, "What was tried"); STUDENT_ARGS= for the plain student.
 STUDENT_ARGS ?= --augment_copies 1 --epochs 2
 quality: setup
 	$(BIN)/emoscope crossfit --preset cpu-default --folds $(FOLDS) --epochs $(TEACHER_EPOCHS) --jobs $(JOBS) \
