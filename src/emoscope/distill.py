@@ -73,11 +73,12 @@ def out_of_fold_probs(
         raise UserError(f"crossfit folder {folder} is incomplete: {path.name} is missing")
     oof = read_predictions(path, labels)
     row_of = {i: n for n, i in enumerate(oof.ids)}
-    missing = [e.id for e in origins if e.id not in row_of]
+    texts = list(dict.fromkeys(e.id for e in origins))  # each train text once, whatever its copies
+    missing = [i for i in texts if i not in row_of]
     if missing:
         raise UserError(
             f"crossfit folder {folder} has no out-of-fold label for {len(missing)} of the "
-            f"{len(train)} train texts (first: {missing[0]}): distil on the data it was fitted on"
+            f"{len(texts)} train texts (first: {missing[0]}): distil on the data it was fitted on"
         )
     probs = oof.probs[[row_of[e.id] for e in origins]].astype(np.float32)
     copies = [n for n, (e, o) in enumerate(zip(train, origins, strict=True)) if e.id != o.id]
