@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from emoscope.analysis.run import METRICS
+
 LABELS = [
     "admiration",
     "amusement",
@@ -312,18 +314,7 @@ def make_run(path: Path, *, n_probe: int = 300, analysis: bool = True, seed: int
 def write_analysis(path: Path, probe: list[dict], rng: np.random.Generator) -> None:
     an = path / "analysis"
     an.mkdir(parents=True, exist_ok=True)
-    metrics = [
-        "silhouette_emotion",
-        "silhouette_sentiment",
-        "silhouette_ekman",
-        "probe_macro_f1",
-        "rsa_sentiment",
-        "rsa_ekman",
-        "rsa_cooccurrence",
-        "ari_sentiment_k3",
-        "ari_ekman_k6",
-        "cka_vs_epoch0",
-    ]
+    metrics = list(METRICS)
     rows = []
     for ep in EPOCHS:
         for d, pt in enumerate(POINTS):

@@ -236,37 +236,25 @@ def _training(rd: RunData, pg: Page) -> str:
                     keys.append(k)
         losses = [k for k in keys if k.endswith("loss")]
         scores = [k for k in keys if k.startswith("dev_")]  # not best_epoch or seconds: another scale
-        charts = []
-        if losses:
-            charts.append(
-                pg.figure(
-                    "fig-epoch-loss",
-                    F.line_chart(
-                        "loss per epoch",
-                        x,
-                        {k: [e.get(k) for e in epochs] for k in losses},
-                        x_title="epoch",
-                        y_title="loss",
-                        mode="lines+markers",
-                    ),
-                    height=340,
-                )
+        charts = [
+            pg.figure(
+                fig_id,
+                F.line_chart(
+                    title,
+                    x,
+                    {k: [e.get(k) for e in epochs] for k in ks},
+                    x_title="epoch",
+                    y_title=ylabel,
+                    mode="lines+markers",
+                ),
+                height=340,
             )
-        if scores:
-            charts.append(
-                pg.figure(
-                    "fig-epoch-dev",
-                    F.line_chart(
-                        "dev metrics per epoch",
-                        x,
-                        {k: [e.get(k) for e in epochs] for k in scores},
-                        x_title="epoch",
-                        y_title="score",
-                        mode="lines+markers",
-                    ),
-                    height=340,
-                )
+            for fig_id, title, ylabel, ks in (
+                ("fig-epoch-loss", "loss per epoch", "loss", losses),
+                ("fig-epoch-dev", "dev metrics per epoch", "score", scores),
             )
+            if ks
+        ]
         best = _best_epoch(rd)
         best_txt = f" Best epoch by dev macro F1: <b>{h.esc(best[0])}</b> ({best[1]:.4f})." if best else ""
         rows = [[e.get("epoch")] + [to_number(e.get(k)) for k in keys] for e in epochs]
