@@ -8,7 +8,8 @@ backbone with a 28-label head (speed does not depend on the weights). The pipeli
 (`top_k=None`, one text at a time, fp32) and with `batch_size=64`; emoscope with its defaults (length-sorted
 batches of 128, `--precision auto`), in fp32, and, with `--run`, through onnxruntime (`Predictor(run,
 backend="onnx")`; the run's `onnx/` export is written first if it has none), and one batch at a time over
-all the threads instead of one batch per thread (`Predictor.workers = 1`, the default until 2026-12-03). Every
+all the threads instead of one batch per thread (`Predictor(run, workers=1)`, the default until 2026-12-03; for
+onnxruntime until 2026-12-04). `--systems` picks some of them (the pipeline always runs). Every
 system scores the texts `--passes` times in one process and the last pass is timed, so all are measured warm
 alike (a corpus of millions of texts sees each batch shape many times). Tokenisation is timed for every
 system; MFU is forward FLOPs on real tokens over a matmul peak, in the system's own precision, measured in the
@@ -63,11 +64,10 @@ def load_emoscope(args, option: str):
 
         if not (Path(args.run) / ONNX_EXPORT / ONNX_MODEL).is_file():
             export_onnx(args.run)
-        predictor = Predictor(args.run, backend="onnx")
+        predictor = Predictor(args.run, backend="onnx", workers=workers)
         return predictor.predict_proba, predictor.precision
     if args.run:
-        predictor = Predictor(args.run, precision=precision)
-        predictor.workers = workers
+        predictor = Predictor(args.run, precision=precision, workers=workers)
         return predictor.predict_proba, predictor.precision
     source = resolve_backbone("all-MiniLM-L6-v2")
     tokenizer = load_tokenizer(source)
@@ -209,6 +209,7 @@ SYSTEMS = {
     "emoscope:auto:1": "emoscope, one batch at a time on all threads",
     "emoscope:fp32": "emoscope fp32",
     "emoscope:onnx": "emoscope onnxruntime",  # with --run only: it runs the run's ONNX export
+    "emoscope:onnx:1": "emoscope onnxruntime, one batch at a time on all threads",
     "stream": "emoscope file -> Parquet (CLI)",  # with --run only: the command line needs a run folder
 }
 
@@ -222,6 +223,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every system (median)")
     parser.add_argument(
         "--passes", type=int, default=2, help="passes over the texts per system and round; the last one is timed"
+    )
+    parser.add_argument(
+        "--systems", help="comma-separated systems of SYSTEMS to run (default: all; the pipeline always)"
     )
     parser.add_argument("--system", help=argparse.SUPPRESS)
     parser.add_argument("--probs-out", help=argparse.SUPPRESS)
@@ -242,7 +246,14 @@ def main() -> None:
 
         thresholds = read_thresholds(Path(args.run), read_labels(Path(args.run))["labels"])
     results, rows = {}, []
-    systems = {s: label for s, label in SYSTEMS.items() if args.run or s not in ("stream", "emoscope:onnx")}
+    systems = {s: label for s, label in SYSTEMS.items() if args.run or not s.startswith(("stream", "emoscope:onnx"))}
+    if args.systems:
+        asked = {"pipeline", *args.systems.split(",")}  # the ratios need the pipeline
+        if asked - set(SYSTEMS):
+            parser.error(
+                f"--systems: unknown {', '.join(sorted(asked - set(SYSTEMS)))}; choose from {', '.join(SYSTEMS)}"
+            )
+        systems = {s: label for s, label in systems.items() if s in asked}
     # Rounds interleave the systems (all of them once per round, each in its own child) so that a noisy
     # neighbour slows every system alike; rates and ratios to the pipeline are medians over the rounds.
     rates: dict[str, list[float]] = {s: [] for s in systems}

@@ -84,6 +84,12 @@ def test_the_onnx_backend_equals_the_torch_backend(run, tmp_path):
     for a, b in zip(onnx.predict(texts), torch.predict(texts), strict=True):
         assert a["predicted"] == b["predicted"]
         np.testing.assert_allclose(list(a["probs"].values()), list(b["probs"].values()), rtol=0, atol=1e-5)
+    # Three batches at once share a one-thread session, in the input order, as one batch at a time does.
+    one, side_by_side = Predictor(run, backend="onnx", workers=1), Predictor(run, backend="onnx", workers=3)
+    np.testing.assert_allclose(
+        side_by_side.predict_proba(texts, batch_size=4), one.predict_proba(texts, batch_size=4), rtol=0, atol=1e-6
+    )
+    assert "one_thread_session" in vars(side_by_side) and "one_thread_session" not in vars(one)
     (tmp_path / "in.txt").write_text("\n".join(texts[:5]), encoding="utf-8")
     rows = {}
     for backend in ("torch", "onnx"):

@@ -63,8 +63,10 @@ def test_batches_scored_side_by_side_on_one_thread_each_give_the_same_probabilit
         torch.set_num_threads(threads)
     np.testing.assert_allclose(many, one, rtol=0, atol=1e-6)
     np.testing.assert_allclose(many[5], predictor.predict_proba([texts[5]])[0], rtol=0, atol=1e-6)  # input order
-    with pytest.raises(ValueError, match="workers=0"):
+    with pytest.raises(UserError, match="workers must be a whole number from 1 .*, got 0"):
         predict_probs(predictor.model, ids, predictor.pad_id, 3, predictor.device, workers=0)
+    with pytest.raises(UserError, match="got 1.5"):
+        Predictor(run_dir, workers=1.5)
 
 
 def test_batch_mode_reads_csv_tsv_jsonl_and_writes_csv(run_dir, tmp_path):

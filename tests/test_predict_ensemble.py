@@ -40,8 +40,9 @@ def saved(ens, split):
 
 def test_predictor_gives_the_probabilities_the_ensemble_was_scored_with(project):
     ens = project / "runs" / "ens"
-    predictor = Predictor(ens, precision="fp32")
+    predictor = Predictor(ens, precision="fp32", workers=1)
     assert isinstance(predictor, EnsemblePredictor) and len(predictor.members) == 2
+    assert [(m.workers, m.device.type) for m in predictor.members] == [(1, predictor.device.type)] * 2
     for split in ("dev", "test"):
         preds = saved(ens, split)
         np.testing.assert_allclose(predictor.predict_proba(preds.texts), preds.probs, atol=1e-6, rtol=0)

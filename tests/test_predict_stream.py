@@ -100,6 +100,59 @@ def test_the_cli_streams_a_parquet_file_with_its_own_text_column(tiny_run, predi
     np.testing.assert_allclose(read_output(out, predictor.labels)[1], predictor.predict_proba(TEXTS), atol=1e-7)
 
 
+def test_the_scoring_flags_reach_the_scores_and_the_manifest(tiny_run, predictor, tmp_path, capsys, monkeypatch):
+    """--device, --precision, --batch_size, --num_threads, --workers: the Python API's probabilities asked the
+    same way; work left unfinished with one batch size is not continued with another."""
+    import torch
+
+    from emoscope.models import inference
+
+    path = write_inputs(tmp_path, TEXTS)["jsonl"]
+    argv = ["predict", str(tiny_run), "--file", str(path), "--progress", "false", "--device", "cpu"]
+    flags = ["--precision", "fp32", "--batch_size", "4", "--num_threads", "1", "--workers", "2"]
+    workers, each_batch = [], inference.each_batch
+    monkeypatch.setattr(inference, "each_batch", lambda *a: workers.append(a[2]) or each_batch(*a))
+    threads = torch.get_num_threads()
+    try:
+        assert main([*argv, "--out", str(tmp_path / "out.jsonl"), *flags]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert workers and set(workers) == {2}
+    meta = json.loads((tmp_path / "out.jsonl.meta.json").read_text())
+    assert (meta["precision"], meta["device"], meta["options"]["batch_size"]) == ("fp32", "cpu", 4)
+    expected = Predictor(tiny_run, precision="fp32", workers=1).predict_proba(TEXTS, batch_size=4)
+    np.testing.assert_allclose(read_output(tmp_path / "out.jsonl", predictor.labels)[1], expected, rtol=0, atol=1e-6)
+
+    other = tmp_path / "other.jsonl"
+    assert main([*argv, "--out", str(other), "--chunk_size", "8", "--shard", "0/2", *flags]) == 0
+    other.with_name(other.name + ".shard-0-of-2").rename(other.with_name(other.name + ".partial"))
+    assert main([*argv, "--out", str(other), "--chunk_size", "8", "--batch_size", "8"]) == 2
+    assert "(options.batch_size differs)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, problem",
+    [
+        (["--workers", "0"], "argument --workers: must be a whole number from 1, got '0'"),
+        (["--num_threads", "two"], "argument --num-threads/--num_threads: must be a whole number from 1, got 'two'"),
+        (["--device", "gpu0"], "unknown device 'gpu0': give cpu, cuda or cuda:N"),
+        (["--device", "cuda:99"], "device cuda:99: torch sees"),
+    ],
+)
+def test_bad_scoring_flags_are_one_line_errors_and_write_nothing(tiny_run, tmp_path, capsys, flags, problem):
+    path = write_inputs(tmp_path, TEXTS[:4])["txt"]
+    out = tmp_path / "out.jsonl"
+    argv = ["predict", str(tiny_run), "--file", str(path), "--out", str(out), *flags]
+    try:  # a usage mistake exits in the parser, a bad value when the run is loaded
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2 and problem in err and err.count("\n") == 1
+    assert not list(tmp_path.glob("out.jsonl*"))
+
+
 def _run(*argv: str, **popen) -> subprocess.Popen:
     # One thread: on a busy machine two threads of a tiny model wait on each other far longer than they compute.
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -42,7 +42,6 @@ def _evaluate(args: argparse.Namespace) -> None:
     """Writes into its own folder: the run's eval/ (which `emoscope ensemble` tunes on) stays as training left it."""
     from emoscope.data.splits import load_data
     from emoscope.evaluate.split import score_split
-    from emoscope.predict import Predictor
     from emoscope.runfolder import EVALUATIONS, THRESHOLDS
 
     name = Path(args.file).stem if args.file else args.split
@@ -51,7 +50,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         raise UserError(f"{out} is a file, not a folder")
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise UserError(f"{out} already exists; pass --overwrite to replace its files, or --out another folder")
-    predictor = Predictor(args.run_dir, trust_pickle=args.trust_pickle)
+    predictor = _predictor(args)
     config = predictor.config
     if args.data_dir:
         config.data_dir = args.data_dir
@@ -65,7 +64,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         data = load_data(config)
         _check_labels(data.taxonomy.labels, predictor)
         examples = getattr(data, args.split)
-    probs = predictor.predict_proba([e.text for e in examples])
+    probs = predictor.predict_proba([e.text for e in examples], args.batch_size)
     print(
         score_split(
             out,
@@ -98,7 +97,6 @@ def _predict(args: argparse.Namespace) -> None:
     """Texts on the command line, a file streamed to an output (`--shard`: one shard of it; under torchrun each
     rank scores its shard and rank 0 merges), or `--merge` of finished shards."""
     from emoscope import corpus
-    from emoscope.predict import Predictor
 
     if args.merge:
         if args.run_dir or args.file:
@@ -115,12 +113,12 @@ def _predict(args: argparse.Namespace) -> None:
     long_text = {"long_text": args.long_text, "stride": args.stride, "combine": args.combine}
     launched = corpus.torchrun_shard() if args.file and args.shard is None else None
     shard = corpus.parse_shard(args.shard) if args.shard else launched or (0, 1)
-    device = None
-    if launched and os.environ.get("LOCAL_RANK") is not None:
+    device = args.device
+    if launched and os.environ.get("LOCAL_RANK") is not None and device in (None, "cuda"):
         import torch
 
-        device = f"cuda:{os.environ['LOCAL_RANK']}" if torch.cuda.is_available() else None
-    predictor = Predictor(args.run_dir, device=device, trust_pickle=args.trust_pickle, backend=args.backend)
+        device = f"cuda:{os.environ['LOCAL_RANK']}" if torch.cuda.is_available() else device
+    predictor = _predictor(args, device, backend=args.backend)
     if args.file:
         options = corpus.ScoreOptions(
             text_column=args.text_column,
@@ -128,6 +126,7 @@ def _predict(args: argparse.Namespace) -> None:
             chunk_size=args.chunk_size,
             skip_bad_rows=args.skip_bad_rows,
             top_k=args.top_k,
+            batch_size=args.batch_size,
             **long_text,
         )
         out = Path(args.out)
@@ -147,12 +146,30 @@ def _predict(args: argparse.Namespace) -> None:
             return
         print(f"scored {manifest['rows']} texts -> {out}")
         return
-    for result in predictor.predict(args.texts, top_k=args.top_k, **long_text):
+    for result in predictor.predict(args.texts, top_k=args.top_k, batch_size=args.batch_size, **long_text):
         print(result["text"])
         for label, prob in result["top"]:
             mark = "*" if label in result["predicted"] else " "
             print(f"  {mark} {label:<15} {prob * 100:6.2f}%")
     print("(* = above the emotion's threshold chosen on dev)")
+
+
+def _predictor(args: argparse.Namespace, device: str | None = None, backend: str = "torch"):
+    """The run (or ensemble) as `--device`, `--precision`, `--num_threads` and `--workers` ask."""
+    from emoscope.predict import Predictor
+
+    if args.num_threads:
+        import torch
+
+        torch.set_num_threads(args.num_threads)
+    return Predictor(
+        args.run_dir,
+        device=device or args.device,
+        precision=args.precision,
+        trust_pickle=args.trust_pickle,
+        backend=backend,
+        workers=args.workers,
+    )
 
 
 def _analyze(args: argparse.Namespace) -> None:
@@ -266,6 +283,50 @@ TRUST_PICKLE = ("--trust-pickle", "--trust_pickle")
 TRUST_PICKLE_HELP = "load pickled weights (.bin, .pth) too: unpickling can run code, so only from a trusted source"
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1, got {text!r}")
+    return int(text)
+
+
+def _add_scoring_options(p: argparse.ArgumentParser) -> None:
+    """Where and how a run scores texts: the same flags for `predict` and `evaluate`."""
+    from emoscope.vocab import PRECISIONS
+
+    group = p.add_argument_group("scoring")
+    group.add_argument(
+        "--device",
+        help="cpu, cuda or cuda:N (default: cuda where torch sees a GPU, else cpu; under torchrun the rank's GPU)",
+    )
+    group.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="default: the run's own, resolved on this device (auto: bf16 where the hardware runs it natively)",
+    )
+    group.add_argument(
+        "--batch-size",
+        "--batch_size",
+        dest="batch_size",
+        type=_positive_int,
+        default=128,
+        help="texts per batch (default: 128)",
+    )
+    group.add_argument(
+        "--num-threads",
+        "--num_threads",
+        dest="num_threads",
+        type=_positive_int,
+        help="CPU threads for torch and onnxruntime (default: torch's, one per core); on a shared node, the cores "
+        "the job was given",
+    )
+    group.add_argument(
+        "--workers",
+        type=_positive_int,
+        help="CPU batches scored at once, one thread each (default: one per thread; 1: one batch at a time over "
+        "all threads)",
+    )
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage mistakes are one line too, like every other user error."""
 
@@ -340,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--overwrite", action="store_true", help="replace the files of an existing --out folder")
     p.add_argument(*TRUST_PICKLE, dest="trust_pickle", action="store_true", help=TRUST_PICKLE_HELP)
+    _add_scoring_options(p)
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser(
@@ -419,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--progress", choices=("true", "false"), default="true", help="show a progress bar (default: true)")
     p.add_argument(*TRUST_PICKLE, dest="trust_pickle", action="store_true", help=TRUST_PICKLE_HELP)
+    _add_scoring_options(p)
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("analyze", help="representation analysis of a run folder's captures (or several runs')")

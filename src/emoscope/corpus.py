@@ -56,10 +56,13 @@ class ScoreOptions:
     stride: int | None = None  # None: a quarter of the run's max_len
     combine: str = "max"
     top_k: int = 5
+    batch_size: int = 128  # batch composition can move the last bits of reduced-precision probabilities
 
     def check(self) -> None:
         if self.chunk_size < 1:
             raise UserError(f"--chunk_size must be at least 1, got {self.chunk_size}")
+        if self.batch_size < 1:
+            raise UserError(f"--batch_size must be at least 1, got {self.batch_size}")
         if self.long_text not in LONG_TEXT_MODES:
             raise UserError(f"--long_text must be one of {', '.join(LONG_TEXT_MODES)}, got {self.long_text!r}")
         if self.combine not in WINDOW_COMBINES:
@@ -169,6 +172,7 @@ def _manifest(predictor: Predictor, in_path: Path, fmt: str, options: ScoreOptio
         "emoscope": emoscope.__version__,
         "run": str(predictor.run_dir.resolve()),
         "precision": _precision(predictor),
+        "device": predictor.device.type,
         "labels": list(predictor.labels),
         "input": _input_identity(in_path),
         "output_format": fmt,
@@ -350,7 +354,11 @@ def score_file(
             if k % count != index or k in done:
                 continue
             probs = predictor.predict_proba(
-                [row.text for row in chunk], long_text=options.long_text, stride=options.stride, combine=options.combine
+                [row.text for row in chunk],
+                options.batch_size,
+                long_text=options.long_text,
+                stride=options.stride,
+                combine=options.combine,
             )
             _write_chunk(work / _chunk_name(k, fmt), predictor, chunk, probs, manifest)
             bar.update(len(chunk))

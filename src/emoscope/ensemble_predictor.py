@@ -14,13 +14,14 @@ import numpy as np
 
 from emoscope.evaluate.baseline import BaselineModel
 from emoscope.evaluate.ensemble import label_order, member_folder
+from emoscope.models.inference import check_workers
 from emoscope.predict import Predictor, read_thresholds
 from emoscope.runfolder import ENSEMBLE_INFO, read_labels
 
 
 class EnsemblePredictor(Predictor):
-    """The runs of an ensemble folder, loaded as `Predictor`s (same device, precision and backend), and its
-    baseline."""
+    """The runs of an ensemble folder, loaded as `Predictor`s (same device, precision, backend and workers), and
+    its baseline."""
 
     def __init__(
         self,
@@ -29,16 +30,19 @@ class EnsemblePredictor(Predictor):
         precision: str | None = None,
         trust_pickle: bool = False,
         backend: str = "torch",
+        workers: int | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.backend = backend
+        self.workers = check_workers(workers)
         info = json.loads((self.run_dir / ENSEMBLE_INFO).read_text())
         self.labels = read_labels(self.run_dir)["labels"]
         self.thresholds = read_thresholds(self.run_dir, self.labels)
         self.members = [
-            Predictor(member_folder(self.run_dir, run), device, precision, trust_pickle, backend=backend)
+            Predictor(member_folder(self.run_dir, run), device, precision, trust_pickle, backend, workers)
             for run in info["runs"]
         ]
+        self.device = self.members[0].device
         self.member_columns = [label_order(m.run_dir, m.labels, self.labels) for m in self.members]
         self.baseline_weight = float(info["baseline_weight"])
         self.baseline = None  # at weight 0 the baseline changes nothing, so it need not be loadable

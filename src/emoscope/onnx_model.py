@@ -15,15 +15,17 @@ import tempfile
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from emoscope.data.batching import collate, encode_texts, sorted_batches
+from emoscope.data.batching import collate, encode_texts
 from emoscope.errors import UserError
 from emoscope.evaluate.metrics import compute_metrics, read_predictions
+from emoscope.models.inference import batch_probs, worker_count
 from emoscope.predict import Predictor
 from emoscope.runfolder import (
     ENSEMBLE_INFO,
@@ -54,12 +56,12 @@ def _onnxruntime():
     return onnxruntime
 
 
-def onnx_session(path: Path, device: str | None = None):
-    """An onnxruntime session on the CPU (as many threads as torch uses in this process), or on CUDA where
-    onnxruntime-gpu provides it."""
+def onnx_session(path: Path, device: str | None = None, threads: int | None = None):
+    """An onnxruntime session on the CPU (`threads`, by default as many as torch uses in this process), or on
+    CUDA where onnxruntime-gpu provides it."""
     ort = _onnxruntime()
     options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
     providers = ["CPUExecutionProvider"]
     if device is not None and str(device).startswith("cuda"):
         if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -68,16 +70,14 @@ def onnx_session(path: Path, device: str | None = None):
     return ort.InferenceSession(str(path), options, providers=providers)
 
 
-def session_probs(session, ids: list[np.ndarray], pad_id: int, batch_size: int) -> np.ndarray:
-    """Probabilities [N, labels] in the input order, batched as the torch backend batches them."""
-    out: np.ndarray | None = None
-    for rows, batch in sorted_batches(ids, batch_size, pad_id):
-        feed = {name: tensor.numpy() for name, tensor in batch.items()}
-        probs = session.run(None, feed)[0]
-        if out is None:
-            out = np.empty((len(ids), probs.shape[1]), dtype=np.float32)
-        out[rows] = probs
-    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+def session_probs(session, ids: list[np.ndarray], pad_id: int, batch_size: int, workers: int = 1) -> np.ndarray:
+    """Probabilities [N, labels] in the input order, batched as the torch backend batches them; `workers`
+    batches at once share the session (onnxruntime runs concurrent calls of one session)."""
+
+    def probs_of(batch: dict) -> np.ndarray:
+        return session.run(None, {name: tensor.numpy() for name, tensor in batch.items()})[0]
+
+    return batch_probs(probs_of, ids, pad_id, batch_size, workers)
 
 
 class OnnxPredictor(Predictor):
@@ -91,19 +91,28 @@ class OnnxPredictor(Predictor):
         precision: str | None = None,
         trust_pickle: bool = False,
         backend: str = "onnx",
+        workers: int | None = None,
     ):
         if precision not in (None, "fp32"):
             raise UserError(f"the onnx backend runs the fp32 export; precision {precision} is the torch backend's")
-        self._read_run(run_dir, backend)
+        self._read_run(run_dir, backend, workers)
         model = self.run_dir / ONNX_EXPORT / ONNX_MODEL
         if not model.is_file():
             raise UserError(f"{model} is missing: run `emoscope export {self.run_dir} --format onnx` first")
         self.precision = "fp32"
         self.device = torch.device(device or "cpu")
         self.session = onnx_session(model, device)
+        self.model_path = model
+
+    @cached_property
+    def one_thread_session(self):
+        """The session that `workers` batches at once share, one thread each."""
+        return onnx_session(self.model_path, self.device, threads=1)
 
     def probs_of_ids(self, ids: list[np.ndarray], batch_size: int = 128) -> np.ndarray:
-        return session_probs(self.session, ids, self.pad_id, batch_size)
+        workers = worker_count(self.device, len(ids), batch_size, self.workers)
+        session = self.session if workers == 1 else self.one_thread_session
+        return session_probs(session, ids, self.pad_id, batch_size, workers)
 
 
 class _Probabilities(nn.Module):

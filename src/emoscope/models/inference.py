@@ -63,41 +63,71 @@ def predict_probs(
     autocast_to: str | None = None,
     workers: int | None = None,
 ) -> np.ndarray:
-    """Sigmoid probabilities [N, labels] in the input order, length-sorted batches scored by `each_batch`.
+    """Sigmoid probabilities [N, labels] in the input order, by `batch_probs`.
 
     The model runs in its own weights' dtype (`prepare_for_inference`), or, with `autocast_to` ("bf16",
     "fp16"), fp32 weights run under autocast: evaluation during training, where the weights must stay fp32.
     """
     if autocast_to is not None and next(model.parameters()).dtype != torch.float32:
         raise ValueError(f"autocast_to={autocast_to!r} needs fp32 weights; this model's were cast already")
+
+    def probs_of(batch: dict) -> np.ndarray:
+        with autocast(device, autocast_to or "fp32"):
+            logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+        return torch.sigmoid(logits.float()).cpu().numpy()
+
     was_training = model.training
     model.eval()
+    try:
+        return batch_probs(probs_of, ids, pad_id, batch_size, worker_count(device, len(ids), batch_size, workers))
+    finally:
+        model.train(was_training)
+
+
+def batch_probs(
+    probs_of: Callable[[dict], np.ndarray], ids: Sequence[np.ndarray], pad_id: int, batch_size: int, workers: int = 1
+) -> np.ndarray:
+    """`probs_of(batch)` over length-sorted batches, `workers` of them at once (`each_batch`), gathered into
+    [N, labels] in the input order: what every backend shares."""
     out = np.zeros((0, 0), dtype=np.float32) if not ids else None
     lock = threading.Lock()
 
     def score(_worker: int, rows: np.ndarray, batch: dict) -> None:
         nonlocal out
-        with autocast(device, autocast_to or "fp32"):
-            logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
-        probs = torch.sigmoid(logits.float()).cpu().numpy()
+        probs = probs_of(batch)
         with lock:
             if out is None:
                 out = np.empty((len(ids), probs.shape[1]), dtype=np.float32)
         out[rows] = probs
 
-    try:
-        workers = worker_count(device, len(ids), batch_size, workers)
-        each_batch(score, sorted_batches(ids, batch_size, pad_id), workers)
-    finally:
-        model.train(was_training)
+    each_batch(score, sorted_batches(ids, batch_size, pad_id), workers)
     return out
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """`device` as torch names it ("cpu", "cuda", "cuda:1"); None: the GPU where torch sees one, else the CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UserError(f"unknown device {device!r}: give cpu, cuda or cuda:N") from None
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        raise UserError(f"device {device}: torch sees {torch.cuda.device_count()} CUDA device(s) here")
+    return resolved
+
+
+def check_workers(workers: int | None) -> int | None:
+    """`workers` of `worker_count`: a whole number from 1, or None."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise UserError(f"workers must be a whole number from 1 (or None: one per torch thread), got {workers!r}")
+    return workers
 
 
 def worker_count(device: torch.device, texts: int, batch_size: int, workers: int | None = None) -> int:
     """How many batches `each_batch` runs at once for `texts` texts: `workers`, by default one per torch thread,
     but never more than there are batches (a lone batch keeps every thread); 1 off the CPU."""
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers={workers} must be at least 1")
+    check_workers(workers)
     if device.type != "cpu":
         return 1
     batches = -(-texts // batch_size)
