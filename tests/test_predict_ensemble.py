@@ -52,6 +52,15 @@ def test_predictor_gives_the_probabilities_the_ensemble_was_scored_with(project)
     assert len(result["top"]) == 3 and set(result["probs"]) == set(predictor.labels)
 
 
+def test_evaluate_scores_the_ensemble_as_its_own_evaluation_did(project, tmp_path):
+    ens = project / "runs" / "ens"
+    assert main(["evaluate", str(ens), "--split", "test", "--out", str(tmp_path / "ev"), "--precision", "fp32"]) == 0
+    labels = json.loads((ens / LABELS).read_text())["labels"]
+    ours = read_predictions(tmp_path / "ev" / split_predictions("test"), labels)
+    np.testing.assert_allclose(ours.probs, saved(ens, "test").probs, atol=1e-6, rtol=0)
+    assert ours.texts == saved(ens, "test").texts
+
+
 def test_the_folder_moves_with_its_members_and_names_a_missing_one(project, tmp_path):
     moved = tmp_path / "elsewhere"
     shutil.copytree(project, moved)

@@ -43,6 +43,8 @@ class EnsemblePredictor(Predictor):
             for run in info["runs"]
         ]
         self.device = self.members[0].device
+        # The runs were trained on the same data and taxonomy: the first one says where those came from.
+        self.config = self.members[0].config
         self.member_columns = [label_order(m.run_dir, m.labels, self.labels) for m in self.members]
         self.baseline_weight = float(info["baseline_weight"])
         self.baseline = None  # at weight 0 the baseline changes nothing, so it need not be loadable
