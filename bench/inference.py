@@ -9,7 +9,7 @@ backbone with a 28-label head (speed does not depend on the weights). The pipeli
 batches of 128, `--precision auto`), in fp32, and, with `--run`, through onnxruntime (`Predictor(run,
 backend="onnx")`; the run's `onnx/` export is written first if it has none), and one batch at a time over
 all the threads instead of one batch per thread (`Predictor(run, workers=1)`, the default until 2026-12-03; for
-onnxruntime until 2026-12-04). `--systems` picks some of them (the pipeline always runs). Every
+onnxruntime until 2026-12-04). `--systems` picks some of them (the pipeline and emoscope's defaults always run). Every
 system scores the texts `--passes` times in one process and the last pass is timed, so all are measured warm
 alike (a corpus of millions of texts sees each batch shape many times). Tokenisation is timed for every
 system; MFU is forward FLOPs on real tokens over a matmul peak, in the system's own precision, measured in the
@@ -225,7 +225,7 @@ def main() -> None:
         "--passes", type=int, default=2, help="passes over the texts per system and round; the last one is timed"
     )
     parser.add_argument(
-        "--systems", help="comma-separated systems of SYSTEMS to run (default: all; the pipeline always)"
+        "--systems", help="comma-separated systems of SYSTEMS to run (default: all; the pipeline and emoscope:auto always)"
     )
     parser.add_argument("--system", help=argparse.SUPPRESS)
     parser.add_argument("--probs-out", help=argparse.SUPPRESS)
@@ -248,7 +248,7 @@ def main() -> None:
     results, rows = {}, []
     systems = {s: label for s, label in SYSTEMS.items() if args.run or not s.startswith(("stream", "emoscope:onnx"))}
     if args.systems:
-        asked = {"pipeline", *args.systems.split(",")}  # the ratios need the pipeline
+        asked = {"pipeline", "emoscope:auto", *args.systems.split(",")}  # the ratios and the summary need both
         if asked - set(SYSTEMS):
             parser.error(
                 f"--systems: unknown {', '.join(sorted(asked - set(SYSTEMS)))}; choose from {', '.join(SYSTEMS)}"
