@@ -225,7 +225,8 @@ def main() -> None:
         "--passes", type=int, default=2, help="passes over the texts per system and round; the last one is timed"
     )
     parser.add_argument(
-        "--systems", help="comma-separated systems of SYSTEMS to run (default: all; the pipeline and emoscope:auto always)"
+        "--systems",
+        help="comma-separated systems of SYSTEMS to run (default: all; the pipeline and emoscope:auto always)",
     )
     parser.add_argument("--system", help=argparse.SUPPRESS)
     parser.add_argument("--probs-out", help=argparse.SUPPRESS)
