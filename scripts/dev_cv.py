@@ -3,10 +3,11 @@
     python scripts/dev_cv.py RUN_DIR [--repeats 20]
 
 Splits dev in random halves, tunes thresholds on one half with each strategy, scores macro-F1 on the other,
-both ways, `--repeats` times; prints the mean (and its standard error) per strategy. Strategies: the two of
-`emoscope.evaluate.thresholds` (global, per_emotion) and two candidates that were not kept (README, "What was
-tried"): per-emotion values shrunk towards the global one by dev support, and per-emotion values chosen on
-an F1 curve smoothed over neighbouring grid points.
+both ways, `--repeats` times; prints the mean (and its standard error) per strategy. Strategies: the three
+tuned ones of `emoscope.evaluate.thresholds` (global, per_emotion, per_emotion_bagged) and candidates that were
+not kept (README, "What was tried"): per-emotion values shrunk towards the global one by dev support,
+per-emotion values chosen on an F1 curve smoothed over neighbouring grid points, and a decision that never
+leaves a text without a label.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from emoscope.evaluate.metrics import read_predictions
-from emoscope.evaluate.thresholds import GRID, tune_global, tune_per_label
+from emoscope.evaluate.thresholds import GRID, tune_global, tune_per_label, tune_per_label_bagged
 from emoscope.evaluate.thresholds import _dev_f1_grid as dev_f1_grid  # F1 of every label at every grid value
 from emoscope.runfolder import eval_file, read_labels, split_predictions
 
@@ -36,11 +37,34 @@ def smoothed(y: np.ndarray, p: np.ndarray, half_width: int) -> np.ndarray:
     return GRID[np.argmax(curves, axis=1)]
 
 
+def above(p: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    return p >= thresholds
+
+
+def never_empty(score):
+    """A decision that predicts the best-scoring emotion (score(p, thresholds)) for a text that none reaches."""
+
+    def decide(p: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+        predicted = p >= thresholds
+        empty = ~predicted.any(axis=1)
+        predicted[empty, np.argmax(score(p[empty], thresholds), axis=1)] = True
+        return predicted
+
+    return decide
+
+
 STRATEGIES = {
     "global": tune_global,
     "per_emotion": lambda y, p: tune_per_label(y, p)[0],
     **{f"per_emotion shrunk (k={k})": (lambda y, p, k=k: shrunk(y, p, k)) for k in (10, 30, 100)},
     **{f"per_emotion smoothed (+-{w})": (lambda y, p, w=w: smoothed(y, p, w)) for w in (1, 2, 3)},
+    "per_emotion_bagged": lambda y, p: tune_per_label_bagged(y, p)[0],
+    "per_emotion, never empty (p/t)": lambda y, p: tune_per_label(y, p)[0],
+    "per_emotion, never empty (max p)": lambda y, p: tune_per_label(y, p)[0],
+}
+DECISIONS = {
+    "per_emotion, never empty (p/t)": never_empty(lambda p, t: p / t),
+    "per_emotion, never empty (max p)": never_empty(lambda p, t: p),
 }
 
 
@@ -61,9 +85,10 @@ def main() -> None:
         for tune, score in (halves, halves[::-1]):
             for name, strategy in STRATEGIES.items():
                 thresholds = strategy(y[tune], p[tune])
-                scores[name].append(f1_score(y[score], p[score] >= thresholds, average="macro", zero_division=0))
+                predicted = DECISIONS.get(name, above)(p[score], thresholds)
+                scores[name].append(f1_score(y[score], predicted, average="macro", zero_division=0))
     for name, values in scores.items():
-        print(f"{name:28s} dev 2-fold macro-F1 {np.mean(values):.4f} (se {np.std(values) / np.sqrt(len(values)):.4f})")
+        print(f"{name:32s} dev 2-fold macro-F1 {np.mean(values):.4f} (se {np.std(values) / np.sqrt(len(values)):.4f})")
 
 
 if __name__ == "__main__":

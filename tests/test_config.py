@@ -115,7 +115,7 @@ INVALID = [
     ("seed", "-1", "must be in [0, 4294967295], got -1"),
     ("early_stopping_patience", "0", "must be positive, got 0"),
     ("ema_decay", "1", "must be in (0, 1), got 1.0"),
-    ("threshold_strategy", "best", "must be one of fixed, global, per_emotion, got 'best'"),
+    ("threshold_strategy", "best", "must be one of fixed, global, per_emotion, per_emotion_bagged, got 'best'"),
     ("threshold", "1.01", "must be in [0, 1], got 1.01"),
     ("checkpoint_every", "0", "must be positive, got 0"),
     ("keep_checkpoints", "0", "must be positive, got 0"),

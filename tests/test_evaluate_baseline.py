@@ -14,8 +14,8 @@ from conftest import SAMPLE_TEXTS
 from emoscope.errors import UserError
 from emoscope.evaluate.baseline import BaselineModel, build_model, run_baseline, save_model
 from emoscope.evaluate.metrics import as_indicator_matrix, compute_metrics, read_predictions
-from emoscope.evaluate.thresholds import choose_thresholds
-from emoscope.runfolder import BASELINE_FEATURES
+from emoscope.evaluate.thresholds import choose_thresholds, tune_per_label, tune_per_label_bagged
+from emoscope.runfolder import BASELINE_FEATURES, eval_file, load_thresholds, split_predictions
 
 
 def read_split(data_dir: Path, name: str, limit: int) -> tuple[list[str], list[tuple[int, ...]], list[str]]:
@@ -156,3 +156,16 @@ def test_a_baseline_folder_carries_its_model(small_run, tmp_path):
     (old / BASELINE_FEATURES).unlink()
     with pytest.raises(UserError, match=f"^{old} is not a saved TF-IDF baseline .*refit with emoscope baseline$"):
         BaselineModel(old)
+
+
+def test_bagged_strategy_is_tuned_on_the_saved_dev_predictions(goemotions_dir, tmp_path):
+    names = (goemotions_dir / "emotions.txt").read_text().split()
+    splits = [read_split(goemotions_dir, split, n) for split, n in (("train", 800), ("dev", 300), ("test", 100))]
+    run_baseline(
+        *[a for split in splits for a in split[:2]], names, tmp_path, threshold_strategy="per_emotion_bagged", n_jobs=1
+    )
+    dev = read_predictions(eval_file(tmp_path, split_predictions("dev")), names)
+    saved = load_thresholds(tmp_path / "thresholds.json", names)
+    assert saved.strategy == "per_emotion_bagged"
+    np.testing.assert_array_equal(saved.values, tune_per_label_bagged(dev.truth, dev.probs)[0])
+    assert not np.array_equal(saved.values, tune_per_label(dev.truth, dev.probs)[0])

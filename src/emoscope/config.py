@@ -238,7 +238,9 @@ class TrainConfig:
     )
     # thresholds, always chosen on dev
     threshold_strategy: str = _thresholds(
-        "per_emotion", "fixed: --threshold for all; global or per_emotion: chosen on dev", CHOICES["threshold_strategy"]
+        "per_emotion",
+        "fixed: --threshold for all; global, per_emotion, per_emotion_bagged: tuned on dev",
+        CHOICES["threshold_strategy"],
     )
     threshold: float = _thresholds(0.5, "the probability threshold of the fixed strategy", PROBABILITY)
     lexical_baseline: bool = _thresholds(True, "also fit TF-IDF + logistic regression (baseline/): the floor to beat")

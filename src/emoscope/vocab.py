@@ -8,7 +8,7 @@ from emoscope.errors import UserError
 HEADS = ("linear", "mlp-attention", "cnn")
 POOLINGS = ("mean", "cls")
 TAXONOMIES = ("original", "ekman", "sentiment")
-THRESHOLD_STRATEGIES = ("fixed", "global", "per_emotion")
+THRESHOLD_STRATEGIES = ("fixed", "global", "per_emotion", "per_emotion_bagged")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 BACKENDS = ("torch", "onnx")  # what runs a Predictor's network
 EXPORT_FORMATS = ("transformers", "onnx")
