@@ -53,6 +53,22 @@ def test_one_run_is_its_own_ensemble(tiny_run, tmp_path):
     )
 
 
+def test_thresholds_follow_the_members_strategy_unless_one_is_given(tiny_run, tmp_path):
+    assert json.loads((tiny_run / "thresholds.json").read_text())["strategy"] == "per_emotion_bagged"  # cpu-default
+    assert build_ensemble([tiny_run, tiny_run], tmp_path / "same")["threshold_strategy"] == "per_emotion_bagged"
+    assert build_ensemble([tiny_run], tmp_path / "given", threshold_strategy="global")["threshold_strategy"] == "global"
+    for other_strategy, chosen_on in (("global", "dev"), ("fixed", None)):
+        other = shutil.copytree(tiny_run, tmp_path / other_strategy, ignore=shutil.ignore_patterns("checkpoints"))
+        saved = json.loads((other / "thresholds.json").read_text())
+        (other / "thresholds.json").write_text(json.dumps(saved | {"strategy": other_strategy, "chosen_on": chosen_on}))
+        info = build_ensemble([tiny_run, other], tmp_path / f"mixed-{other_strategy}")
+        assert info["threshold_strategy"] == "per_emotion"
+        assert json.loads((tmp_path / f"mixed-{other_strategy}" / "thresholds.json").read_text())["strategy"] == (
+            "per_emotion"
+        )
+    assert build_ensemble([tmp_path / "fixed"], tmp_path / "fixed-alone")["threshold_strategy"] == "per_emotion"
+
+
 def test_baseline_share_is_chosen_on_dev(tiny_run, tmp_path):
     """An oracle baseline must win a share, and lift dev macro-F1 above the run alone."""
     info = build_ensemble([tiny_run, tiny_run], tmp_path / "ens", baseline=oracle_baseline(tiny_run, tmp_path / "b"))

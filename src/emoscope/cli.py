@@ -561,7 +561,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+")
     p.add_argument("--baseline", help="an `emoscope baseline` folder; its share is chosen on dev")
     p.add_argument(
-        "--threshold-strategy", dest="threshold_strategy", default="per_emotion", choices=THRESHOLD_STRATEGIES
+        "--threshold-strategy",
+        dest="threshold_strategy",
+        choices=THRESHOLD_STRATEGIES,
+        help="default: the runs' own, when they share one tuned on dev; else per_emotion",
     )
     p.add_argument("--out", default="runs/ensemble")
     p.add_argument("--overwrite", action="store_true")

@@ -28,6 +28,7 @@ from emoscope.runfolder import (
     LABELS,
     RUN_INFO,
     THRESHOLDS,
+    load_thresholds,
     read_labels,
     save_thresholds,
     split_predictions,
@@ -137,17 +138,28 @@ def training_wall_seconds(runs: Sequence[Path]) -> float | None:
     return round(total, 1)
 
 
+def members_strategy(runs: Sequence[Path]) -> str:
+    """The threshold strategy the runs were tuned with, when they share one that is tuned on dev; else
+    per_emotion (a fixed value belongs to its run; runs tuned differently, or without thresholds, leave no
+    single choice)."""
+    strategies = {load_thresholds(run / THRESHOLDS).strategy if (run / THRESHOLDS).is_file() else None for run in runs}
+    return strategies.pop() if len(strategies) == 1 and not strategies & {"fixed", None} else "per_emotion"
+
+
 def build_ensemble(
     runs: Sequence[str | Path],
     out_dir: str | Path,
     baseline: str | Path | None = None,
-    threshold_strategy: str = "per_emotion",
+    threshold_strategy: str | None = None,
 ) -> dict:
     """Average the runs' probabilities, blend in the baseline at the weight best on dev, choose thresholds on
-    dev, and write `out_dir` like a run's evaluation (eval/, thresholds.json, labels.json, ensemble.json)."""
+    dev, and write `out_dir` like a run's evaluation (eval/, thresholds.json, labels.json, ensemble.json).
+    Thresholds are tuned with `threshold_strategy`; by default the members' own, when they share a tuned one."""
     if not runs:
         raise UserError("an ensemble needs at least one run folder")
     runs = [Path(r) for r in runs]
+    if threshold_strategy is None:
+        threshold_strategy = members_strategy(runs)
     labels = member_labels(runs[0])
     dev, dev_runs = _aligned(runs, "dev", labels)
     test, test_runs = _aligned(runs, "test", labels)
