@@ -24,8 +24,12 @@ from emoscope.evaluate.thresholds import _dev_f1_grid as dev_f1_grid  # F1 of ev
 from emoscope.runfolder import eval_file, read_labels, split_predictions
 
 
+def per_emotion(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return tune_per_label(y, p)[0]
+
+
 def shrunk(y: np.ndarray, p: np.ndarray, k: float) -> np.ndarray:
-    per, _ = tune_per_label(y, p)
+    per = per_emotion(y, p)
     weight = y.sum(0) / (y.sum(0) + k)
     return weight * per + (1 - weight) * tune_global(y, p)
 
@@ -55,12 +59,12 @@ def never_empty(score):
 
 STRATEGIES = {
     "global": tune_global,
-    "per_emotion": lambda y, p: tune_per_label(y, p)[0],
+    "per_emotion": per_emotion,
     **{f"per_emotion shrunk (k={k})": (lambda y, p, k=k: shrunk(y, p, k)) for k in (10, 30, 100)},
     **{f"per_emotion smoothed (+-{w})": (lambda y, p, w=w: smoothed(y, p, w)) for w in (1, 2, 3)},
     "per_emotion_bagged": lambda y, p: tune_per_label_bagged(y, p)[0],
-    "per_emotion, never empty (p/t)": lambda y, p: tune_per_label(y, p)[0],
-    "per_emotion, never empty (max p)": lambda y, p: tune_per_label(y, p)[0],
+    "per_emotion, never empty (p/t)": per_emotion,
+    "per_emotion, never empty (max p)": per_emotion,
 }
 DECISIONS = {
     "per_emotion, never empty (p/t)": never_empty(lambda p, t: p / t),
