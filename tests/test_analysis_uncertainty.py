@@ -43,7 +43,8 @@ from emoscope.analysis.metrics import (
 )
 from emoscope.analysis.probe import write_probe
 from emoscope.analysis.run import Uncertainty
-from emoscope.analysis.uncertainty import difference, interval, permutation_p, resample_counts, split_half_ceiling
+from emoscope.analysis.uncertainty import difference, interval, permutation_p, split_half_ceiling
+from emoscope.evaluate.bootstrap import resample_counts
 from emoscope.models import encoder_layers, load_backbone
 from emoscope.runfolder import THRESHOLDS, ThresholdChoice, probe_path, read_config, save_thresholds
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import f1_score
 
 from emoscope.errors import DataError, UserError
+from emoscope.evaluate.bootstrap import resample_counts
 from emoscope.evaluate.metrics import compute_metrics
 from emoscope.evaluate.thresholds import (
     GRID,
@@ -150,6 +151,21 @@ def test_bagged_thresholds_are_reproducible_and_fill_labels_without_positives():
     assert values.tolist() == tune_per_label_bagged(y, p, ["rare", "never"])[0].tolist()
     direct, direct_notes = tune_per_label(y, p, ["rare", "never"])
     assert values[1] == direct[1] and notes == direct_notes
+
+
+def test_bagged_thresholds_are_the_median_of_each_resamples_own_best():
+    """The definition spelled out: each resample's drawn rows copied and tuned by `tune_per_label` (labels a
+    resample has no positives of get that resample's global value), then the median per label. The function
+    weights dev texts by their draw counts instead of copying rows; both must agree."""
+    rng = np.random.default_rng(7)
+    y = (rng.random((300, 4)) < [0.3, 0.1, 0.03, 0.01]).astype(int)
+    p = np.clip(0.15 * y + 0.85 * rng.random(y.shape), 0, 1)
+    counts = resample_counts(len(y), 20, seed=5)
+    rows = [np.repeat(np.arange(len(y)), c.astype(int)) for c in counts]
+    assert any(y[r, 3].sum() == 0 for r in rows)  # the rarest label is missing from some resamples
+    expected = np.median([tune_per_label(y[r], p[r])[0] for r in rows], axis=0)
+    assert expected.tolist() != tune_per_label(y, p)[0].tolist()  # the resamples do move the thresholds
+    assert tune_per_label_bagged(y, p, resamples=20, seed=5)[0].tolist() == expected.tolist()
 
 
 @pytest.mark.parametrize("resamples", [0, -3, 2.5, True])

@@ -30,9 +30,10 @@ from emoscope.analysis import figures as fig
 from emoscope.analysis.predictions import decide
 from emoscope.analysis.probe import read_probe
 from emoscope.analysis.tracker import capture_texts, hidden_states
-from emoscope.analysis.uncertainty import interval, resample_counts
+from emoscope.analysis.uncertainty import interval
 from emoscope.data.batching import encode_texts, sorted_batches
 from emoscope.errors import UserError
+from emoscope.evaluate.bootstrap import resample_counts
 from emoscope.evaluate.metrics import read_predictions
 from emoscope.models import encoder_layers, load_backbone
 from emoscope.models.inference import each_batch, prepare_for_inference, worker_count

@@ -219,7 +219,7 @@ def point_metrics(
     """Every per-representation number of `layer_metrics.csv` (CKA aside), plus `silhouette_posneg`:
     the silhouette of single-label positive vs negative examples, which the summary reads.
 
-    With `weights` (bootstrap draw counts [R, n] over the rows of `X`, see `uncertainty.resample_counts`)
+    With `weights` (bootstrap draw counts [R, n] over the rows of `X`, see `evaluate.bootstrap.resample_counts`)
     the result also holds `samples`: each number recomputed on every resample ([R] arrays, NaN where a
     resample leaves it undefined) and `rsa_rdms`: the model RDM and each reference, for permutation tests.
     """

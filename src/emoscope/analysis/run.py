@@ -32,9 +32,10 @@ from emoscope.analysis.probe import read_cooccurrence, read_probe, split_halves
 from emoscope.analysis.projection import tsne_series
 from emoscope.analysis.summary import write_summary
 from emoscope.analysis.tracker import load_capture
-from emoscope.analysis.uncertainty import difference, interval, permutation_p, resample_counts, split_half_ceiling
+from emoscope.analysis.uncertainty import difference, interval, permutation_p, split_half_ceiling
 from emoscope.data.labels import sentiment_colour, text_sentiment
 from emoscope.errors import DataError, UserError
+from emoscope.evaluate.bootstrap import resample_counts
 from emoscope.evaluate.metrics import confusion_counts, per_label_scores, read_predictions
 from emoscope.runfolder import (
     ANALYSIS,

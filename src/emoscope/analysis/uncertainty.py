@@ -1,9 +1,9 @@
 """How sure the layer metrics are: bootstrap intervals over probe texts, RSA permutation p-values and the
 co-annotation reference's noise ceiling.
 
-A resample is a vector of draw counts over the probe texts; `metrics.point_metrics(..., weights=...)`
-recomputes every number on each one. The analysis draws one set of resamples and uses it at every point and
-epoch, so the difference of two numbers has its own paired interval.
+A resample is a vector of draw counts over the probe texts (`evaluate.bootstrap.resample_counts`);
+`metrics.point_metrics(..., weights=...)` recomputes every number on each one. The analysis draws one set of
+resamples and uses it at every point and epoch, so the difference of two numbers has its own paired interval.
 """
 
 from __future__ import annotations
@@ -16,13 +16,6 @@ from scipy.stats import rankdata
 from emoscope.analysis.metrics import coannotation_rdm, rsa
 
 CONFIDENCE = 0.95
-
-
-def resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
-    """[n_resamples, n] float32: how often each of n rows is drawn in each bootstrap resample."""
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n, size=(n_resamples, n)) + n * np.arange(n_resamples)[:, None]
-    return np.bincount(draws.ravel(), minlength=n_resamples * n).reshape(n_resamples, n).astype(np.float32)
 
 
 def interval(samples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from emoscope.errors import UserError
+from emoscope.evaluate.bootstrap import resample_counts
 from emoscope.evaluate.metrics import as_indicator_matrix, as_label_names, as_prob_matrix, as_threshold_vector
 from emoscope.runfolder import ThresholdChoice
 from emoscope.vocab import THRESHOLD_STRATEGIES
@@ -29,8 +30,9 @@ def fixed(value: float, n_labels: int) -> np.ndarray:
     return as_threshold_vector(value, n_labels)
 
 
-def _dev_f1_grid(y_dev, p_dev) -> tuple[np.ndarray, np.ndarray]:
-    """Dev F1 of every label at every grid threshold, [L, len(GRID)], plus the positives per label.
+def _dev_f1_grid(y_dev, p_dev, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Dev F1 of every label at every grid threshold, [L, len(GRID)], plus the positives per label; with
+    `counts` (a bootstrap resample's draw count per dev text), on that resample.
 
     Each probability is binned by how many grid thresholds it reaches; per-label histograms of those bins
     summed from the top give TP and FP at every threshold at once, in O(N * L), with no loop over labels.
@@ -39,8 +41,11 @@ def _dev_f1_grid(y_dev, p_dev) -> tuple[np.ndarray, np.ndarray]:
     p = as_prob_matrix(p_dev, "p_dev", y.shape)
     n_labels, n_bins = y.shape[1], len(GRID) + 1
     reached = np.searchsorted(GRID, p, side="right") + n_bins * np.arange(n_labels)  # predicted iff bin > g
-    pos = np.bincount(reached[y == 1], minlength=n_labels * n_bins).reshape(n_labels, n_bins)
-    neg = np.bincount(reached[y == 0], minlength=n_labels * n_bins).reshape(n_labels, n_bins)
+    w = None if counts is None else np.broadcast_to(np.asarray(counts)[:, None], y.shape)
+    pos, neg = (
+        np.bincount(reached[rows], None if w is None else w[rows], n_labels * n_bins).reshape(n_labels, n_bins)
+        for rows in (y == 1, y == 0)
+    )
     tp = np.cumsum(pos[:, ::-1], axis=1)[:, ::-1][:, 1:]
     fp = np.cumsum(neg[:, ::-1], axis=1)[:, ::-1][:, 1:]
     n_pos = pos.sum(axis=1, keepdims=True)
@@ -63,10 +68,9 @@ def tune_per_label(y_dev, p_dev, label_names: Sequence[str] | None = None) -> tu
     """
     f1, n_pos = _dev_f1_grid(y_dev, p_dev)
     names = [str(j) for j in range(len(f1))] if label_names is None else as_label_names(label_names, len(f1))
-    global_t = GRID[int(np.argmax(f1.mean(axis=0)))]
-    values = GRID[np.argmax(f1, axis=1)]
+    values = _best_per_label(f1, n_pos)
     empty = n_pos == 0
-    values[empty] = global_t
+    global_t = GRID[int(np.argmax(f1.mean(axis=0)))]
     notes = []
     if empty.any():
         notes.append(
@@ -74,6 +78,14 @@ def tune_per_label(y_dev, p_dev, label_names: Sequence[str] | None = None) -> tu
             f"they get the global tuned threshold {global_t:.2f}"
         )
     return values, notes
+
+
+def _best_per_label(f1: np.ndarray, n_pos: np.ndarray) -> np.ndarray:
+    """Each label's grid value with the best F1 (the lowest on ties); the best global value where a label
+    has no positives."""
+    values = GRID[np.argmax(f1, axis=1)]
+    values[n_pos == 0] = GRID[int(np.argmax(f1.mean(axis=0)))]
+    return values
 
 
 def tune_per_label_bagged(
@@ -88,9 +100,8 @@ def tune_per_label_bagged(
     y = as_indicator_matrix(y_dev, "y_dev")
     p = as_prob_matrix(p_dev, "p_dev", y.shape)
     direct, notes = tune_per_label(y, p, label_names)
-    rng = np.random.default_rng(seed)
-    draws = [rng.integers(0, len(y), len(y)) for _ in range(resamples)]
-    values = np.median([tune_per_label(y[rows], p[rows])[0] for rows in draws], axis=0)
+    counts = resample_counts(len(y), resamples, seed)
+    values = np.median([_best_per_label(*_dev_f1_grid(y, p, c)) for c in counts], axis=0)
     empty = y.sum(axis=0) == 0
     values[empty] = direct[empty]
     return values, notes
