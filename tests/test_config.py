@@ -42,6 +42,12 @@ def test_both_spellings_of_an_option(spelling):
     assert config_overrides(build_parser().parse_args(["train", *spelling])) == {"log_every": 5}
 
 
+def test_none_is_a_choice_where_the_choices_hold_it_and_no_value_elsewhere():
+    parsed = build_parser().parse_args(["train", "--pos_weight", "none", "--head_lr", "none"])
+    assert config_overrides(parsed) == {"pos_weight": "none", "head_lr": None}
+    assert resolve_config("cpu-default", config_overrides(parsed)).pos_weight == "none"
+
+
 @pytest.mark.parametrize(
     ("argv", "value"),
     [

@@ -442,7 +442,11 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                 *dict.fromkeys(names), nargs="+", action="extend", **{**options, "metavar": "DIR"}
             )
         else:
-            groups[f.metadata["group"]].add_argument(*dict.fromkeys(names), type=_optional(kind), **options)
+            # "none" is a value of its own where a field's choices include it (--pos_weight none), else "no value"
+            chosen = isinstance(f.metadata["allowed"], tuple) and "none" in f.metadata["allowed"]
+            groups[f.metadata["group"]].add_argument(
+                *dict.fromkeys(names), type=kind if chosen else _optional(kind), **options
+            )
 
 
 def config_overrides(args: argparse.Namespace) -> dict:
