@@ -10,7 +10,7 @@ of such values).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -30,34 +30,45 @@ def fixed(value: float, n_labels: int) -> np.ndarray:
     return as_threshold_vector(value, n_labels)
 
 
-def _dev_f1_grid(y_dev, p_dev, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Dev F1 of every label at every grid threshold, [L, len(GRID)], plus the positives per label; with
-    `counts` (a bootstrap resample's draw count per dev text), on that resample.
+def _dev_f1_grids(y_dev, p_dev, counts: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Dev F1 of every label at every grid threshold, [L, len(GRID)], plus the positives per label: once for dev
+    as it is, or with `counts` (bootstrap draw counts [R, n] per dev text) once for each resample in turn.
 
-    Each probability is binned by how many grid thresholds it reaches; per-label histograms of those bins
-    summed from the top give TP and FP at every threshold at once, in O(N * L), with no loop over labels.
+    Each probability is binned by how many grid thresholds it reaches (once, whatever the resamples); per-label
+    histograms of those bins summed from the top give TP and FP at every threshold at once, in O(N * L), with no
+    loop over labels.
     """
     y = as_indicator_matrix(y_dev, "y_dev")
     p = as_prob_matrix(p_dev, "p_dev", y.shape)
     n_labels, n_bins = y.shape[1], len(GRID) + 1
     reached = np.searchsorted(GRID, p, side="right") + n_bins * np.arange(n_labels)  # predicted iff bin > g
-    w = None if counts is None else np.broadcast_to(np.asarray(counts)[:, None], y.shape)
-    pos, neg = (
-        np.bincount(reached[rows], None if w is None else w[rows], n_labels * n_bins).reshape(n_labels, n_bins)
-        for rows in (y == 1, y == 0)
-    )
-    tp = np.cumsum(pos[:, ::-1], axis=1)[:, ::-1][:, 1:]
-    fp = np.cumsum(neg[:, ::-1], axis=1)[:, ::-1][:, 1:]
-    n_pos = pos.sum(axis=1, keepdims=True)
-    denom = tp + fp + n_pos  # 2TP + FP + FN
-    f1 = np.divide(2 * tp, denom, out=np.zeros(tp.shape), where=denom > 0)  # zero_division=0
-    return f1, n_pos[:, 0]
+    for weights in [None] if counts is None else counts:
+        w = None if weights is None else np.broadcast_to(weights[:, None], y.shape)
+        pos, neg = (
+            np.bincount(reached[rows], None if w is None else w[rows], n_labels * n_bins).reshape(n_labels, n_bins)
+            for rows in (y == 1, y == 0)
+        )
+        tp = np.cumsum(pos[:, ::-1], axis=1)[:, ::-1][:, 1:]
+        fp = np.cumsum(neg[:, ::-1], axis=1)[:, ::-1][:, 1:]
+        n_pos = pos.sum(axis=1, keepdims=True)
+        denom = tp + fp + n_pos  # 2TP + FP + FN
+        yield np.divide(2 * tp, denom, out=np.zeros(tp.shape), where=denom > 0), n_pos[:, 0]  # zero_division=0
+
+
+def _dev_f1_grid(y_dev, p_dev) -> tuple[np.ndarray, np.ndarray]:
+    """`_dev_f1_grids` on dev as it is."""
+    return next(_dev_f1_grids(y_dev, p_dev))
+
+
+def _best_global(f1: np.ndarray) -> float:
+    """The grid value with the best macro-F1 over labels (the lowest on ties)."""
+    return GRID[int(np.argmax(f1.mean(axis=0)))]
 
 
 def tune_global(y_dev, p_dev) -> np.ndarray:
     """One threshold for all labels, the grid value with the best dev macro-F1 (the lowest on ties)."""
     f1, _ = _dev_f1_grid(y_dev, p_dev)
-    return np.full(f1.shape[0], GRID[int(np.argmax(f1.mean(axis=0)))])
+    return np.full(f1.shape[0], _best_global(f1))
 
 
 def tune_per_label(y_dev, p_dev, label_names: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
@@ -70,12 +81,11 @@ def tune_per_label(y_dev, p_dev, label_names: Sequence[str] | None = None) -> tu
     names = [str(j) for j in range(len(f1))] if label_names is None else as_label_names(label_names, len(f1))
     values = _best_per_label(f1, n_pos)
     empty = n_pos == 0
-    global_t = GRID[int(np.argmax(f1.mean(axis=0)))]
     notes = []
     if empty.any():
         notes.append(
             f"no dev positives for {', '.join(n for n, e in zip(names, empty, strict=True) if e)}: "
-            f"they get the global tuned threshold {global_t:.2f}"
+            f"they get the global tuned threshold {_best_global(f1):.2f}"
         )
     return values, notes
 
@@ -84,7 +94,7 @@ def _best_per_label(f1: np.ndarray, n_pos: np.ndarray) -> np.ndarray:
     """Each label's grid value with the best F1 (the lowest on ties); the best global value where a label
     has no positives."""
     values = GRID[np.argmax(f1, axis=1)]
-    values[n_pos == 0] = GRID[int(np.argmax(f1.mean(axis=0)))]
+    values[n_pos == 0] = _best_global(f1)
     return values
 
 
@@ -100,8 +110,8 @@ def tune_per_label_bagged(
     y = as_indicator_matrix(y_dev, "y_dev")
     p = as_prob_matrix(p_dev, "p_dev", y.shape)
     direct, notes = tune_per_label(y, p, label_names)
-    counts = resample_counts(len(y), resamples, seed)
-    values = np.median([_best_per_label(*_dev_f1_grid(y, p, c)) for c in counts], axis=0)
+    grids = _dev_f1_grids(y, p, resample_counts(len(y), resamples, seed))
+    values = np.median([_best_per_label(f1, n_pos) for f1, n_pos in grids], axis=0)
     empty = y.sum(axis=0) == 0
     values[empty] = direct[empty]
     return values, notes
