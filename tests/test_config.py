@@ -130,7 +130,8 @@ INVALID = [
     ("num_threads", "0", "must be positive, got 0"),
     ("probe_size", "0", "must be positive, got 0"),
     ("capture_pooling", "max", "must be one of mean, cls, got 'max'"),
-    ("epochs", "none", "must be an integer, got None"),
+    ("epochs", "none", "must be an integer, got none"),
+    ("precision", "none", "must be one of auto, fp32, bf16, fp16, got none"),  # a choice field without "none"
 ]
 
 

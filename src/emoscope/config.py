@@ -319,11 +319,12 @@ def _checked(name: str, value, annotation, allowed: Interval | tuple | None):
         fits = isinstance(value, list) and all(isinstance(v, str) for v in value)
     else:  # True is an int to Python, not to a config
         fits = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+    got = "none" if value is None else repr(value)  # `--precision none` and `precision: null` both arrive as None
+    if isinstance(allowed, tuple) and (not fits or value not in allowed):
+        raise UserError(f"--{name} must be one of {', '.join(allowed)}, got {got}")
     if not fits:
-        raise UserError(f"--{name} must be {_TYPE_WORDS[kind]}{' or none' if optional else ''}, got {value!r}")
+        raise UserError(f"--{name} must be {_TYPE_WORDS[kind]}{' or none' if optional else ''}, got {got}")
     value = float(value) if kind is float else value
-    if isinstance(allowed, tuple) and value not in allowed:
-        raise UserError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
     if isinstance(allowed, Interval) and value not in allowed:
         raise UserError(f"--{name} must be {allowed}, got {value!r}")
     return value
