@@ -54,7 +54,7 @@ def test_writes_a_run_like_folder(small_run):
     ):
         assert (out / rel).is_file(), rel
     thresholds = json.loads((out / "thresholds.json").read_text())
-    assert thresholds["strategy"] == "per_emotion" and thresholds["chosen_on"] == "dev"
+    assert thresholds["strategy"] == "per_emotion_bagged" and thresholds["chosen_on"] == "dev"
     assert list(thresholds["thresholds"]) == names
     assert json.loads((out / "labels.json").read_text())["labels"] == names
     test_metrics = json.loads((out / "eval/test_metrics.json").read_text())
@@ -127,7 +127,8 @@ def test_baseline_command_scores_like_a_run_and_prints_the_table(goemotions_dir,
     data = slice_goemotions(goemotions_dir, tmp_path / "data", 400, 100, 100)
     out = tmp_path / "baseline"
     assert main(["baseline", "--data_dir", str(data), "--out", str(out)]) == 0
-    assert "TF-IDF + logistic regression, test (per_emotion thresholds chosen on dev)" in capsys.readouterr().out
+    assert "TF-IDF + logistic regression, test (per_emotion_bagged thresholds chosen on dev)" in capsys.readouterr().out
+    assert json.loads((out / "thresholds.json").read_text())["strategy"] == "per_emotion_bagged"
     labels = json.loads((out / "labels.json").read_text())
     assert labels["sentiment_of"]["grief"] == "negative" and (out / "eval" / "test_metrics.json").is_file()
 
