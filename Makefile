@@ -32,7 +32,8 @@ JOBS ?= 2
 # Options of the student alone (ARGS goes to both steps). One word-dropped copy of each train text, scored by the
 # teacher that never saw its original, and 2 epochs over texts and copies: level on both dev columns with a 3-epoch
 # R-Drop student over three seeds, at 0.74x its time; and twice cpu-default's backbone learning rate (dev 2-fold
-# +0.0026 over seeds 42 and 43) (README, "What was tried"). STUDENT_ARGS= for the plain student.
+# +0.0026 over seeds 42 and 43, the rule; level once seed 44 joined) (README, "What was tried"). STUDENT_ARGS= for
+# the plain student.
 STUDENT_ARGS ?= --augment_copies 1 --epochs 2 --lr 2e-4
 quality: setup
 	$(BIN)/emoscope crossfit --preset cpu-default --folds $(FOLDS) --epochs $(TEACHER_EPOCHS) --jobs $(JOBS) \
