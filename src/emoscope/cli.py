@@ -336,7 +336,15 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from emoscope.config import ConfigHelpFormatter, add_config_arguments
-    from emoscope.vocab import BACKENDS, EXPORT_FORMATS, POOLINGS, QUANTIZATIONS, TAXONOMIES, THRESHOLD_STRATEGIES
+    from emoscope.vocab import (
+        BACKENDS,
+        EXPORT_FORMATS,
+        FLOOR_THRESHOLD_STRATEGY,
+        POOLINGS,
+        QUANTIZATIONS,
+        TAXONOMIES,
+        THRESHOLD_STRATEGIES,
+    )
 
     parser = _Parser(prog="emoscope", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -548,8 +556,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("baseline", help="TF-IDF + logistic regression, scored like a model")
     p.add_argument("--data-dir", "--data_dir", dest="data_dir")
     p.add_argument("--taxonomy", default="original", choices=TAXONOMIES)
-    p.add_argument(  # bagged, as in cpu-default: the floor's dev 2-fold 0.463 against 0.460 per emotion (README)
-        "--threshold-strategy", dest="threshold_strategy", default="per_emotion_bagged", choices=THRESHOLD_STRATEGIES
+    p.add_argument(
+        "--threshold-strategy",
+        dest="threshold_strategy",
+        default=FLOOR_THRESHOLD_STRATEGY,
+        choices=THRESHOLD_STRATEGIES,
     )
     p.add_argument("--out", default="runs/baseline-tfidf")
     p.add_argument("--overwrite", action="store_true")

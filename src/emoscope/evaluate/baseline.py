@@ -53,6 +53,7 @@ from emoscope.runfolder import (
     split_predictions,
     write_labels,
 )
+from emoscope.vocab import FLOOR_THRESHOLD_STRATEGY
 
 
 def _canonical_csr(x):
@@ -162,7 +163,7 @@ def run_baseline(
     test_y,
     label_names: Sequence[str],
     out_dir: str | Path,
-    threshold_strategy: str = "per_emotion_bagged",
+    threshold_strategy: str = FLOOR_THRESHOLD_STRATEGY,
     seed: int = 0,
     *,
     dev_ids: Sequence[str] | None = None,
@@ -233,7 +234,11 @@ def run_baseline(
 
 
 def run_baseline_on(
-    data, out_dir: str | Path, threshold_strategy: str = "per_emotion_bagged", seed: int = 0, fixed_value: float = 0.5
+    data,
+    out_dir: str | Path,
+    threshold_strategy: str = FLOOR_THRESHOLD_STRATEGY,
+    seed: int = 0,
+    fixed_value: float = 0.5,
 ) -> EvalResult:
     """`run_baseline` on a dataset with `train`, `dev`, `test` (lists of `Example`) and `taxonomy`: what
     `emoscope baseline` runs on GoEmotions and every training run on its own splits."""
