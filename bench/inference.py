@@ -7,7 +7,8 @@ With `--run`, both score the same trained model: emoscope through `Predictor`, t
 backbone with a 28-label head (speed does not depend on the weights). The pipeline runs with its defaults
 (`top_k=None`, one text at a time, fp32) and with `batch_size=64`; emoscope with its defaults (length-sorted
 batches of 128, `--precision auto`), in fp32, and, with `--run`, through onnxruntime (`Predictor(run,
-backend="onnx")`; the run's `onnx/` export is written first if it has none), and one batch at a time over
+backend="onnx")`, and its int8 model with the thresholds chosen on dev for it, `backend="onnx-int8"`; the
+run's `onnx/` export is written first if it has none), and one batch at a time over
 all the threads instead of one batch per thread (`Predictor(run, workers=1)`, the default until 2026-12-03; for
 onnxruntime until 2026-12-04). `--systems` picks some of them (the pipeline and emoscope's defaults always run). Every
 system scores the texts `--passes` times in one process and the last pass is timed, so all are measured warm
@@ -48,8 +49,9 @@ def test_texts(limit: int | None) -> tuple[list[str], np.ndarray]:
 
 
 def load_emoscope(args, option: str):
-    """A function texts -> probabilities (tokenisation included) and the precision it runs in; `option` is
-    "PRECISION" or "PRECISION:WORKERS" (batches scored at once; default one per thread)."""
+    """A function texts -> probabilities (tokenisation included), the precision it runs in and its thresholds
+    (None without `--run`); `option` is "PRECISION" or "PRECISION:WORKERS" (batches scored at once; default one
+    per thread), where "onnx" and "onnx-int8" name the onnxruntime backends."""
     from emoscope.data.batching import encode_texts
     from emoscope.models import build_classifier
     from emoscope.models.backbone import load_tokenizer, resolve_backbone
@@ -58,17 +60,18 @@ def load_emoscope(args, option: str):
 
     precision, _, workers = option.partition(":")
     workers = int(workers) if workers else None
-    if precision == "onnx":
+    if precision in ("onnx", "onnx-int8"):
         from emoscope.onnx_model import export_onnx
-        from emoscope.runfolder import ONNX_EXPORT, ONNX_MODEL
+        from emoscope.runfolder import ONNX_EXPORT, ONNX_INT8_MODEL, ONNX_MODEL
 
-        if not (Path(args.run) / ONNX_EXPORT / ONNX_MODEL).is_file():
-            export_onnx(args.run)
-        predictor = Predictor(args.run, backend="onnx", workers=workers)
-        return predictor.predict_proba, predictor.precision
+        int8 = precision == "onnx-int8"
+        if not (Path(args.run) / ONNX_EXPORT / (ONNX_INT8_MODEL if int8 else ONNX_MODEL)).is_file():
+            export_onnx(args.run, quantize="int8" if int8 else None)
+        predictor = Predictor(args.run, backend=precision, workers=workers)
+        return predictor.predict_proba, predictor.precision, predictor.thresholds
     if args.run:
         predictor = Predictor(args.run, precision=precision, workers=workers)
-        return predictor.predict_proba, predictor.precision
+        return predictor.predict_proba, predictor.precision, predictor.thresholds
     source = resolve_backbone("all-MiniLM-L6-v2")
     tokenizer = load_tokenizer(source)
     used = resolve_precision(precision, torch.device("cpu"))
@@ -78,7 +81,7 @@ def load_emoscope(args, option: str):
         ids = encode_texts(tokenizer, texts, 64, cache=False)
         return predict_probs(model, ids, tokenizer.pad_token_id, 128, torch.device("cpu"), workers=workers)
 
-    return score, used
+    return score, used, None
 
 
 def load_pipeline(args, batch_size: int | None):
@@ -115,7 +118,7 @@ def load_pipeline(args, batch_size: int | None):
             [[{d["label"]: d["score"] for d in row}[label] for label in labels] for row in rows], dtype=np.float32
         )
 
-    return score, "fp32"
+    return score, "fp32", None
 
 
 def backbone_config(args):
@@ -173,9 +176,9 @@ def run_system(args) -> dict:
     texts, _ = test_texts(args.limit)
     name, _, option = args.system.partition(":")
     if name == "emoscope":
-        score, precision = load_emoscope(args, option)
+        score, precision, thresholds = load_emoscope(args, option)
     else:
-        score, precision = load_pipeline(args, int(option) if option else None)
+        score, precision, thresholds = load_pipeline(args, int(option) if option else None)
     pass_seconds = []
     for _ in range(args.passes):
         start = time.perf_counter()
@@ -192,7 +195,9 @@ def run_system(args) -> dict:
         "pass_seconds": pass_seconds,
         "precision": precision,
         "flops": forward_flops(lengths, backbone_config(args)),
-        "peak_gflops": matmul_peak_gflops(dtype=PEAK_DTYPES[precision]),
+        # int8 has no matmul peak in this yardstick (torch's float matmuls): its MFU is left out
+        "peak_gflops": matmul_peak_gflops(dtype=PEAK_DTYPES[precision]) if precision in PEAK_DTYPES else None,
+        "thresholds": None if thresholds is None else [float(t) for t in thresholds],
     }
 
 
@@ -210,6 +215,7 @@ SYSTEMS = {
     "emoscope:fp32": "emoscope fp32",
     "emoscope:onnx": "emoscope onnxruntime",  # with --run only: it runs the run's ONNX export
     "emoscope:onnx:1": "emoscope onnxruntime, one batch at a time on all threads",
+    "emoscope:onnx-int8": "emoscope onnxruntime int8 (its own dev thresholds)",  # with --run only, as onnx
     "stream": "emoscope file -> Parquet (CLI)",  # with --run only: the command line needs a run folder
 }
 
@@ -267,8 +273,9 @@ def main() -> None:
                 if round_:
                     continue
                 probs = np.load(probs_path)
-                r["mfu"] = r["flops"] / r["seconds"] / (r["peak_gflops"] * 1e9)
-                r["test_macro_f1"] = macro_f1(y, probs, thresholds) if args.run else None
+                r["mfu"] = r["flops"] / r["seconds"] / (r["peak_gflops"] * 1e9) if r["peak_gflops"] else None
+                own = r.get("thresholds")  # the int8 model's are its own, chosen on dev for it
+                r["test_macro_f1"] = macro_f1(y, probs, np.array(own) if own else thresholds) if args.run else None
                 r["max_abs_diff_vs_pipeline"] = (
                     float(np.abs(probs - results["pipeline"]["probs"]).max()) if results else 0.0
                 )
@@ -287,7 +294,7 @@ def main() -> None:
             (
                 f"{label} [{r['precision']}]",
                 f"{r['texts_per_s']:.0f}",
-                f"{100 * r['mfu']:.1f}%",
+                "-" if r["mfu"] is None else f"{100 * r['mfu']:.1f}%",
                 f"{ratio['median']:.2f}x ({ratio['min']:.2f}-{ratio['max']:.2f})",
                 f"{r['max_abs_diff_vs_pipeline']:.1e}",
                 f1,

@@ -13,6 +13,8 @@ from conftest import SAMPLE_TEXTS, missing
 
 from emoscope.cli import main
 from emoscope.errors import UserError
+from emoscope.evaluate.metrics import read_predictions
+from emoscope.evaluate.thresholds import choose_thresholds
 from emoscope.predict import Predictor
 
 LONG_TEXT = "I am so happy " * 500  # past the run's max_len: the exported tokenizer must truncate it
@@ -73,7 +75,37 @@ def test_the_export_runs_in_onnxruntime_and_tokenizers_alone_and_matches_the_pre
     np.testing.assert_allclose(probs, ours, rtol=0, atol=1e-4)
     for name in ("labels.json", "thresholds.json"):
         assert (run / "onnx" / name).read_text() == (run / name).read_text()
-    assert (run / "onnx" / "model.int8.onnx").is_file()
+    assert (run / "onnx" / "model.int8.onnx").is_file() and (run / "onnx" / "thresholds.int8.json").is_file()
+
+
+def test_the_int8_backend_runs_the_int8_model_with_thresholds_chosen_on_dev_for_it(run, tmp_path):
+    import onnxruntime as ort
+
+    texts = texts_of(run)
+    int8 = Predictor(run, backend="onnx-int8", workers=1)
+    assert type(int8).__name__ == "OnnxPredictor" and int8.precision == "int8"
+    session = ort.InferenceSession(str(run / "onnx" / "model.int8.onnx"), providers=["CPUExecutionProvider"])
+    for text in texts[:5]:  # one at a time: int8 activations are scaled per batch
+        [probs] = int8.predict_proba([text])
+        ids = int8.tokenizer([text], truncation=True, max_length=int8.config.max_len, return_tensors="np")
+        feed = {name: ids[name].astype(np.int64) for name in ("input_ids", "attention_mask")}
+        np.testing.assert_allclose(session.run(None, feed)[0][0], probs, rtol=0, atol=1e-6)
+    dev = read_predictions(run / "eval" / "dev_predictions.jsonl", int8.labels)
+    config = int8.config
+    chosen = choose_thresholds(
+        config.threshold_strategy, dev.truth, int8.predict_proba(dev.texts), config.threshold, int8.labels
+    )
+    np.testing.assert_allclose(int8.thresholds, chosen.values, rtol=0, atol=1e-6)
+    saved = json.loads((run / "onnx" / "thresholds.int8.json").read_text())
+    assert saved["strategy"] == config.threshold_strategy and saved["chosen_on"] == chosen.chosen_on
+    (tmp_path / "in.txt").write_text("\n".join(texts[:5]), encoding="utf-8")
+    out = tmp_path / "int8.jsonl"
+    assert (
+        main(["predict", str(run), "--file", str(tmp_path / "in.txt"), "--out", str(out), "--backend", "onnx-int8"])
+        == 0
+    )
+    for row, reference in zip(out.read_text(encoding="utf-8").splitlines(), int8.predict(texts[:5]), strict=True):
+        assert json.loads(row)["predicted"] == reference["predicted"]
 
 
 def test_the_onnx_backend_equals_the_torch_backend(run, tmp_path):
@@ -122,6 +154,12 @@ def test_bad_input_is_refused_in_one_line(run, tmp_path, capsys, monkeypatch):
     shutil.copytree(run, unexported, ignore=shutil.ignore_patterns("onnx"))
     assert main(["predict", str(unexported), "hi", "--backend", "onnx"]) == 2
     assert "model.onnx is missing: run `emoscope export" in capsys.readouterr().err
+    assert main(["predict", str(unexported), "hi", "--backend", "onnx-int8"]) == 2
+    assert "model.int8.onnx is missing: run `emoscope export" in capsys.readouterr().err
+    (unexported / "eval" / "dev_predictions.jsonl").unlink()
+    assert main(["export", str(unexported), "--format", "onnx", "--quantize", "int8"]) == 2
+    assert "dev_predictions.jsonl is missing: the int8 model's thresholds" in capsys.readouterr().err
+    assert not (unexported / "onnx").exists()
     with pytest.raises(UserError, match="unknown backend 'tensorflow'"):
         Predictor(run, backend="tensorflow")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed

@@ -92,6 +92,9 @@ def test_cli_predicts_texts_and_files_with_an_ensemble(project, tmp_path, capsys
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r["text"] for r in records] == ["so happy for you", "this is awful"]
     assert all(len(r["probs"]) == 28 for r in records)
+    # Its thresholds were chosen on its members' full-precision probabilities: int8 members would not fit them.
+    assert main(["predict", str(ens), "so happy", "--backend", "onnx-int8"]) == 2
+    assert "is an ensemble: its thresholds were chosen on" in capsys.readouterr().err
 
 
 def test_export_refuses_an_ensemble_in_one_line(project, capsys):

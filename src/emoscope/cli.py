@@ -209,7 +209,10 @@ def _export(args: argparse.Namespace) -> None:
         done = export_onnx(args.run_dir, args.out, args.quantize)
         print(f"onnx export: {done.folder} (max |p - torch| {done.max_abs_diff:.1e} on {done.texts} test texts)")
         if done.macro_f1:
-            print(f"int8: test macro-F1 {done.macro_f1['int8']:.4f} (fp32 {done.macro_f1['fp32']:.4f})")
+            print(
+                f"int8: test macro-F1 {done.macro_f1['int8']:.4f} with its own dev thresholds "
+                f"(fp32 {done.macro_f1['fp32']:.4f}); score with --backend onnx-int8"
+            )
         return
     if args.quantize:
         raise UserError("--quantize applies to --format onnx only")
@@ -485,7 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         choices=BACKENDS,
         default="torch",
-        help="onnx: onnxruntime runs RUN_DIR/onnx/model.onnx (emoscope export RUN_DIR --format onnx first)",
+        help="onnx: onnxruntime runs RUN_DIR/onnx/model.onnx (emoscope export RUN_DIR --format onnx first); "
+        "onnx-int8: its int8 model with thresholds chosen on dev for it (export with --quantize int8)",
     )
     p.add_argument("--progress", choices=("true", "false"), default="true", help="show a progress bar (default: true)")
     p.add_argument(*TRUST_PICKLE, dest="trust_pickle", action="store_true", help=TRUST_PICKLE_HELP)
@@ -539,8 +543,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quantize",
         choices=QUANTIZATIONS,
-        help="onnx: also model.int8.onnx (dynamic quantisation), written only if its test macro-F1 is within "
-        "0.005 of fp32's",
+        help="onnx: also model.int8.onnx (dynamic quantisation) and thresholds.int8.json (chosen on dev for it), "
+        "written only if its test macro-F1 is within 0.005 of fp32's",
     )
     p.set_defaults(func=_export)
 

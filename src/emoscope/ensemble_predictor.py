@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emoscope.errors import UserError
 from emoscope.evaluate.baseline import BaselineModel
 from emoscope.evaluate.ensemble import label_order, member_folder
 from emoscope.models.inference import check_workers
@@ -33,6 +34,11 @@ class EnsemblePredictor(Predictor):
         workers: int | None = None,
     ):
         self.run_dir = Path(run_dir)
+        if backend == "onnx-int8":
+            raise UserError(
+                f"{self.run_dir} is an ensemble: its thresholds were chosen on its runs' full-precision "
+                "probabilities, so it runs on the torch or onnx backend, not onnx-int8"
+            )
         self.backend = backend
         self.workers = check_workers(workers)
         info = json.loads((self.run_dir / ENSEMBLE_INFO).read_text())

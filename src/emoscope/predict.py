@@ -72,6 +72,7 @@ class Predictor:
 
     `backend="onnx"` runs the run's ONNX export (`RUN/onnx/model.onnx`, from `emoscope export RUN --format
     onnx`) in onnxruntime instead of torch: an `OnnxPredictor`, same tokenisation, labels and thresholds.
+    `backend="onnx-int8"` runs its int8 model (`--quantize int8`) with the thresholds chosen on dev for it.
 
     `workers`: CPU batches scored at once, one thread each (None: one per torch thread; 1: one batch at a time
     over all of them). On small matrices two one-thread streams outrun one two-thread stream (README, "Speed").
@@ -84,7 +85,7 @@ class Predictor:
             from emoscope.ensemble_predictor import EnsemblePredictor
 
             return super().__new__(EnsemblePredictor)
-        if cls is Predictor and backend == "onnx":
+        if cls is Predictor and backend.startswith("onnx"):
             from emoscope.onnx_model import OnnxPredictor
 
             return super().__new__(OnnxPredictor)

@@ -52,6 +52,7 @@ HF_EXPORT = "hf"
 ONNX_EXPORT = "onnx"  # emoscope export --format onnx: what onnxruntime and tokenizers alone run
 ONNX_MODEL = "model.onnx"
 ONNX_INT8_MODEL = "model.int8.onnx"
+ONNX_INT8_THRESHOLDS = "thresholds.int8.json"  # chosen on dev for the int8 model's own probabilities
 ONNX_TOKENIZER = "tokenizer.json"  # truncates at the run's max_len and pads a batch, as Predictor does
 REPORT = "report.html"
 # Weights saved by other tools, refused unless the user trusts pickles (`emoscope.predict.weights_file`).

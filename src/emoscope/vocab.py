@@ -12,7 +12,7 @@ THRESHOLD_STRATEGIES = ("fixed", "global", "per_emotion", "per_emotion_bagged")
 # `emoscope baseline`'s own default, as in cpu-default: the floor's dev 2-fold 0.463 against 0.460 per emotion (README)
 FLOOR_THRESHOLD_STRATEGY = "per_emotion_bagged"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-BACKENDS = ("torch", "onnx")  # what runs a Predictor's network
+BACKENDS = ("torch", "onnx", "onnx-int8")  # what runs a Predictor's network: torch, the ONNX export, its int8 model
 EXPORT_FORMATS = ("transformers", "onnx")
 QUANTIZATIONS = ("int8",)  # of an ONNX export
 LONG_TEXT_MODES = ("truncate", "chunk")  # a text past max_len: cut, or scored in overlapping windows
