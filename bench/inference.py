@@ -312,7 +312,9 @@ def main() -> None:
             "ratio": results["emoscope:auto"]["vs_pipeline"]["median"],
             "best_ratio": max(r["vs_pipeline"]["median"] for s, r in results.items() if s != "stream"),
             "stream_vs_in_memory": (
-                float(np.median(np.array(rates["stream"]) / np.array(rates["emoscope:auto"]))) if args.run else None
+                float(np.median(np.array(rates["stream"]) / np.array(rates["emoscope:auto"])))
+                if "stream" in rates
+                else None
             ),
         },
     )
