@@ -62,11 +62,12 @@ def test_thresholds_follow_the_members_strategy_unless_one_is_given(tiny_run, tm
         saved = json.loads((other / "thresholds.json").read_text())
         (other / "thresholds.json").write_text(json.dumps(saved | {"strategy": other_strategy, "chosen_on": chosen_on}))
         info = build_ensemble([tiny_run, other], tmp_path / f"mixed-{other_strategy}")
-        assert info["threshold_strategy"] == "per_emotion"
+        assert info["threshold_strategy"] == "per_emotion_bagged"  # the project's tuned default
         assert json.loads((tmp_path / f"mixed-{other_strategy}" / "thresholds.json").read_text())["strategy"] == (
-            "per_emotion"
+            "per_emotion_bagged"
         )
-    assert build_ensemble([tmp_path / "fixed"], tmp_path / "fixed-alone")["threshold_strategy"] == "per_emotion"
+    fixed_alone = build_ensemble([tmp_path / "fixed"], tmp_path / "fixed-alone")
+    assert fixed_alone["threshold_strategy"] == "per_emotion_bagged"
 
 
 def test_baseline_share_is_chosen_on_dev(tiny_run, tmp_path):

@@ -342,11 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
     from emoscope.vocab import (
         BACKENDS,
         EXPORT_FORMATS,
-        FLOOR_THRESHOLD_STRATEGY,
         POOLINGS,
         QUANTIZATIONS,
         TAXONOMIES,
         THRESHOLD_STRATEGIES,
+        TUNED_THRESHOLD_STRATEGY,
     )
 
     parser = _Parser(prog="emoscope", description=__doc__.splitlines()[0])
@@ -563,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threshold-strategy",
         dest="threshold_strategy",
-        default=FLOOR_THRESHOLD_STRATEGY,
+        default=TUNED_THRESHOLD_STRATEGY,
         choices=THRESHOLD_STRATEGIES,
     )
     p.add_argument("--out", default="runs/baseline-tfidf")
@@ -579,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold-strategy",
         dest="threshold_strategy",
         choices=THRESHOLD_STRATEGIES,
-        help="default: the runs' own, when they share one tuned on dev; else per_emotion",
+        help=f"default: the runs' own, when they share one tuned on dev; else {TUNED_THRESHOLD_STRATEGY}",
     )
     p.add_argument("--out", default="runs/ensemble")
     p.add_argument("--overwrite", action="store_true")

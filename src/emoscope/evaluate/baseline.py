@@ -53,7 +53,7 @@ from emoscope.runfolder import (
     split_predictions,
     write_labels,
 )
-from emoscope.vocab import FLOOR_THRESHOLD_STRATEGY
+from emoscope.vocab import TUNED_THRESHOLD_STRATEGY
 
 
 def _canonical_csr(x):
@@ -163,7 +163,7 @@ def run_baseline(
     test_y,
     label_names: Sequence[str],
     out_dir: str | Path,
-    threshold_strategy: str = FLOOR_THRESHOLD_STRATEGY,
+    threshold_strategy: str = TUNED_THRESHOLD_STRATEGY,
     seed: int = 0,
     *,
     dev_ids: Sequence[str] | None = None,
@@ -236,7 +236,7 @@ def run_baseline(
 def run_baseline_on(
     data,
     out_dir: str | Path,
-    threshold_strategy: str = FLOOR_THRESHOLD_STRATEGY,
+    threshold_strategy: str = TUNED_THRESHOLD_STRATEGY,
     seed: int = 0,
     fixed_value: float = 0.5,
 ) -> EvalResult:

@@ -34,6 +34,7 @@ from emoscope.runfolder import (
     split_predictions,
     write_labels,
 )
+from emoscope.vocab import TUNED_THRESHOLD_STRATEGY
 
 BLEND_WEIGHTS = tuple(round(w, 2) for w in np.arange(0.0, 0.55, 0.05))  # the baseline's share, tried on dev
 
@@ -139,11 +140,12 @@ def training_wall_seconds(runs: Sequence[Path]) -> float | None:
 
 
 def members_strategy(runs: Sequence[Path]) -> str:
-    """The threshold strategy the runs were tuned with, when they share one that is tuned on dev; else
-    per_emotion (a fixed value belongs to its run; runs tuned differently, or without thresholds, leave no
-    single choice)."""
+    """The threshold strategy the runs were tuned with, when they share one that is tuned on dev; else the
+    project's tuned default (a fixed value belongs to its run; runs tuned differently, or without thresholds,
+    leave no single choice)."""
     strategies = {load_thresholds(run / THRESHOLDS).strategy if (run / THRESHOLDS).is_file() else None for run in runs}
-    return strategies.pop() if len(strategies) == 1 and not strategies & {"fixed", None} else "per_emotion"
+    shared = len(strategies) == 1 and not strategies & {"fixed", None}
+    return strategies.pop() if shared else TUNED_THRESHOLD_STRATEGY
 
 
 def build_ensemble(
