@@ -156,6 +156,8 @@ def test_bad_input_is_refused_in_one_line(run, tmp_path, capsys, monkeypatch):
     assert "model.onnx is missing: run `emoscope export" in capsys.readouterr().err
     assert main(["predict", str(unexported), "hi", "--backend", "onnx-int8"]) == 2
     assert "model.int8.onnx is missing: run `emoscope export" in capsys.readouterr().err
+    with pytest.raises(UserError, match="the onnx-int8 backend runs its ONNX model as exported; precision fp32"):
+        Predictor(run, backend="onnx-int8", precision="fp32")
     (unexported / "eval" / "dev_predictions.jsonl").unlink()
     assert main(["export", str(unexported), "--format", "onnx", "--quantize", "int8"]) == 2
     assert "dev_predictions.jsonl is missing: the int8 model's thresholds" in capsys.readouterr().err

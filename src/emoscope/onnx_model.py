@@ -99,8 +99,10 @@ class OnnxPredictor(Predictor):
         workers: int | None = None,
     ):
         int8 = backend == "onnx-int8"
-        if precision not in (None, "fp32"):
-            raise UserError(f"the {backend} backend runs the ONNX export; precision {precision} is the torch backend's")
+        if precision not in (None, "int8" if int8 else "fp32"):
+            raise UserError(
+                f"the {backend} backend runs its ONNX model as exported; precision {precision} is for torch"
+            )
         self._read_run(run_dir, backend, workers)
         folder = self.run_dir / ONNX_EXPORT
         model = folder / (ONNX_INT8_MODEL if int8 else ONNX_MODEL)
