@@ -186,7 +186,7 @@ def export_onnx(run_dir: str | Path, out_dir: str | Path | None = None, quantize
             )
         macro_f1 = None
         if quantize == "int8":
-            macro_f1 = _quantize_int8(staged, test.truth, probs, ids, predictor)
+            macro_f1 = _quantize_int8(staged, test.truth, probs, ids, predictor, dev_predictions)
         _write_reader_files(predictor, staged)
         out.mkdir(exist_ok=True)
         for stale in (ONNX_INT8_MODEL, ONNX_INT8_THRESHOLDS):  # an older int8 model does not match this export
@@ -226,7 +226,9 @@ def _export_graph(predictor: Predictor, example: list[np.ndarray], path: Path) -
     )
 
 
-def _quantize_int8(staged: Path, truth: np.ndarray, fp32_probs: np.ndarray, ids, predictor: Predictor) -> dict:
+def _quantize_int8(
+    staged: Path, truth: np.ndarray, fp32_probs: np.ndarray, ids, predictor: Predictor, dev_predictions: Path
+) -> dict:
     """Dynamic int8 quantisation (weights int8 per output channel, activations quantised on the fly), with
     thresholds chosen on the run's dev texts by the run's own strategy, as the run's were: int8 shifts the
     probabilities, and the fp32 thresholds cost it 0.008-0.016 dev macro-F1 where its own cost 0.001-0.002
@@ -234,7 +236,7 @@ def _quantize_int8(staged: Path, truth: np.ndarray, fp32_probs: np.ndarray, ids,
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     config, labels = predictor.config, predictor.labels
-    dev = read_predictions(eval_file(predictor.run_dir, split_predictions("dev")), labels)
+    dev = read_predictions(dev_predictions, labels)
     with _quiet():
         quantize_dynamic(staged / ONNX_MODEL, staged / ONNX_INT8_MODEL, per_channel=True, weight_type=QuantType.QInt8)
     session = onnx_session(staged / ONNX_INT8_MODEL)
