@@ -9,7 +9,14 @@ from torch import nn
 from transformers import AutoTokenizer
 
 from emoscope.models import build_classifier
-from emoscope.models.dropout import ATTENTION, CPUDropout, cpu_dropout, keep_mask, use_cpu_dropout
+from emoscope.models.dropout import (
+    ATTENTION,
+    CPUDropout,
+    cpu_dropout,
+    keep_mask,
+    stream_generator,
+    use_cpu_dropout,
+)
 
 
 def padded_batch(folder) -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,6 +58,17 @@ def test_masks_follow_the_global_seed():
     torch.manual_seed(7)
     assert torch.equal(a, keep_mask((3, 5, 7), 0.3))
     assert not torch.equal(a, keep_mask((3, 5, 7), 0.3))
+
+
+def test_a_stream_draws_from_its_own_generator_and_leaves_the_global_one_alone():
+    torch.manual_seed(7)
+    expected_next = keep_mask((3, 5, 7), 0.3)
+    torch.manual_seed(7)
+    with stream_generator(torch.Generator().manual_seed(11)):
+        inside = keep_mask((3, 5, 7), 0.3)
+    with stream_generator(torch.Generator().manual_seed(11)):
+        assert torch.equal(inside, keep_mask((3, 5, 7), 0.3))
+    assert torch.equal(keep_mask((3, 5, 7), 0.3), expected_next)  # the global generator did not move
 
 
 def test_a_probability_outside_0_1_is_refused():

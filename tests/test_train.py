@@ -296,6 +296,7 @@ def test_presets_hold_the_published_designs(preset, field, value):
         ({"batch_size": 0}, "--batch_size must be positive, got 0"),
         ({"epochs": 0}, "--epochs must be positive, got 0"),
         ({"precision": "fp8"}, "--precision must be one of auto, fp32, bf16, fp16, got 'fp8'"),
+        ({"train_streams": 2, "compile": True}, "--train_streams above 1 and --compile do not go together; choose one"),
         (
             {"head": "cnn", "pooling": "cls"},
             "--pooling cls applies to the linear head only; the cnn head pools its own way (leave --pooling at mean)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import threading
 from functools import partial
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from emoscope.data.labels import load_taxonomy
 from emoscope.errors import UserError
 from emoscope.models import build_classifier
 from emoscope.models.weights import read_weights
-from emoscope.train import train
+from emoscope.train import loop, train
 from emoscope.train.loop import hierarchy_loss, multilabel_loss, param_groups, positive_weights, rdrop_loss
 
 
@@ -67,6 +68,42 @@ def test_two_accumulated_batches_of_16_make_the_update_of_one_batch_of_32(tiny_m
     assert steps == [[3], [3]]
     start, _ = read_weights(tiny_models["bert"] / "model.safetensors")
     assert any(not torch.equal(start[k], a[f"backbone.{k}"]) for k in start if f"backbone.{k}" in a)
+
+
+# ---------------------------------------------------------------- training streams
+
+
+def test_two_training_streams_make_the_update_of_one_and_run_on_two_threads(tiny_models, data96, tmp_path, monkeypatch):
+    common = {"group_by_length": False, "head_dropout": 0.0, "backbone_dropout": 0.0, "lr": 1e-3, "batch_size": 32}
+    one = train_only(tiny_models["bert"], data96, tmp_path / "one", **common)
+    threads = set()
+    seeded = loop.stream_generator  # entered by every forward pass, in the thread that runs it
+
+    def recording(generator):
+        threads.add((threading.get_ident(), generator is not None))
+        return seeded(generator)
+
+    monkeypatch.setattr(loop, "stream_generator", recording)
+    two = train_only(tiny_models["bert"], data96, tmp_path / "two", train_streams=2, **common)
+    # Two worker threads, each part with a dropout generator of its own; none of it on the calling thread.
+    assert len(threads) == 2 and all(own for _, own in threads)
+    assert threading.get_ident() not in {ident for ident, _ in threads}
+    a, _ = read_weights(one / "model.safetensors")
+    b, _ = read_weights(two / "model.safetensors")
+    for key in a:  # tight, as for accumulation: a wrong divisor moves weights by ~1e-5
+        assert (a[key] - b[key]).abs().max() < 1e-6, key
+    assert [r["step"] for r in records(two, "epoch")] == [3]
+
+
+def test_training_streams_with_dropout_repeat_exactly(tiny_models, data96, tmp_path):
+    options = {"lr": 1e-3, "batch_size": 32, "train_streams": 2}
+    runs = [train_only(tiny_models["bert"], data96, tmp_path / name, **options) for name in ("a", "b")]
+    a, b = (read_weights(run / "model.safetensors")[0] for run in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    plain, _ = read_weights(
+        train_only(tiny_models["bert"], data96, tmp_path / "c", lr=1e-3, batch_size=32) / "model.safetensors"
+    )
+    assert any(not torch.equal(a[k], plain[k]) for k in a)  # the streams draw masks of their own
 
 
 # ---------------------------------------------------------------- the loss

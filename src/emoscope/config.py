@@ -221,6 +221,13 @@ class TrainConfig:
     compile: bool = _optimisation(
         False, "torch.compile the training step's forward and backward (inductor; the first steps compile)"
     )
+    train_streams: int = _optimisation(
+        1,
+        "on the CPU, split each batch into this many parts trained side by side, each on one thread of its own "
+        "(their gradients add up to the batch's; each part draws its own dropout masks); 1: one stream over all "
+        "threads",
+        POSITIVE,
+    )
     # distillation (emoscope distill)
     teachers: list[str] = field(
         default_factory=list,
@@ -285,6 +292,8 @@ class TrainConfig:
             raise UserError(
                 "--aux_weight needs --taxonomy original: the Ekman and sentiment groups are groups of its emotions"
             )
+        if self.train_streams > 1 and self.compile:
+            raise UserError("--train_streams above 1 and --compile do not go together; choose one")
         if self.crossfit_fold is not None and self.crossfit_fold >= self.crossfit_folds:
             raise UserError(
                 f"--crossfit_fold must be below --crossfit_folds ({self.crossfit_folds}), got {self.crossfit_fold}"

@@ -5,11 +5,16 @@ dropouts of a MiniLM training step took 10% of a fp32 step (README, "Speed and m
 of the same generator (so seeding, checkpoints and resuming work as before) gives four 15-bit lanes, 3x faster
 per mask. The drop probability is rounded to a multiple of 2^-15 (0.1 becomes 0.100006); the kept values are
 scaled by 1 / (1 - p) as usual. Other devices keep PyTorch's own dropout, which is fast there.
+Training streams that run side by side in threads (`--train_streams`) each draw from a generator of their own
+(`stream_generator`), so a mask does not depend on which thread reached the shared generator first.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -20,14 +25,28 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 ATTENTION = "emoscope_cpu_dropout"
 _LANE_BITS = 15
+_thread = threading.local()
+
+
+@contextmanager
+def stream_generator(generator: torch.Generator | None) -> Iterator[None]:
+    """Masks drawn by this thread inside the block come from `generator` (None: the global generator)."""
+    before = getattr(_thread, "generator", None)
+    _thread.generator = generator
+    try:
+        yield
+    finally:
+        _thread.generator = before
 
 
 def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Booleans, each True with probability 1 - p (p rounded to a multiple of 2^-15), from the global generator."""
+    """Booleans, each True with probability 1 - p (p rounded to a multiple of 2^-15), from the global generator
+    or this thread's `stream_generator`."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p must be in [0, 1], got {p}")
     n = math.prod(shape)
-    words = torch.empty(-(-n // 4), dtype=torch.int64, device=device).random_()  # 63 random bits each
+    generator = getattr(_thread, "generator", None)
+    words = torch.empty(-(-n // 4), dtype=torch.int64, device=device).random_(generator=generator)  # 63 bits each
     lanes = words.view(torch.int16)[:n].bitwise_and_((1 << _LANE_BITS) - 1)  # bit 63, the sign, is never set
     return lanes.view(shape) >= round(p * (1 << _LANE_BITS))
 

@@ -20,6 +20,7 @@ import random
 import resource
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -44,7 +45,7 @@ from emoscope.evaluate.ensemble import runs_behind
 from emoscope.evaluate.metrics import as_indicator_matrix
 from emoscope.models import build_classifier, encoder_layers
 from emoscope.models.backbone import load_tokenizer, max_positions, resolve_backbone
-from emoscope.models.dropout import use_cpu_dropout
+from emoscope.models.dropout import stream_generator, use_cpu_dropout
 from emoscope.models.inference import autocast, predict_probs, resolve_precision
 from emoscope.models.weights import average_weights, save_weights
 from emoscope.train.checkpoint import load_latest_checkpoint, save_checkpoint
@@ -317,6 +318,8 @@ def _train(
         raise UserError("--precision fp16 needs a CUDA GPU; use bf16 (fast on recent CPUs) or fp32 on CPU")
     if config.batch_size % d.world:
         raise UserError(f"--batch_size {config.batch_size} must be divisible by the {d.world} processes")
+    if config.train_streams > 1 and (device.type != "cpu" or d.world > 1):
+        raise UserError("--train_streams above 1 is for one process on the CPU; on a GPU or with DDP use 1")
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     if config.deterministic:
@@ -480,126 +483,155 @@ def _train(
         both = (example_loss(first, gold, teacher) + example_loss(second, gold, teacher)) / 2
         return both + config.rdrop_weight * rdrop_loss(first, second)
 
+    def batch_loss(rows: np.ndarray, sync: bool, group_size: int, generator: torch.Generator | None = None):
+        """Forward and backward of these rows of a batch (gradients add up in the parameters); their summed
+        loss, detached. With `generator`, this thread's dropout masks come from it."""
+        batch = collate([train_ids[r] for r in rows], pad_id, y_train[rows])
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        teacher = None if soft_train is None else torch.from_numpy(soft_train[rows]).to(device)
+        with (
+            contextlib.nullcontext() if sync else ddp_model.no_sync(),
+            autocast(device, precision),
+            stream_generator(generator),
+        ):
+            inputs = (batch["input_ids"], batch["attention_mask"])
+            if config.rdrop_weight:
+                inputs = tuple(torch.cat([x, x]) for x in inputs)
+            samples = step_model(*inputs, config.dropout_samples)
+            losses = [sample_loss(logits, batch["labels"], teacher) for logits in samples]
+            loss = torch.stack(losses).mean(dim=0).sum()
+            # Normalised by the global group size; DDP averages over ranks, hence * world.
+            scaled = loss * d.world / group_size
+        scaler.scale(scaled).backward()
+        return loss.detach()
+
+    def streams_loss(rows: np.ndarray, group_size: int) -> torch.Tensor:
+        """`batch_loss` of the batch in `config.train_streams` interleaved parts at once, one thread each; each
+        part draws its dropout masks from a generator seeded from the global one, so runs repeat."""
+        seeds = torch.randint(2**62, (config.train_streams,)).tolist()
+        parts = [(rows[w :: config.train_streams], torch.Generator().manual_seed(s)) for w, s in enumerate(seeds)]
+        done = [streams.submit(batch_loss, part, True, group_size, gen) for part, gen in parts if len(part)]
+        return sum(f.result() for f in done)
+
     def dev_scores(net: nn.Module) -> dict:
         """Dev metrics of `net` with thresholds chosen on dev: what picks the best epoch."""
         probs = evaluate_split(net, dev_ids, pad_id, d, device, config.eval_batch_size, precision)
         choice = choose_thresholds(config.threshold_strategy, y_dev, probs, config.threshold, labels)
         return compute_metrics(y_dev, probs, choice.values, labels).summary
 
-    for epoch in range(state["epoch"], config.epochs):
-        if state["stopped"]:
-            break
-        plan = batch_plan(lengths, config.batch_size, config.seed, epoch, group_by_length=config.group_by_length)
-        plan = [b for b in plan if len(b) >= d.world]
-        groups = [plan[i : i + config.grad_accum] for i in range(0, len(plan), config.grad_accum)]
-        start_group = state["batch"] // config.grad_accum
-        ddp_model.train()
-        bar = tqdm(
-            total=sum(len(b) for b in plan),
-            initial=sum(len(b) for b in plan[: state["batch"]]),
-            unit="ex",
-            desc=f"epoch {epoch + 1}/{config.epochs}",
-            disable=not (d.main and config.progress),
-            dynamic_ncols=True,
-            mininterval=1.0,
-        )
-        window_start, window_examples = time.time(), 0
-        for group in groups[start_group:]:
-            group_size = sum(len(b) for b in group)
-            step_loss = torch.zeros((), device=device)
-            for i, batch_rows in enumerate(group):
-                rows = batch_rows[d.rank :: d.world]
-                batch = collate([train_ids[r] for r in rows], pad_id, y_train[rows])
-                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                sync = i == len(group) - 1 or d.world == 1
-                teacher = None if soft_train is None else torch.from_numpy(soft_train[rows]).to(device)
-                with contextlib.nullcontext() if sync else ddp_model.no_sync(), autocast(device, precision):
-                    inputs = (batch["input_ids"], batch["attention_mask"])
-                    if config.rdrop_weight:
-                        inputs = tuple(torch.cat([x, x]) for x in inputs)
-                    samples = step_model(*inputs, config.dropout_samples)
-                    losses = [sample_loss(logits, batch["labels"], teacher) for logits in samples]
-                    loss = torch.stack(losses).mean(dim=0).sum()
-                    # Normalised by the global group size; DDP averages over ranks, hence * world.
-                    scaled = loss * d.world / group_size
-                scaler.scale(scaled).backward()
-                step_loss += loss.detach()
-            if config.clip_grad:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-            if ema:
-                ema.update_parameters(model)
-            if d.world > 1:
-                dist.all_reduce(step_loss)
-            state["step"] += 1
-            state["batch"] += len(group)
-            mean_loss = step_loss.item() / group_size
-            state["epoch_loss"] += step_loss.item()
-            state["epoch_examples"] += group_size
-            window_examples += group_size
-            bar.update(group_size)
-            if state["step"] % config.log_every == 0:
-                rate = window_examples / max(time.time() - window_start, 1e-9)
-                bar.set_postfix(loss=f"{mean_loss:.4f}")
-                log(
-                    {
-                        "kind": "step",
-                        "step": state["step"],
-                        "epoch": epoch + 1,
-                        "loss": mean_loss,
-                        "lr": scheduler.get_last_lr()[0],
-                        "examples_per_s": rate,
-                    }
-                )
-                window_start, window_examples = time.time(), 0
-            if state["step"] % config.checkpoint_every == 0 and state["batch"] < len(plan):
-                checkpoint()
-        bar.close()
-        train_loss = state["epoch_loss"] / max(state["epoch_examples"], 1)
-
-        dev_result = dev_scores(scored)
-        dev_f1 = dev_result["macro_f1"]
-        raw = {"dev_macro_f1_raw_weights": dev_scores(model)["macro_f1"]} if ema else {}
-        improved = dev_f1 > state["best_f1"]
-        if improved:
-            state.update(best_f1=dev_f1, best_epoch=epoch + 1, bad_epochs=0)
-            if d.main:
-                save_weights(scored.state_dict(), run_dir / runfolder.WEIGHTS, {"epoch": str(epoch + 1)})
-        else:
-            state["bad_epochs"] += 1
-        log(
-            {
-                "kind": "epoch",
-                "epoch": epoch + 1,
-                "step": state["step"],
-                "train_loss": train_loss,
-                "dev_macro_f1": dev_f1,
-                "dev_micro_f1": dev_result["micro_f1"],
-                **raw,
-                "best_epoch": state["best_epoch"],
-                "seconds": time.time() - started + state["wall_seconds"],
-            }
-        )
-        if d.main:
-            raw_note = f", raw weights {raw['dev_macro_f1_raw_weights']:.4f}" if ema else ""
-            print(
-                f"epoch {epoch + 1}: train loss {train_loss:.4f}, dev macro-F1 {dev_f1:.4f}{raw_note} "
-                f"({config.threshold_strategy} thresholds){' *best*' if improved else ''}",
-                flush=True,
+    # One thread each: on these small matrices two one-thread streams outrun one stream over two threads.
+    streams = (
+        ThreadPoolExecutor(config.train_streams, initializer=torch.set_num_threads, initargs=(1,))
+        if config.train_streams > 1
+        else None
+    )
+    try:
+        for epoch in range(state["epoch"], config.epochs):
+            if state["stopped"]:
+                break
+            plan = batch_plan(lengths, config.batch_size, config.seed, epoch, group_by_length=config.group_by_length)
+            plan = [b for b in plan if len(b) >= d.world]
+            groups = [plan[i : i + config.grad_accum] for i in range(0, len(plan), config.grad_accum)]
+            start_group = state["batch"] // config.grad_accum
+            ddp_model.train()
+            bar = tqdm(
+                total=sum(len(b) for b in plan),
+                initial=sum(len(b) for b in plan[: state["batch"]]),
+                unit="ex",
+                desc=f"epoch {epoch + 1}/{config.epochs}",
+                disable=not (d.main and config.progress),
+                dynamic_ncols=True,
+                mininterval=1.0,
             )
-            if observer:
-                observer.on_epoch(scored, epoch + 1)  # the others wait for it in the checkpoint below
-        patience = config.early_stopping_patience
-        if patience is not None and state["bad_epochs"] >= patience:
+            window_start, window_examples = time.time(), 0
+            for group in groups[start_group:]:
+                group_size = sum(len(b) for b in group)
+                step_loss = torch.zeros((), device=device)
+                for i, batch_rows in enumerate(group):
+                    rows = batch_rows[d.rank :: d.world]
+                    if streams:
+                        step_loss += streams_loss(rows, group_size)
+                    else:
+                        step_loss += batch_loss(rows, i == len(group) - 1 or d.world == 1, group_size)
+                if config.clip_grad:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                scheduler.step()
+                if ema:
+                    ema.update_parameters(model)
+                if d.world > 1:
+                    dist.all_reduce(step_loss)
+                state["step"] += 1
+                state["batch"] += len(group)
+                mean_loss = step_loss.item() / group_size
+                state["epoch_loss"] += step_loss.item()
+                state["epoch_examples"] += group_size
+                window_examples += group_size
+                bar.update(group_size)
+                if state["step"] % config.log_every == 0:
+                    rate = window_examples / max(time.time() - window_start, 1e-9)
+                    bar.set_postfix(loss=f"{mean_loss:.4f}")
+                    log(
+                        {
+                            "kind": "step",
+                            "step": state["step"],
+                            "epoch": epoch + 1,
+                            "loss": mean_loss,
+                            "lr": scheduler.get_last_lr()[0],
+                            "examples_per_s": rate,
+                        }
+                    )
+                    window_start, window_examples = time.time(), 0
+                if state["step"] % config.checkpoint_every == 0 and state["batch"] < len(plan):
+                    checkpoint()
+            bar.close()
+            train_loss = state["epoch_loss"] / max(state["epoch_examples"], 1)
+
+            dev_result = dev_scores(scored)
+            dev_f1 = dev_result["macro_f1"]
+            raw = {"dev_macro_f1_raw_weights": dev_scores(model)["macro_f1"]} if ema else {}
+            improved = dev_f1 > state["best_f1"]
+            if improved:
+                state.update(best_f1=dev_f1, best_epoch=epoch + 1, bad_epochs=0)
+                if d.main:
+                    save_weights(scored.state_dict(), run_dir / runfolder.WEIGHTS, {"epoch": str(epoch + 1)})
+            else:
+                state["bad_epochs"] += 1
+            log(
+                {
+                    "kind": "epoch",
+                    "epoch": epoch + 1,
+                    "step": state["step"],
+                    "train_loss": train_loss,
+                    "dev_macro_f1": dev_f1,
+                    "dev_micro_f1": dev_result["micro_f1"],
+                    **raw,
+                    "best_epoch": state["best_epoch"],
+                    "seconds": time.time() - started + state["wall_seconds"],
+                }
+            )
             if d.main:
-                print(f"early stopping: no dev improvement for {patience} epochs", flush=True)
-            state["stopped"] = True
-        state.update(epoch=epoch + 1, batch=0, epoch_loss=0.0, epoch_examples=0)
-        checkpoint()
+                raw_note = f", raw weights {raw['dev_macro_f1_raw_weights']:.4f}" if ema else ""
+                print(
+                    f"epoch {epoch + 1}: train loss {train_loss:.4f}, dev macro-F1 {dev_f1:.4f}{raw_note} "
+                    f"({config.threshold_strategy} thresholds){' *best*' if improved else ''}",
+                    flush=True,
+                )
+                if observer:
+                    observer.on_epoch(scored, epoch + 1)  # the others wait for it in the checkpoint below
+            patience = config.early_stopping_patience
+            if patience is not None and state["bad_epochs"] >= patience:
+                if d.main:
+                    print(f"early stopping: no dev improvement for {patience} epochs", flush=True)
+                state["stopped"] = True
+            state.update(epoch=epoch + 1, batch=0, epoch_loss=0.0, epoch_examples=0)
+            checkpoint()
+    finally:
+        if streams:
+            streams.shutdown()
 
     return Trained(run_dir, data, device, precision, state["wall_seconds"] + time.time() - started, d.main)
 
