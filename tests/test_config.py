@@ -101,6 +101,7 @@ INVALID = [
     ("epochs", "0", "must be positive, got 0"),
     ("batch_size", "-16", "must be positive, got -16"),
     ("grad_accum", "0", "must be positive, got 0"),
+    ("train_streams", "0", "must be positive, got 0"),
     ("lr", "nan", "must be positive, got nan"),
     ("head_lr", "-1", "must be positive, got -1.0"),
     ("layer_lr_decay", "0", "must be in (0, 1], got 0.0"),
