@@ -483,7 +483,9 @@ def _train(
         both = (example_loss(first, gold, teacher) + example_loss(second, gold, teacher)) / 2
         return both + config.rdrop_weight * rdrop_loss(first, second)
 
-    def batch_loss(rows: np.ndarray, sync: bool, group_size: int, generator: torch.Generator | None = None):
+    def batch_loss(
+        rows: np.ndarray, sync: bool, group_size: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Forward and backward of these rows of a batch (gradients add up in the parameters); their summed
         loss, detached. With `generator`, this thread's dropout masks come from it."""
         batch = collate([train_ids[r] for r in rows], pad_id, y_train[rows])
@@ -519,7 +521,7 @@ def _train(
         choice = choose_thresholds(config.threshold_strategy, y_dev, probs, config.threshold, labels)
         return compute_metrics(y_dev, probs, choice.values, labels).summary
 
-    # One thread each: on these small matrices two one-thread streams outrun one stream over two threads.
+    # One torch thread per stream: where a second thread adds little to one stream, a second stream uses the core.
     streams = (
         ThreadPoolExecutor(config.train_streams, initializer=torch.set_num_threads, initargs=(1,))
         if config.train_streams > 1
