@@ -509,7 +509,8 @@ def _train(
 
     def streams_loss(rows: np.ndarray, group_size: int) -> torch.Tensor:
         """`batch_loss` of the batch in `config.train_streams` interleaved parts at once, one thread each; each
-        part draws its dropout masks from a generator seeded from the global one, so runs repeat."""
+        part draws its dropout masks from a generator seeded from the global one, so runs repeat (bit for bit
+        with two parts; with more, gradients add in the order the threads finish, so up to float rounding)."""
         seeds = torch.randint(2**62, (config.train_streams,)).tolist()
         parts = [(rows[w :: config.train_streams], torch.Generator().manual_seed(s)) for w, s in enumerate(seeds)]
         done = [streams.submit(batch_loss, part, True, group_size, gen) for part, gen in parts if len(part)]
