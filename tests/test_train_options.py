@@ -95,15 +95,21 @@ def test_two_training_streams_make_the_update_of_one_and_run_on_two_threads(tiny
     assert [r["step"] for r in records(two, "epoch")] == [3]
 
 
-def test_training_streams_with_dropout_repeat_exactly(tiny_models, data96, tmp_path):
-    options = {"lr": 1e-3, "batch_size": 32, "train_streams": 2}
+def test_training_streams_with_dropout_repeat_exactly_and_resume(tiny_models, data96, tmp_path):
+    options = {"lr": 1e-3, "train_streams": 2, "checkpoint_every": 1, "keep_checkpoints": 10}
     runs = [train_only(tiny_models["bert"], data96, tmp_path / name, **options) for name in ("a", "b")]
     a, b = (read_weights(run / "model.safetensors")[0] for run in runs)
     assert all(torch.equal(a[k], b[k]) for k in a)
-    plain, _ = read_weights(
-        train_only(tiny_models["bert"], data96, tmp_path / "c", lr=1e-3, batch_size=32) / "model.safetensors"
-    )
+    plain, _ = read_weights(train_only(tiny_models["bert"], data96, tmp_path / "c", lr=1e-3) / "model.safetensors")
     assert any(not torch.equal(a[k], plain[k]) for k in a)  # the streams draw masks of their own
+    # Resumed from step 3 of 6, the streams draw the masks the uninterrupted run drew.
+    for i in (4, 5, 6):
+        shutil.rmtree(runs[1] / "checkpoints" / f"step_{i}")
+    (runs[1] / "checkpoints" / "latest").write_text("step_3")
+    resumed, _ = read_weights(
+        train_only(tiny_models["bert"], data96, runs[1], resume=True, **options) / "model.safetensors"
+    )
+    assert all(torch.equal(a[k], resumed[k]) for k in a)
 
 
 # ---------------------------------------------------------------- the loss
