@@ -15,6 +15,7 @@ from emoscope.cli import main
 from emoscope.errors import UserError
 from emoscope.evaluate.metrics import read_predictions
 from emoscope.evaluate.thresholds import choose_thresholds
+from emoscope.onnx_model import CPU_DISABLED_OPTIMIZERS
 from emoscope.predict import Predictor
 
 LONG_TEXT = "I am so happy " * 500  # past the run's max_len: the exported tokenizer must truncate it
@@ -30,7 +31,9 @@ import numpy as np, onnxruntime as ort
 from tokenizers import Tokenizer
 folder, texts = sys.argv[1], json.loads(sys.stdin.read())
 tokenizer = Tokenizer.from_file(f"{folder}/tokenizer.json")
-session = ort.InferenceSession(f"{folder}/model.onnx", providers=["CPUExecutionProvider"])
+session = ort.InferenceSession(
+    f"{folder}/model.onnx", providers=["CPUExecutionProvider"], disabled_optimizers=["SkipLayerNormFusion"]
+)
 batch = tokenizer.encode_batch(texts)
 feed = {name: np.array([getattr(e, field) for e in batch], dtype=np.int64)
         for name, field in (("input_ids", "ids"), ("attention_mask", "attention_mask"))}
@@ -84,7 +87,11 @@ def test_the_int8_backend_runs_the_int8_model_with_thresholds_chosen_on_dev_for_
     texts = texts_of(run)
     int8 = Predictor(run, backend="onnx-int8", workers=1)
     assert type(int8).__name__ == "OnnxPredictor" and int8.precision == "int8"
-    session = ort.InferenceSession(str(run / "onnx" / "model.int8.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(  # the rewrites the backend skips change int8's rounding
+        str(run / "onnx" / "model.int8.onnx"),
+        providers=["CPUExecutionProvider"],
+        disabled_optimizers=CPU_DISABLED_OPTIMIZERS,
+    )
     for text in texts[:5]:  # one at a time: int8 activations are scaled per batch
         [probs] = int8.predict_proba([text])
         ids = int8.tokenizer([text], truncation=True, max_length=int8.config.max_len, return_tensors="np")
@@ -106,6 +113,24 @@ def test_the_int8_backend_runs_the_int8_model_with_thresholds_chosen_on_dev_for_
     )
     for row, reference in zip(out.read_text(encoding="utf-8").splitlines(), int8.predict(texts[:5]), strict=True):
         assert json.loads(row)["predicted"] == reference["predicted"]
+
+
+def test_cpu_sessions_run_without_the_fused_skip_layer_norm(run, monkeypatch):
+    """Its onnxruntime kernel was the int8 model's slowest op after the matmuls (README, "ONNX"); without it the
+    tiny model's probabilities are the same, so the sessions' options are what can be checked."""
+    import onnxruntime as ort
+
+    skipped = []
+    real = ort.InferenceSession
+
+    def spy(*args, **kwargs):
+        skipped.append(kwargs.get("disabled_optimizers") or [])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", spy)
+    for backend in ("onnx", "onnx-int8"):
+        Predictor(run, backend=backend, workers=2).predict_proba(texts_of(run), batch_size=8)
+    assert len(skipped) == 4 and all("SkipLayerNormFusion" in names for names in skipped)
 
 
 def test_the_onnx_backend_equals_the_torch_backend(run, tmp_path):
