@@ -27,6 +27,7 @@ from emoscope.data.batching import collate, encode_texts
 from emoscope.errors import UserError
 from emoscope.evaluate.metrics import compute_metrics, read_predictions
 from emoscope.evaluate.thresholds import choose_thresholds
+from emoscope.models.backbone import set_attention
 from emoscope.models.inference import batch_probs, worker_count
 from emoscope.predict import Predictor
 from emoscope.runfolder import (
@@ -218,9 +219,7 @@ def _export_graph(predictor: Predictor, example: list[np.ndarray], path: Path) -
     """torch's dynamo exporter (its default since 2.9), batch and sequence axes dynamic. Attention goes out in its
     eager form (an additive mask, then Softmax), which onnxruntime ran 1.03x (int8) and 1.02x (fp32) faster than
     the graph of SDPA with its NaN guards, within 7e-7 (README, "Speed"); the export's own predictor keeps it."""
-    for module in predictor.model.modules():
-        if hasattr(module, "set_attn_implementation"):
-            module.set_attn_implementation("eager")
+    set_attention(predictor.model, "eager")
     batch = collate(example, predictor.pad_id)
     dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("sequence")}
     torch.onnx.export(

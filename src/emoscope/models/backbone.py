@@ -141,6 +141,16 @@ def encoder_layers(backbone: nn.Module) -> nn.ModuleList:
     raise UserError(f"cannot find the {n} encoder layers of backbone type {config.model_type}")
 
 
+def set_attention(model: nn.Module, implementation: str, *, replacing: str | None = None) -> nn.Module:
+    """Switch the attention function of every transformers module in `model` (only of those now on `replacing`,
+    when given): training swaps SDPA for its own-dropout version, the ONNX export writes the eager form."""
+    for module in model.modules():
+        current = getattr(getattr(module, "config", None), "_attn_implementation", None)
+        if hasattr(module, "set_attn_implementation") and replacing in (None, current):
+            module.set_attn_implementation(implementation)
+    return model
+
+
 def max_positions(backbone_config: PretrainedConfig) -> int:
     """Longest input the backbone accepts (RoBERTa reserves two positions for its padding offset)."""
     n = getattr(backbone_config, "max_position_embeddings", 512)

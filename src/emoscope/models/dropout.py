@@ -23,6 +23,8 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
+from emoscope.models.backbone import set_attention
+
 ATTENTION = "emoscope_cpu_dropout"
 _LANE_BITS = 15
 _thread = threading.local()
@@ -99,8 +101,4 @@ def use_cpu_dropout(model: nn.Module) -> nn.Module:
         for name, child in parent.named_children():
             if type(child) is nn.Dropout:
                 setattr(parent, name, CPUDropout(child.p).train(child.training))
-    for module in model.modules():
-        config = getattr(module, "config", None)
-        if hasattr(module, "set_attn_implementation") and getattr(config, "_attn_implementation", None) == "sdpa":
-            module.set_attn_implementation(ATTENTION)
-    return model
+    return set_attention(model, ATTENTION, replacing="sdpa")
