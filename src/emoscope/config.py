@@ -240,6 +240,12 @@ class TrainConfig:
     distill_weight: float = _distillation(
         0.5, "share of the teachers' soft-label loss; the gold labels' loss has the rest", PROBABILITY
     )
+    copies_distill_weight: float | None = _distillation(
+        None,
+        "with augment_copies: the soft-label loss's share for the copies (none: --distill_weight); 1 trains them "
+        "on the teachers' labels alone, since a copy may have lost the words its gold labels rest on",
+        PROBABILITY,
+    )
     distill_temperature: float = _distillation(
         1.0, "both sides' logits are divided by it in the soft-label loss (times its square)", POSITIVE
     )
@@ -294,6 +300,8 @@ class TrainConfig:
             )
         if self.train_streams > 1 and self.compile:
             raise UserError("--train_streams above 1 and --compile do not go together; choose one")
+        if self.copies_distill_weight is not None and not (self.augment_copies and self.teachers):
+            raise UserError("--copies_distill_weight needs --augment_copies and a --teacher: it weighs the copies")
         if self.crossfit_fold is not None and self.crossfit_fold >= self.crossfit_folds:
             raise UserError(
                 f"--crossfit_fold must be below --crossfit_folds ({self.crossfit_folds}), got {self.crossfit_fold}"

@@ -374,6 +374,10 @@ def _train(
         if not d.main:
             soft_train = soft_targets.probabilities(run_dir, train_examples, labels, origins)
     lengths = [len(x) for x in train_ids]
+    # Each row's share of the soft-label loss: the copies may have their own.
+    soft_share = np.full(len(train_examples), config.distill_weight, dtype=np.float32)
+    if config.copies_distill_weight is not None:
+        soft_share[len(data.train) :] = config.copies_distill_weight
 
     if d.main:
         write_run_files(run_dir, config, data, tokenizer, model, d, precision, start_files)
@@ -465,22 +469,26 @@ def _train(
             )
         d.wait_for_main()
 
-    def example_loss(logits: torch.Tensor, gold: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:
-        """Per-example loss: gold labels, then the teachers' share, then the auxiliary groups."""
+    def example_loss(
+        logits: torch.Tensor, gold: torch.Tensor, teacher: torch.Tensor | None, share: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Per-example loss: gold labels, then the teachers' `share` (per example), then the auxiliary groups."""
         loss = multilabel_loss(logits, gold, config, pos_weight)
         if teacher is not None:
             soft = distillation_loss(logits, teacher, config.distill_temperature)
-            loss = (1 - config.distill_weight) * loss + config.distill_weight * soft
+            loss = (1 - share) * loss + share * soft
         if membership is not None:
             loss = loss + config.aux_weight * hierarchy_loss(logits, gold, membership)
         return loss
 
-    def sample_loss(logits: torch.Tensor, gold: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:
+    def sample_loss(
+        logits: torch.Tensor, gold: torch.Tensor, teacher: torch.Tensor | None, share: torch.Tensor | None
+    ) -> torch.Tensor:
         """Per-example loss of one dropout sample; with R-Drop the batch ran twice, one copy above the other."""
         if not config.rdrop_weight:
-            return example_loss(logits, gold, teacher)
+            return example_loss(logits, gold, teacher, share)
         first, second = logits.chunk(2)
-        both = (example_loss(first, gold, teacher) + example_loss(second, gold, teacher)) / 2
+        both = (example_loss(first, gold, teacher, share) + example_loss(second, gold, teacher, share)) / 2
         return both + config.rdrop_weight * rdrop_loss(first, second)
 
     def batch_loss(
@@ -491,6 +499,7 @@ def _train(
         batch = collate([train_ids[r] for r in rows], pad_id, y_train[rows])
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         teacher = None if soft_train is None else torch.from_numpy(soft_train[rows]).to(device)
+        share = None if soft_train is None else torch.from_numpy(soft_share[rows]).to(device)
         with (
             contextlib.nullcontext() if sync else ddp_model.no_sync(),
             autocast(device, precision),
@@ -500,7 +509,7 @@ def _train(
             if config.rdrop_weight:
                 inputs = tuple(torch.cat([x, x]) for x in inputs)
             samples = step_model(*inputs, config.dropout_samples)
-            losses = [sample_loss(logits, batch["labels"], teacher) for logits in samples]
+            losses = [sample_loss(logits, batch["labels"], teacher, share) for logits in samples]
             loss = torch.stack(losses).mean(dim=0).sum()
             # Normalised by the global group size; DDP averages over ranks, hence * world.
             scaled = loss * d.world / group_size
