@@ -90,6 +90,7 @@ INVALID = [
     ("crossfit_folds", "1", "must be >= 2, got 1"),
     ("crossfit_fold", "-1", "must be >= 0, got -1"),
     ("distill_weight", "1.5", "must be in [0, 1], got 1.5"),
+    ("copies_distill_weight", "-0.5", "must be in [0, 1], got -0.5"),
     ("distill_temperature", "0", "must be positive, got 0.0"),
     ("head", "transformer", "must be one of linear, mlp-attention, cnn, got 'transformer'"),
     ("pooling", "max", "must be one of mean, cls, got 'max'"),
@@ -154,6 +155,10 @@ def test_an_invalid_value_is_one_line_before_any_run_folder(option, value, probl
         (
             ["--aux_weight", "0.3", "--taxonomy", "ekman"],
             "--aux_weight needs --taxonomy original: the Ekman and sentiment groups are groups of its emotions",
+        ),
+        (
+            ["--copies_distill_weight", "1", "--augment_copies", "1"],
+            "--copies_distill_weight needs --augment_copies and a --teacher: it weighs the copies",
         ),
         (["--crossfit_fold", "1"], "--crossfit_fold and --crossfit_folds go together (emoscope crossfit sets both)"),
         (["--crossfit_folds", "3"], "--crossfit_fold and --crossfit_folds go together (emoscope crossfit sets both)"),

@@ -24,6 +24,7 @@ from emoscope.runfolder import read_config, read_labels, sha256_file
 from emoscope.train.loop import distillation_loss
 
 MINILM = "all-MiniLM-L6-v2"
+NO_DROPOUT = ("--head_dropout", "0", "--backbone_dropout", "0")
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +229,30 @@ def test_the_soft_label_loss():
         student = torch.logit(teacher).clone().requires_grad_(True)
         distillation_loss(student, teacher, temperature).sum().backward()
         assert student.grad.abs().max() < 1e-5
+
+
+def test_the_copies_soft_label_share_weighs_the_copies_rows(crossfit, data_dir, tmp_path):
+    # Copies that drop no word are their originals again, scored by the same teacher: with no dropout, in one
+    # batch of 8 texts and their 8 copies, shares 0.2 (texts) and 0.8 (copies) add up to the loss of 0.5 for
+    # both. The loss is compared, not the weights: Adam's first step is about lr times the gradient's sign,
+    # which rounding flips where a gradient is near zero.
+    def loss(name: str, *extra: str) -> float:
+        run = tmp_path / name
+        options = (
+            "--max_train_examples",
+            "8",
+            "--augment_copies",
+            "1",
+            "--augment_word_drop",
+            "0",
+            *NO_DROPOUT,
+            *extra,
+        )
+        args = train_args(MINILM, data_dir, run, *options, "--lexical_baseline", "false")[1:]
+        assert main(["distill", "--teacher", str(crossfit), *args]) == 0
+        epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        return next(e["train_loss"] for e in epochs if e["kind"] == "epoch")
+
+    even = loss("even", "--distill_weight", "0.5")
+    assert loss("split", "--distill_weight", "0.2", "--copies_distill_weight", "0.8") == pytest.approx(even, rel=1e-5)
+    assert loss("texts", "--distill_weight", "0.2") != pytest.approx(even, rel=1e-3)
