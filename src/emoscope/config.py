@@ -155,6 +155,11 @@ class TrainConfig:
     trust_pickle: bool = _model(
         False, "accept a backbone with only pickled weights (.bin): loading a pickle can run code"
     )
+    emoji_names: bool = _model(
+        False,
+        "read the train split's emoji that the vocabulary lacks by their names (a crying face as 'loudly crying "
+        "face', not [UNK]); the names go into the run's tokenizer, so every reader of the run reads them too",
+    )
     # optimisation
     epochs: int = _optimisation(3, "passes over the training data", POSITIVE)
     batch_size: int = _optimisation(

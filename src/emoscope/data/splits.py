@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from emoscope.config import TrainConfig
+from emoscope.data.emoji import emoji_in
 from emoscope.data.folds import assign_folds
 from emoscope.data.formats import Example
 from emoscope.data.labels import Taxonomy, load_taxonomy
@@ -20,6 +21,9 @@ class SplitData:
     train: list[Example]
     dev: list[Example]
     test: list[Example]
+    # with --emoji_names: the emoji of the whole train split, before any subset, so that the cross-fitted
+    # teachers and their student read the same ones by name
+    train_emoji: list[str] = field(default_factory=list)
 
 
 def carve_dev(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
@@ -55,6 +59,8 @@ def load_data(config: TrainConfig) -> SplitData:
             dev, train = carve_dev(train, config.dev_fraction, config.seed)
         test = read(config.test_file) if config.test_file else []
         data = SplitData(taxonomy, train, dev, test)
+    if config.emoji_names:
+        data.train_emoji = emoji_in(e.text for e in data.train)
     rng = np.random.default_rng(config.seed)
     if config.max_train_examples and len(data.train) > config.max_train_examples:
         data.train = [data.train[i] for i in sorted(rng.choice(len(data.train), config.max_train_examples, False))]

@@ -7,10 +7,12 @@ import pickle
 from pathlib import Path
 
 import torch
+from tokenizers import Tokenizer, normalizers
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerFast
 from transformers.utils import logging as hf_logging
 
+from emoscope.data.emoji import emoji_name
 from emoscope.errors import UserError
 
 DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
@@ -122,6 +124,23 @@ def _without_pooler(model: nn.Module) -> nn.Module:
 def load_tokenizer(name_or_path: str):
     source = name_or_path if Path(name_or_path).is_dir() else resolve_backbone(name_or_path)
     return AutoTokenizer.from_pretrained(source, local_files_only=_offline())
+
+
+def with_emoji_names(tokenizer, chars: list[str]):
+    """`tokenizer` reading each emoji of `chars` that its vocabulary lacks by its name, through a replacement
+    ahead of its normalizer. Returned as the generic fast tokenizer: a saved `BertTokenizer` is rebuilt from its
+    vocabulary when loaded and would drop the replacements; the generic one loads `tokenizer.json` as written."""
+    if not tokenizer.is_fast:
+        raise UserError("--emoji_names needs a fast tokenizer (tokenizer.json)")
+    unknown = [ch for ch in chars if tokenizer(ch, add_special_tokens=False)["input_ids"] == [tokenizer.unk_token_id]]
+    if not unknown:
+        return tokenizer
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    names = [normalizers.Replace(ch, f" {emoji_name(ch)} ") for ch in unknown]
+    backend.normalizer = normalizers.Sequence([*names, *([backend.normalizer] if backend.normalizer else [])])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, **tokenizer.special_tokens_map, model_max_length=tokenizer.model_max_length
+    )
 
 
 def _set_dropout(config: PretrainedConfig, p: float) -> None:

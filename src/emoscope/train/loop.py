@@ -44,7 +44,7 @@ from emoscope.evaluate import choose_thresholds, compute_metrics
 from emoscope.evaluate.ensemble import runs_behind
 from emoscope.evaluate.metrics import as_indicator_matrix
 from emoscope.models import build_classifier, encoder_layers
-from emoscope.models.backbone import load_tokenizer, max_positions, resolve_backbone
+from emoscope.models.backbone import load_tokenizer, max_positions, resolve_backbone, with_emoji_names
 from emoscope.models.dropout import stream_generator, use_cpu_dropout
 from emoscope.models.inference import autocast, predict_probs, resolve_precision
 from emoscope.models.weights import average_weights, save_weights
@@ -332,6 +332,8 @@ def _train(
     labels = data.taxonomy.labels
     backbone_source = resolve_backbone(config.backbone)
     tokenizer = load_tokenizer(backbone_source)
+    if config.emoji_names:
+        tokenizer = with_emoji_names(tokenizer, data.train_emoji)
     model = build_classifier(
         backbone_source,
         config.head,
