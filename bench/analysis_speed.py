@@ -25,11 +25,11 @@ import torch
 
 from emoscope.analysis import run_analysis
 from emoscope.analysis.ablation import layer_ablation
-from emoscope.analysis.run import Captures, Uncertainty
+from emoscope.analysis.pipeline import Captures, Uncertainty
+from emoscope.core.runfolder import eval_file, split_predictions
 from emoscope.evaluate.metrics import read_predictions
+from emoscope.inference.predictor import Predictor
 from emoscope.models import encoder_layers
-from emoscope.predict import Predictor
-from emoscope.runfolder import eval_file, split_predictions
 from emoscope.train.loop import peak_rss_mb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from emoscope.config import resolve_config
+from emoscope.core.config import resolve_config
+from emoscope.core.runfolder import METRICS_LOG
 from emoscope.data.source import load_goemotions
-from emoscope.runfolder import METRICS_LOG
 from emoscope.train.loop import train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

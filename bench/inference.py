@@ -53,16 +53,16 @@ def load_emoscope(args, option: str):
     (None without `--run`); `option` is "PRECISION" or "PRECISION:WORKERS" (batches scored at once; default one
     per thread), where "onnx" and "onnx-int8" name the onnxruntime backends."""
     from emoscope.data.batching import encode_texts
+    from emoscope.inference.predictor import Predictor
     from emoscope.models import build_classifier
     from emoscope.models.backbone import load_tokenizer, resolve_backbone
     from emoscope.models.inference import predict_probs, prepare_for_inference, resolve_precision
-    from emoscope.predict import Predictor
 
     precision, _, workers = option.partition(":")
     workers = int(workers) if workers else None
     if precision in ("onnx", "onnx-int8"):
-        from emoscope.onnx_model import export_onnx
-        from emoscope.runfolder import ONNX_EXPORT, ONNX_INT8_MODEL, ONNX_MODEL
+        from emoscope.core.runfolder import ONNX_EXPORT, ONNX_INT8_MODEL, ONNX_MODEL
+        from emoscope.export.onnx import export_onnx
 
         int8 = precision == "onnx-int8"
         if not (Path(args.run) / ONNX_EXPORT / (ONNX_INT8_MODEL if int8 else ONNX_MODEL)).is_file():
@@ -88,8 +88,8 @@ def load_pipeline(args, batch_size: int | None):
     """The same, through `transformers.pipeline(..., top_k=None)`; probabilities in label-id order."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
+    from emoscope.export.hf import export_hf
     from emoscope.models.backbone import resolve_backbone
-    from emoscope.predict import export_hf
 
     kwargs = {} if batch_size is None else {"batch_size": batch_size}
     if args.run:
@@ -125,8 +125,8 @@ def backbone_config(args):
     """The encoder's config, for its FLOPs: the run's, or the default backbone's."""
     from transformers import AutoConfig
 
+    from emoscope.core.runfolder import BACKBONE_CONFIG
     from emoscope.models.backbone import resolve_backbone
-    from emoscope.runfolder import BACKBONE_CONFIG
 
     source = Path(args.run) / BACKBONE_CONFIG if args.run else resolve_backbone("all-MiniLM-L6-v2")
     return AutoConfig.from_pretrained(source)
@@ -248,8 +248,7 @@ def main() -> None:
     texts, y = test_texts(args.limit)
     thresholds = 0.5
     if args.run:
-        from emoscope.predict import read_thresholds
-        from emoscope.runfolder import read_labels
+        from emoscope.core.runfolder import read_labels, read_thresholds
 
         thresholds = read_thresholds(Path(args.run), read_labels(Path(args.run))["labels"])
     results, rows = {}, []

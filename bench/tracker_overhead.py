@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from emoscope.runfolder import CAPTURES, RUN_INFO
+from emoscope.core.runfolder import CAPTURES, RUN_INFO
 from emoscope.train.loop import peak_rss_mb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,8 +30,8 @@ from common import data_dir, report, run_child  # noqa: E402
 
 def run_child_system(args) -> dict:
     from emoscope.analysis.observer import TrackerObserver
-    from emoscope.config import resolve_config
-    from emoscope.recipe import finish
+    from emoscope.core.config import resolve_config
+    from emoscope.recipes.train import finish
     from emoscope.train.loop import train
 
     config = resolve_config(

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import yaml
 
-from emoscope.runfolder import METRICS_LOG
+from emoscope.core.runfolder import METRICS_LOG
 from emoscope.train.loop import peak_rss_mb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -35,7 +35,7 @@ from common import PEAK_DTYPES, data_dir, forward_flops, matmul_peak_gflops, rep
 
 
 def bench_config(args, run_dir: str):
-    from emoscope.config import resolve_config
+    from emoscope.core.config import resolve_config
 
     return resolve_config(
         "cpu-default",

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import f1_score
 
+from emoscope.core.runfolder import eval_file, read_labels, split_predictions
 from emoscope.evaluate.metrics import read_predictions
 from emoscope.evaluate.thresholds import GRID, tune_global, tune_per_label, tune_per_label_bagged
 from emoscope.evaluate.thresholds import _dev_f1_grid as dev_f1_grid  # F1 of every label at every grid value
-from emoscope.runfolder import eval_file, read_labels, split_predictions
 
 
 def per_emotion(y: np.ndarray, p: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from test_analysis_support import EKMAN_OF, LABELS, SENTIMENT_OF, make_directions, planted, random_labels
 from threadpoolctl import threadpool_limits
 
-from emoscope.analysis.metrics import (
+from emoscope.analysis.structure import (
     LabelGroups,
     centroids,
     coannotation_rdm,

@@ -12,11 +12,11 @@ from test_report_page import page_data, section_html
 
 from emoscope.analysis import run_analysis
 from emoscope.analysis.multirun import CROSS_RUN_CKA, RUNS_METRICS, multi_run_analysis
-from emoscope.analysis.run import Uncertainty
+from emoscope.analysis.pipeline import Uncertainty
 from emoscope.cli import main
-from emoscope.errors import UserError
+from emoscope.core.errors import UserError
+from emoscope.core.runfolder import probe_path
 from emoscope.report import write_comparison
-from emoscope.runfolder import probe_path
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from emoscope.analysis import read_probe, select_probe, write_probe
-from emoscope.errors import DataError
+from emoscope.core.errors import DataError
 
 
 def read_dev(folder):

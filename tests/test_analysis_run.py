@@ -27,10 +27,10 @@ from emoscope.analysis import (
     save_capture,
     write_cooccurrence,
 )
-from emoscope.analysis.run import METRICS as METRIC_NAMES
-from emoscope.analysis.run import Uncertainty
+from emoscope.analysis.pipeline import METRICS as METRIC_NAMES
+from emoscope.analysis.pipeline import Uncertainty
 from emoscope.analysis.summary import summary_markdown
-from emoscope.errors import UserError
+from emoscope.core.errors import UserError
 from emoscope.models import build_classifier
 
 FAST = Uncertainty(resamples=50, permutations=50)  # the intervals have tests of their own

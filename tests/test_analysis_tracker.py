@@ -18,7 +18,7 @@ from emoscope.analysis import (
     load_capture,
     save_capture,
 )
-from emoscope.errors import DataError, UserError
+from emoscope.core.errors import DataError, UserError
 from emoscope.models import build_classifier
 
 TEXTS = [

@@ -26,7 +26,9 @@ from test_analysis_support import (
 
 from emoscope.analysis import load_capture, run_analysis, save_capture
 from emoscope.analysis.ablation import _ablated_probs, layer_ablation
-from emoscope.analysis.metrics import (
+from emoscope.analysis.pipeline import Uncertainty
+from emoscope.analysis.probe import write_probe
+from emoscope.analysis.structure import (
     LabelGroups,
     adjusted_rand,
     cooccurrence_counts,
@@ -41,12 +43,10 @@ from emoscope.analysis.metrics import (
     weighted_macro_f1,
     weighted_silhouettes,
 )
-from emoscope.analysis.probe import write_probe
-from emoscope.analysis.run import Uncertainty
 from emoscope.analysis.uncertainty import difference, interval, permutation_p, split_half_ceiling
+from emoscope.core.runfolder import THRESHOLDS, ThresholdChoice, probe_path, read_config, save_thresholds
 from emoscope.evaluate.bootstrap import resample_counts
 from emoscope.models import encoder_layers, load_backbone
-from emoscope.runfolder import THRESHOLDS, ThresholdChoice, probe_path, read_config, save_thresholds
 
 GROUPS = LabelGroups.from_maps(LABELS, SENTIMENT_OF, EKMAN_OF)
 
@@ -155,7 +155,7 @@ def test_the_damaged_layer_shows_the_largest_reset_drop(tiny_run, tmp_path):
             key = next(key for key in state if key.endswith(f"layer.{k - 1}.{name}"))
             state[key] = value.clone() + (0.5 * torch.randn_like(value) if k == 1 and value.dim() == 2 else 0)
     save_file(state, str(run / "model.safetensors"))
-    from emoscope.predict import Predictor
+    from emoscope.inference.predictor import Predictor
 
     predictor = Predictor(run, precision="fp32")
     path = run / "eval" / "test_predictions.jsonl"
@@ -182,7 +182,7 @@ def test_replayed_ablations_equal_full_passes_with_the_layer_knocked_out(tiny_ru
     """The ablation replays the layers below the knocked-out one from the intact pass instead of running
     them again: its probabilities must equal a plain forward pass of the model with that layer reset to its
     pre-fine-tuning weights, or with the layer's update (output minus input) replaced by a given vector."""
-    from emoscope.predict import Predictor
+    from emoscope.inference.predictor import Predictor
 
     predictor = Predictor(tiny_run)
     texts = [json.loads(line)["text"] for line in (tiny_run / "eval" / "test_predictions.jsonl").open()]

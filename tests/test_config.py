@@ -9,9 +9,9 @@ import yaml
 
 import emoscope
 from emoscope.cli import build_parser, main
-from emoscope.config import GROUPS, TrainConfig, config_overrides, resolve_config
-from emoscope.errors import UserError
-from emoscope.runfolder import read_config, write_config
+from emoscope.core.config import GROUPS, TrainConfig, config_overrides, resolve_config
+from emoscope.core.errors import UserError
+from emoscope.core.runfolder import read_config, write_config
 
 FIELDS = dataclasses.fields(TrainConfig)
 

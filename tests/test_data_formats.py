@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from emoscope.core.errors import DataError, UserError
 from emoscope.data import (
     MAX_TEXT_CHARS,
     ORIGINAL_LABELS,
@@ -22,7 +23,6 @@ from emoscope.data import (
     load_taxonomy,
     read_examples,
 )
-from emoscope.errors import DataError, UserError
 
 EXAMPLES = [
     Example("I love this, thank you!", (15, 18), "c1"),

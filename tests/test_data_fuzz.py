@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from emoscope.core.errors import UserError
 from emoscope.data import MAX_TEXT_CHARS, ORIGINAL_LABELS, Example, read_examples
-from emoscope.errors import UserError
 
 FUZZ = settings(max_examples=150, deadline=None)
 # Pieces that make bytes look like each layout, so the fuzzer reaches past the first check.

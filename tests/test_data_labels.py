@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
+from emoscope.core.errors import DataError, UserError
 from emoscope.data import EKMAN_LABELS, ORIGINAL_LABELS, SENTIMENT_LABELS, load_taxonomy
 from emoscope.data.labels import PACKAGE_DIR, SENTIMENT_COLOURS, sentiment_colour, text_sentiment
-from emoscope.errors import DataError, UserError
 
 LABEL_FILES = ("emotions.txt", "ekman_mapping.json", "sentiment_dict.json")
 

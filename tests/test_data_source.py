@@ -10,6 +10,7 @@ import threading
 
 import pytest
 
+from emoscope.core.errors import UserError
 from emoscope.data import (
     BASE_URL,
     OFFICIAL_FILES,
@@ -21,7 +22,6 @@ from emoscope.data import (
     resolve_data_dir,
     verify_data_dir,
 )
-from emoscope.errors import UserError
 
 TINY = {
     "train.tsv": b"I love it\t18\ta1\nSo sad\t25\ta2\n",

@@ -15,12 +15,12 @@ from conftest import slice_goemotions, timed_run, train_args
 from safetensors.torch import load_file, save_file
 
 from emoscope.cli import main
+from emoscope.core.runfolder import read_config, read_labels, sha256_file
 from emoscope.data.augment import word_dropped_copies
 from emoscope.data.splits import load_data
-from emoscope.distill import OOF_SPLIT, Teachers
 from emoscope.evaluate.metrics import read_predictions
-from emoscope.predict import Predictor
-from emoscope.runfolder import read_config, read_labels, sha256_file
+from emoscope.inference.predictor import Predictor
+from emoscope.recipes.distill import OOF_SPLIT, Teachers
 from emoscope.train.loop import distillation_loss
 
 MINILM = "all-MiniLM-L6-v2"

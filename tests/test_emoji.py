@@ -8,10 +8,10 @@ from tokenizers import Tokenizer
 from transformers import AutoTokenizer
 
 from emoscope.cli import main
+from emoscope.core.runfolder import TOKENIZER
 from emoscope.data.emoji import emoji_in, emoji_name
+from emoscope.inference.predictor import Predictor
 from emoscope.models.backbone import load_tokenizer, with_emoji_names
-from emoscope.predict import Predictor
-from emoscope.runfolder import TOKENIZER
 
 MINILM = "all-MiniLM-L6-v2"
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from conftest import SAMPLE_TEXTS
 
-from emoscope.errors import UserError
+from emoscope.core.errors import UserError
+from emoscope.core.runfolder import BASELINE_FEATURES, eval_file, load_thresholds, split_predictions
 from emoscope.evaluate.baseline import BaselineModel, build_model, run_baseline, save_model
 from emoscope.evaluate.metrics import as_indicator_matrix, compute_metrics, read_predictions
 from emoscope.evaluate.thresholds import choose_thresholds, tune_per_label, tune_per_label_bagged
-from emoscope.runfolder import BASELINE_FEATURES, eval_file, load_thresholds, split_predictions
 
 
 def read_split(data_dir: Path, name: str, limit: int) -> tuple[list[str], list[tuple[int, ...]], list[str]]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score
 
-from emoscope.errors import UserError
+from emoscope.core.errors import UserError
 from emoscope.evaluate.bootstrap import METRICS, bootstrap_ci
 
 

@@ -11,10 +11,10 @@ import pytest
 from conftest import timed_run
 
 from emoscope.cli import main
-from emoscope.errors import UserError
+from emoscope.core.errors import UserError
+from emoscope.core.runfolder import write_labels
 from emoscope.evaluate.ensemble import build_ensemble, training_wall_seconds
 from emoscope.evaluate.metrics import read_predictions, save_predictions
-from emoscope.runfolder import write_labels
 
 
 def labels_of(folder):

@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from emoscope.errors import UserError
+from emoscope.core.errors import UserError
 from emoscope.evaluate.metrics import (
     compute_metrics,
     confusion_counts,

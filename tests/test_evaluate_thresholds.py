@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score
 
-from emoscope.errors import DataError, UserError
+from emoscope.core.errors import DataError, UserError
+from emoscope.core.runfolder import load_thresholds, save_thresholds
 from emoscope.evaluate.bootstrap import resample_counts
 from emoscope.evaluate.metrics import compute_metrics
 from emoscope.evaluate.thresholds import (
@@ -22,7 +23,6 @@ from emoscope.evaluate.thresholds import (
     tune_per_label,
     tune_per_label_bagged,
 )
-from emoscope.runfolder import load_thresholds, save_thresholds
 
 
 def planted_label(pos: float, near_miss: float, n: int = 20) -> tuple[np.ndarray, np.ndarray]:

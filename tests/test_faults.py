@@ -21,7 +21,7 @@ from conftest import train_args as tiny_train_args
 from safetensors.torch import load_file
 
 from emoscope.cli import main
-from emoscope.errors import UserError
+from emoscope.core.errors import UserError
 from emoscope.train.checkpoint import load_latest_checkpoint, save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,9 +17,9 @@ from conftest import slice_goemotions
 from test_faults import assert_same_run, kill, launch, train_args, wait_for
 
 from emoscope.cli import main
+from emoscope.core.runfolder import CHECKPOINTS, RUN_INFO
 from emoscope.data.source import load_goemotions
-from emoscope.predict import Predictor
-from emoscope.runfolder import CHECKPOINTS, RUN_INFO
+from emoscope.inference.predictor import Predictor
 from emoscope.train.checkpoint import load_latest_checkpoint
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

@@ -7,7 +7,7 @@ import torch
 from conftest import FAMILIES
 from transformers import AutoTokenizer
 
-from emoscope.errors import UserError
+from emoscope.core.errors import UserError
 from emoscope.models import HEADS, build_classifier
 from emoscope.models.backbone import resolve_backbone
 

@@ -12,11 +12,11 @@ import pytest
 from conftest import SAMPLE_TEXTS, missing
 
 from emoscope.cli import main
-from emoscope.errors import UserError
+from emoscope.core.errors import UserError
 from emoscope.evaluate.metrics import read_predictions
 from emoscope.evaluate.thresholds import choose_thresholds
-from emoscope.onnx_model import CPU_DISABLED_OPTIMIZERS
-from emoscope.predict import Predictor
+from emoscope.inference.onnx import CPU_DISABLED_OPTIMIZERS
+from emoscope.inference.predictor import Predictor
 
 LONG_TEXT = "I am so happy " * 500  # past the run's max_len: the exported tokenizer must truncate it
 # What a user of the folder runs (README's example), with torch, transformers and emoscope made unimportable.
@@ -53,7 +53,7 @@ def run(tiny_run, tmp_path_factory):
     folder = tmp_path_factory.mktemp("onnx") / "run"
     shutil.copytree(tiny_run, folder, ignore=shutil.ignore_patterns("checkpoints", "hf"))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("emoscope.onnx_model.INT8_MAX_F1_DROP", 1.0)
+        patch.setattr("emoscope.export.onnx.INT8_MAX_F1_DROP", 1.0)
         assert main(["export", str(folder), "--format", "onnx", "--quantize", "int8"]) == 0
     return folder
 
@@ -169,7 +169,7 @@ def test_the_onnx_backend_equals_the_torch_backend(run, tmp_path):
 
 
 def test_int8_that_loses_test_macro_f1_is_refused_and_nothing_is_written(run, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("emoscope.onnx_model.INT8_MAX_F1_DROP", -1.0)
+    monkeypatch.setattr("emoscope.export.onnx.INT8_MAX_F1_DROP", -1.0)
     assert main(["export", str(run), "--format", "onnx", "--quantize", "int8", "--out", str(tmp_path / "o")]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("emoscope: error: int8 test macro-F1 ") and "below fp32's" in line

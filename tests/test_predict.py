@@ -10,8 +10,8 @@ import pytest
 from conftest import slice_goemotions, train_args
 
 from emoscope.cli import main
-from emoscope.errors import UserError
-from emoscope.predict import Predictor
+from emoscope.core.errors import UserError
+from emoscope.inference.predictor import Predictor
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,13 @@ import pytest
 from conftest import slice_goemotions, train_args
 
 from emoscope.cli import main
-from emoscope.ensemble_predictor import EnsemblePredictor
-from emoscope.errors import UserError
+from emoscope.core.errors import UserError
+from emoscope.core.runfolder import BASELINE, BASELINE_WEIGHTS, ENSEMBLE_INFO, EVAL, LABELS, split_predictions
 from emoscope.evaluate.ensemble import build_ensemble
 from emoscope.evaluate.metrics import read_predictions
-from emoscope.predict import Predictor
+from emoscope.inference.ensemble import EnsemblePredictor
+from emoscope.inference.predictor import Predictor
 from emoscope.report import write_report
-from emoscope.runfolder import BASELINE, BASELINE_WEIGHTS, ENSEMBLE_INFO, EVAL, LABELS, split_predictions
 
 
 @pytest.fixture(scope="module")

@@ -19,11 +19,11 @@ import pytest
 from conftest import SAMPLE_TEXTS
 
 from emoscope.cli import main
-from emoscope.corpus import ScoreOptions, merge_shards, score_file
+from emoscope.core.errors import UserError
 from emoscope.data.batching import encode_texts
-from emoscope.errors import UserError
+from emoscope.inference.corpus import ScoreOptions, merge_shards, score_file
+from emoscope.inference.predictor import Predictor
 from emoscope.models.inference import predict_probs
-from emoscope.predict import Predictor
 
 REPO = Path(__file__).resolve().parents[1]
 TEXTS = [f"{text} ({i})" for i, text in enumerate(SAMPLE_TEXTS[:30])]

@@ -15,8 +15,8 @@ from conftest import slice_goemotions
 from safetensors.torch import load_file
 
 from emoscope.cli import main
-from emoscope.config import load_preset, resolve_config
-from emoscope.runfolder import read_config
+from emoscope.core.config import load_preset, resolve_config
+from emoscope.core.runfolder import read_config
 
 # Seed A: "RoBERTa-large", "CustomRoBERTaModel with MLP + attention + classifier", its command line
 # "--epochs 10 --batch_size 32 --lr 5e-6 --precision fp16 --max_len 128", "Label Smoothing, Early Stopping".

@@ -19,7 +19,7 @@ from test_report_support import (
     write_baseline,
 )
 
-from emoscope.errors import DataError, UserError
+from emoscope.core.errors import DataError, UserError
 from emoscope.report import COMPARISON_SECTION_IDS, SECTION_IDS, write_comparison, write_report
 from emoscope.report._html import json_for_script
 
@@ -318,7 +318,7 @@ def test_the_summary_renders_from_summary_json(report):
 
 
 def test_a_narrow_wide_matrix_is_not_taken_for_long_form(tmp_path):
-    from emoscope.report.rundata import read_matrix
+    from emoscope.report.reader import read_matrix
 
     path = tmp_path / "cka_epoch0.csv"
     rows = ["point,epoch 0,epoch 1,epoch 2"] + [f"layer_{i},1,0.9,0.{i}" for i in range(1, 9)]

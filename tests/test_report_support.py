@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emoscope.analysis.run import METRICS
+from emoscope.analysis.pipeline import METRICS
 
 LABELS = [
     "admiration",

@@ -3,10 +3,10 @@ plots get bands, the ablation becomes an emotion x layer matrix."""
 
 from __future__ import annotations
 
-from emoscope.report import figures as F
+from emoscope.report import charts as F
 from emoscope.report.page import Page
-from emoscope.report.run_report import _layers
-from emoscope.report.rundata import RunData
+from emoscope.report.reader import RunData
+from emoscope.report.run_page import _layers
 
 
 def test_interval_columns_are_bands_not_metrics_and_the_ablation_is_a_matrix(tmp_path):
@@ -37,7 +37,7 @@ def test_interval_columns_are_bands_not_metrics_and_the_ablation_is_a_matrix(tmp
 
 
 def test_the_summary_states_what_the_intervals_support():
-    from emoscope.report.run_report import _summary_html
+    from emoscope.report.run_page import _summary_html
 
     diff = {"difference": 0.2, "ci95": [0.1, 0.3], "excludes_zero": True, "point": "layer_1"}
     html = _summary_html(

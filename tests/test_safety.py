@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from emoscope.cli import main
+from emoscope.core.errors import UserError
 from emoscope.data.formats import TextReader
-from emoscope.errors import UserError
+from emoscope.inference.predictor import Predictor
 from emoscope.models import build_classifier
-from emoscope.predict import Predictor
 from emoscope.train.checkpoint import load_latest_checkpoint, save_checkpoint
 
 RISK = (

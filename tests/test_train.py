@@ -15,8 +15,8 @@ from conftest import slice_goemotions, train_args
 from safetensors.torch import load_file
 
 from emoscope.cli import main
-from emoscope.config import resolve_config
-from emoscope.errors import UserError
+from emoscope.core.config import resolve_config
+from emoscope.core.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -356,10 +356,10 @@ def test_visualize_captures_every_epoch_then_analyses_and_reports(tiny_models, s
 
 def test_a_lexical_floor_that_cannot_be_fitted_leaves_the_run_alone(tmp_path, capsys):
     """Texts with no two-letter word give TF-IDF no vocabulary: the run goes on without its floor."""
-    from emoscope.config import TrainConfig
+    from emoscope.core.config import TrainConfig
     from emoscope.data import Example, load_taxonomy
     from emoscope.data.splits import SplitData
-    from emoscope.recipe import lexical_floor
+    from emoscope.recipes.train import lexical_floor
 
     examples = [Example("!", (0,), "a"), Example("?", (1,), "b")]
     lexical_floor(

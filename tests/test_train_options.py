@@ -15,9 +15,9 @@ import torch
 from conftest import slice_goemotions, train_args
 
 from emoscope.cli import main
-from emoscope.config import TrainConfig, resolve_config
+from emoscope.core.config import TrainConfig, resolve_config
+from emoscope.core.errors import UserError
 from emoscope.data.labels import load_taxonomy
-from emoscope.errors import UserError
 from emoscope.models import build_classifier
 from emoscope.models.weights import read_weights
 from emoscope.train import loop, train

@@ -1,8 +1,9 @@
-"""Representation analysis: the tracker (named hook points, activation cache), metrics, figures, summary."""
+"""Representation analysis of a run: the tracker (named hook points, activation cache), the structure metrics,
+figures and summary; `pipeline.run_analysis` is `emoscope analyze`."""
 
 from emoscope.analysis.observer import TrackerObserver
+from emoscope.analysis.pipeline import run_analysis
 from emoscope.analysis.probe import read_cooccurrence, read_probe, select_probe, write_cooccurrence, write_probe
-from emoscope.analysis.run import run_analysis
 from emoscope.analysis.tracker import (
     RepresentationTracker,
     capture,
@@ -12,7 +13,7 @@ from emoscope.analysis.tracker import (
     save_capture,
     text_batches,
 )
-from emoscope.runfolder import capture_path
+from emoscope.core.runfolder import capture_path
 
 __all__ = [
     "RepresentationTracker",

@@ -31,15 +31,15 @@ from emoscope.analysis.predictions import decide
 from emoscope.analysis.probe import read_probe
 from emoscope.analysis.tracker import capture_texts, hidden_states
 from emoscope.analysis.uncertainty import interval
+from emoscope.core.errors import UserError
+from emoscope.core.runfolder import ANALYSIS, eval_file, probe_path, split_predictions
+from emoscope.core.vocab import ABLATION_KINDS
 from emoscope.data.batching import encode_texts, sorted_batches
-from emoscope.errors import UserError
 from emoscope.evaluate.bootstrap import resample_counts
 from emoscope.evaluate.metrics import read_predictions
+from emoscope.inference.predictor import Predictor
 from emoscope.models import encoder_layers, load_backbone
 from emoscope.models.inference import each_batch, prepare_for_inference, worker_count
-from emoscope.predict import Predictor
-from emoscope.runfolder import ANALYSIS, eval_file, probe_path, split_predictions
-from emoscope.vocab import ABLATION_KINDS
 
 ABLATION = "layer_ablation.csv"
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from emoscope.analysis.observer import TrackerObserver
+from emoscope.core.errors import UserError
+from emoscope.core.runfolder import WEIGHTS
 from emoscope.data.splits import load_data
-from emoscope.errors import UserError
+from emoscope.inference.predictor import Predictor
 from emoscope.models.weights import read_weights
-from emoscope.predict import Predictor
-from emoscope.runfolder import WEIGHTS
 
 
 def capture_weights(

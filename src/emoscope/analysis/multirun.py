@@ -18,11 +18,11 @@ import numpy as np
 from scipy.stats import t as student_t
 
 from emoscope.analysis import figures as fig
-from emoscope.analysis.metrics import linear_cka
+from emoscope.analysis.pipeline import METRICS, Captures
 from emoscope.analysis.probe import read_probe
-from emoscope.analysis.run import METRICS, Captures
-from emoscope.errors import UserError
-from emoscope.runfolder import ANALYSIS, probe_path
+from emoscope.analysis.structure import linear_cka
+from emoscope.core.errors import UserError
+from emoscope.core.runfolder import ANALYSIS, probe_path
 
 RUNS_METRICS = "runs_layer_metrics.csv"
 CROSS_RUN_CKA = "cross_run_cka.csv"

@@ -13,7 +13,7 @@ from torch import nn
 
 from emoscope.analysis.probe import read_probe, select_probe, write_cooccurrence, write_probe
 from emoscope.analysis.tracker import capture_epoch, text_batches
-from emoscope.runfolder import cooccurrence_path, probe_path
+from emoscope.core.runfolder import cooccurrence_path, probe_path
 
 
 class TrackerObserver:

@@ -15,7 +15,9 @@ from threadpoolctl import threadpool_limits
 
 from emoscope.analysis import figures as fig
 from emoscope.analysis import predictions as pr
-from emoscope.analysis.metrics import (
+from emoscope.analysis.probe import read_cooccurrence, read_probe, split_halves
+from emoscope.analysis.projection import tsne_series
+from emoscope.analysis.structure import (
     ARI_RESAMPLES,
     LabelGroups,
     ResampledGram,
@@ -28,16 +30,11 @@ from emoscope.analysis.metrics import (
     point_metrics,
     single_label,
 )
-from emoscope.analysis.probe import read_cooccurrence, read_probe, split_halves
-from emoscope.analysis.projection import tsne_series
 from emoscope.analysis.summary import write_summary
 from emoscope.analysis.tracker import load_capture
 from emoscope.analysis.uncertainty import difference, interval, permutation_p, split_half_ceiling
-from emoscope.data.labels import sentiment_colour, text_sentiment
-from emoscope.errors import DataError, UserError
-from emoscope.evaluate.bootstrap import resample_counts
-from emoscope.evaluate.metrics import confusion_counts, per_label_scores, read_predictions
-from emoscope.runfolder import (
+from emoscope.core.errors import DataError, UserError
+from emoscope.core.runfolder import (
     ANALYSIS,
     CAPTURES,
     THRESHOLDS,
@@ -49,6 +46,9 @@ from emoscope.runfolder import (
     read_labels,
     split_predictions,
 )
+from emoscope.data.labels import sentiment_colour, text_sentiment
+from emoscope.evaluate.bootstrap import resample_counts
+from emoscope.evaluate.metrics import confusion_counts, per_label_scores, read_predictions
 
 METRICS = (
     "silhouette_emotion",

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from emoscope.analysis.metrics import cooccurrence_counts
-from emoscope.errors import DataError
-from emoscope.runfolder import cooccurrence_half_path, cooccurrence_path
+from emoscope.analysis.structure import cooccurrence_counts
+from emoscope.core.errors import DataError
+from emoscope.core.runfolder import cooccurrence_half_path, cooccurrence_path
 
 
 def select_probe(labels: Sequence[Sequence[int]], n: int = 2000, seed: int = 0, n_labels: int = 28) -> list[int]:

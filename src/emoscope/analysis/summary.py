@@ -1,6 +1,6 @@
 """The analysis summary: `analysis/summary.json` holds the findings with their numbers, `summary.md` tells them.
 
-`emoscope.analysis.run` gathers the findings; the Markdown here and the report's HTML both render the JSON,
+`emoscope.analysis.pipeline` gathers the findings; the Markdown here and the report's HTML both render the JSON,
 so a number is computed once and read the same way everywhere.
 """
 
@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from emoscope import runfolder as rf
+from emoscope.core import runfolder as rf
 
 
 def write_summary(folder: Path, summary: dict) -> None:

@@ -19,11 +19,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from emoscope.core.errors import DataError, UserError
+from emoscope.core.runfolder import capture_path
+from emoscope.core.vocab import POOLINGS
 from emoscope.data.batching import collate, encode_texts
-from emoscope.errors import DataError, UserError
 from emoscope.models.heads import pool
-from emoscope.runfolder import capture_path
-from emoscope.vocab import POOLINGS
 
 _FP16_MAX = float(torch.finfo(torch.float16).max)
 

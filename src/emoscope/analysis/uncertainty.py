@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy.stats import rankdata
 
-from emoscope.analysis.metrics import coannotation_rdm, rsa
+from emoscope.analysis.structure import coannotation_rdm, rsa
 
 CONFIDENCE = 0.95
 

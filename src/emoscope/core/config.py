@@ -18,11 +18,11 @@ from pathlib import Path
 
 import yaml
 
-import emoscope
-from emoscope.errors import UserError
-from emoscope.vocab import HEADS, POOLINGS, PRECISIONS, TAXONOMIES, THRESHOLD_STRATEGIES, check_head_pooling
+from emoscope.core import version
+from emoscope.core.errors import UserError
+from emoscope.core.vocab import HEADS, POOLINGS, PRECISIONS, TAXONOMIES, THRESHOLD_STRATEGIES, check_head_pooling
 
-# Allowed values of the fields that name a choice: the owners' vocabularies (emoscope.vocab) and the loop's own.
+# Allowed values of the fields that name a choice: the owners' vocabularies (emoscope.core.vocab) and the loop's own.
 CHOICES = {
     "taxonomy": TAXONOMIES,
     "head": HEADS,
@@ -502,7 +502,7 @@ def config_from_values(values: dict, origin: str) -> TrainConfig:
     if unknown:
         raise UserError(
             f"{origin}: unknown field '{unknown[0]}' (this emoscope reads run-folder format "
-            f"{emoscope.RUN_FORMAT_VERSION})"
+            f"{version.RUN_FORMAT_VERSION})"
         )
     try:
         return TrainConfig(**values).validate()

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-import emoscope
-from emoscope.config import TrainConfig, config_from_values, config_yaml
-from emoscope.errors import DataError, UserError
-from emoscope.vocab import THRESHOLD_STRATEGIES
+from emoscope.core import version
+from emoscope.core.config import TrainConfig, config_from_values, config_yaml
+from emoscope.core.errors import DataError, UserError
+from emoscope.core.vocab import THRESHOLD_STRATEGIES
 
 CONFIG = "config.yaml"
 RUN_INFO = "run.json"
@@ -55,7 +55,7 @@ ONNX_INT8_MODEL = "model.int8.onnx"
 ONNX_INT8_THRESHOLDS = "thresholds.int8.json"  # chosen on dev for the int8 model's own probabilities
 ONNX_TOKENIZER = "tokenizer.json"  # truncates at the run's max_len and pads a batch, as Predictor does
 REPORT = "report.html"
-# Weights saved by other tools, refused unless the user trusts pickles (`emoscope.predict.weights_file`).
+# Weights saved by other tools, refused unless the user trusts pickles (`emoscope.inference.predictor.weights_file`).
 PICKLED_WEIGHTS = ("model.bin", "model.pth", "model.pt", "pytorch_model.bin")
 
 
@@ -104,14 +104,24 @@ def write_config(run_dir: Path, config: TrainConfig) -> None:
     (Path(run_dir) / CONFIG).write_text(config_yaml(config), encoding="utf-8")
 
 
-def read_config(run_dir: Path) -> TrainConfig:
-    """The run's `TrainConfig`, validated; a field this version does not know is refused."""
-    path = Path(run_dir) / CONFIG
+def read_config_values(folder: Path) -> dict | None:
+    """`config.yaml` as written, a mapping of field: value (what the report shows); None when absent."""
+    path = Path(folder) / CONFIG
+    if not path.is_file():
+        return None
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise UserError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    return config_from_values(values, str(path))
+        mark = getattr(exc, "problem_mark", None)
+        raise DataError(path, mark.line + 1 if mark else None, "not valid YAML") from None
+    if values is not None and not isinstance(values, dict):
+        raise DataError(path, None, "expected a mapping of field: value")
+    return values or {}
+
+
+def read_config(run_dir: Path) -> TrainConfig:
+    """The run's `TrainConfig`, validated; a field this version does not know is refused."""
+    return config_from_values(read_config_values(run_dir), str(Path(run_dir) / CONFIG))
 
 
 # ---------------------------------------------------------------- labels.json
@@ -155,7 +165,7 @@ def read_labels(folder: Path) -> dict:
 
 def write_run_info(run_dir: Path, info: Mapping) -> None:
     """A new `run.json`, stamped with this version's run-folder format."""
-    record = {"format": emoscope.RUN_FORMAT_VERSION, "emoscope": emoscope.__version__, **info}
+    record = {"format": version.RUN_FORMAT_VERSION, "emoscope": version.__version__, **info}
     (Path(run_dir) / RUN_INFO).write_text(json.dumps(record, indent=1))
 
 
@@ -166,7 +176,7 @@ def update_run_info(run_dir: Path, **fields) -> None:
 
 def check_run_dir(run_dir: Path) -> dict:
     """The run's `run.json`, after checking the folder is a complete run this version can read (weights are
-    checked by whoever loads them: `emoscope.predict.weights_file`)."""
+    checked by whoever loads them: `emoscope.inference.predictor.weights_file`)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run folder {run_dir} does not exist")
@@ -177,10 +187,10 @@ def check_run_dir(run_dir: Path) -> dict:
         info = json.loads(info_path.read_text())
     except json.JSONDecodeError as exc:
         raise UserError(f"{info_path} is not valid JSON: {exc.msg}") from exc
-    if info.get("format") != emoscope.RUN_FORMAT_VERSION:
+    if info.get("format") != version.RUN_FORMAT_VERSION:
         raise UserError(
             f"{run_dir} was written in run-folder format {info.get('format')}; this emoscope "
-            f"{emoscope.__version__} reads format {emoscope.RUN_FORMAT_VERSION}"
+            f"{version.__version__} reads format {version.RUN_FORMAT_VERSION}"
         )
     for name in (CONFIG, LABELS, BACKBONE_CONFIG, TOKENIZER):
         if not (run_dir / name).exists():
@@ -193,12 +203,14 @@ def check_run_dir(run_dir: Path) -> dict:
 
 @dataclass(frozen=True)
 class ThresholdChoice:
-    """Thresholds [L] with how they were chosen (``chosen_on`` is "dev" or None for fixed) and notes."""
+    """Thresholds [L] with how they were chosen (``chosen_on`` is "dev" or None for fixed) and notes; read back
+    from a file, also the labels they belong to, in the order of `values`."""
 
     strategy: str
     chosen_on: str | None
     values: np.ndarray
     notes: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
 
 
 def save_thresholds(path: str | Path, choice: ThresholdChoice, label_names: Sequence[str]) -> Path:
@@ -249,7 +261,16 @@ def load_thresholds(path: str | Path, label_names: Sequence[str] | None = None) 
         raise DataError(
             path, None, f"thresholds must lie in [0, 1], got values from {values.min():.4g} to {values.max():.4g}"
         )
-    return ThresholdChoice(data["strategy"], data["chosen_on"], values)
+    return ThresholdChoice(data["strategy"], data["chosen_on"], values, labels=tuple(names))
+
+
+def read_thresholds(folder: Path, labels: Sequence[str]) -> np.ndarray:
+    """The folder's dev-chosen threshold per label (in `labels` order) as a model applies them; 0.5 for a folder
+    without them."""
+    path = Path(folder) / THRESHOLDS
+    if not path.is_file():
+        return np.full(len(labels), 0.5, dtype=np.float32)
+    return load_thresholds(path, labels).values.astype(np.float32)
 
 
 def sha256_file(path: Path) -> str:

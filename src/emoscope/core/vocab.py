@@ -3,7 +3,7 @@ implement each option (heads, data labels, thresholds, inference) all import the
 
 from __future__ import annotations
 
-from emoscope.errors import UserError
+from emoscope.core.errors import UserError
 
 HEADS = ("linear", "mlp-attention", "cnn")
 POOLINGS = ("mean", "cls")

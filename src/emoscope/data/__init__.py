@@ -1,4 +1,5 @@
-"""GoEmotions in every layout, as `Example`s with labels in a chosen `Taxonomy`; verified downloads.
+"""Data, the first stage: GoEmotions in every layout, as `Example`s with labels in a chosen `Taxonomy`;
+verified downloads.
 
 `batching` (tokenised cache, length-grouped batches) needs torch and is imported on its own.
 """

@@ -1,7 +1,7 @@
 """Word-dropped copies of the train texts: more text for a student to learn its teachers' view from.
 
 A copy keeps its original's gold labels and id (with a suffix) and loses each word with a given probability;
-with teachers, each copy gets its own soft label from them (`emoscope.distill`), so a copy that lost the
+with teachers, each copy gets its own soft label from them (`emoscope.recipes.distill`), so a copy that lost the
 words carrying an emotion is taught that the emotion is weaker there.
 """
 

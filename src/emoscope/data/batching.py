@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
+from emoscope.core.errors import UserError
 from emoscope.data.source import cache_root
-from emoscope.errors import UserError
 
 
 def token_cache_dir() -> Path:

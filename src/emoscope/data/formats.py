@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emoscope.core.errors import DataError, UserError
 from emoscope.data.labels import ORIGINAL_LABELS, Taxonomy
-from emoscope.errors import DataError, UserError
 
 # Reddit's own limit on a comment: anything longer is not a comment, most likely a broken quote in a CSV.
 MAX_TEXT_CHARS = 10_000

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emoscope.errors import DataError, UserError
-from emoscope.vocab import TAXONOMIES
+from emoscope.core.errors import DataError, UserError
+from emoscope.core.vocab import TAXONOMIES
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 EMOTIONS_FILE, EKMAN_FILE, SENTIMENT_FILE = "emotions.txt", "ekman_mapping.json", "sentiment_dict.json"

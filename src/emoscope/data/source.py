@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emoscope.core.errors import UserError
 from emoscope.data.formats import MIN_RATERS, Example, ReadResult, apply_taxonomy, read_examples
 from emoscope.data.labels import EKMAN_FILE, EMOTIONS_FILE, SENTIMENT_FILE, Taxonomy, load_taxonomy
-from emoscope.errors import UserError
 
 BASE_URL = "https://raw.githubusercontent.com/google-research/google-research/master/goemotions/data/"
 SPLITS = ("train", "dev", "test")

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from emoscope.config import TrainConfig
+from emoscope.core.config import TrainConfig
+from emoscope.core.errors import UserError
 from emoscope.data.emoji import emoji_in
 from emoscope.data.folds import assign_folds
 from emoscope.data.formats import Example
 from emoscope.data.labels import Taxonomy, load_taxonomy
 from emoscope.data.source import load_examples, load_goemotions
-from emoscope.errors import UserError
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Evaluation: metrics, dev-tuned thresholds, bootstrap confidence intervals and the TF-IDF baseline."""
+"""Evaluation of saved probabilities: metrics, dev-tuned thresholds, bootstrap confidence intervals and the
+TF-IDF baseline."""
 
 from emoscope.evaluate.baseline import build_model, run_baseline
 from emoscope.evaluate.bootstrap import bootstrap_ci

@@ -31,17 +31,8 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from emoscope.errors import UserError
-from emoscope.evaluate.metrics import (
-    EvalResult,
-    as_indicator_matrix,
-    as_label_names,
-    compute_metrics,
-    save_eval,
-    save_predictions,
-)
-from emoscope.evaluate.thresholds import choose_thresholds
-from emoscope.runfolder import (
+from emoscope.core.errors import UserError
+from emoscope.core.runfolder import (
     BASELINE_FEATURES,
     BASELINE_INFO,
     BASELINE_WEIGHTS,
@@ -53,7 +44,16 @@ from emoscope.runfolder import (
     split_predictions,
     write_labels,
 )
-from emoscope.vocab import TUNED_THRESHOLD_STRATEGY
+from emoscope.core.vocab import TUNED_THRESHOLD_STRATEGY
+from emoscope.evaluate.metrics import (
+    EvalResult,
+    as_indicator_matrix,
+    as_label_names,
+    compute_metrics,
+    save_eval,
+    save_predictions,
+)
+from emoscope.evaluate.thresholds import choose_thresholds
 
 
 def _canonical_csr(x):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emoscope.errors import UserError
+from emoscope.core.errors import UserError
 from emoscope.evaluate.metrics import as_indicator_matrix
 
 

@@ -17,12 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emoscope.data import Example
-from emoscope.errors import UserError
-from emoscope.evaluate.metrics import Predictions, compute_metrics, read_predictions
-from emoscope.evaluate.split import score_split
-from emoscope.evaluate.thresholds import choose_thresholds
-from emoscope.runfolder import (
+from emoscope.core.errors import UserError
+from emoscope.core.runfolder import (
     ENSEMBLE_INFO,
     EVAL,
     LABELS,
@@ -34,7 +30,11 @@ from emoscope.runfolder import (
     split_predictions,
     write_labels,
 )
-from emoscope.vocab import TUNED_THRESHOLD_STRATEGY
+from emoscope.core.vocab import TUNED_THRESHOLD_STRATEGY
+from emoscope.data import Example
+from emoscope.evaluate.metrics import Predictions, compute_metrics, read_predictions
+from emoscope.evaluate.split import score_split
+from emoscope.evaluate.thresholds import choose_thresholds
 
 BLEND_WEIGHTS = tuple(round(w, 2) for w in np.arange(0.0, 0.55, 0.05))  # the baseline's share, tried on dev
 

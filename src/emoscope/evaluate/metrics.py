@@ -27,8 +27,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from emoscope.errors import DataError, UserError
-from emoscope.runfolder import split_metrics, split_per_emotion
+from emoscope.core.errors import DataError, UserError
+from emoscope.core.runfolder import split_metrics, split_per_emotion
 
 PER_LABEL_COLUMNS = ("label", "precision", "recall", "f1", "support", "threshold", "auc")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emoscope.core.runfolder import split_predictions
 from emoscope.evaluate.bootstrap import bootstrap_ci
 from emoscope.evaluate.metrics import (
     EvalResult,
@@ -16,7 +17,6 @@ from emoscope.evaluate.metrics import (
     save_eval,
     save_predictions,
 )
-from emoscope.runfolder import split_predictions
 
 
 def score_split(

@@ -14,11 +14,11 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from emoscope.errors import UserError
+from emoscope.core.errors import UserError
+from emoscope.core.runfolder import ThresholdChoice
+from emoscope.core.vocab import THRESHOLD_STRATEGIES
 from emoscope.evaluate.bootstrap import resample_counts
 from emoscope.evaluate.metrics import as_indicator_matrix, as_label_names, as_prob_matrix, as_threshold_vector
-from emoscope.runfolder import ThresholdChoice
-from emoscope.vocab import THRESHOLD_STRATEGIES
 
 GRID = np.round(np.arange(1, 100) / 100, 2)
 

@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-import emoscope
+from emoscope.core import version
+from emoscope.core.errors import UserError
+from emoscope.core.vocab import LONG_TEXT_MODES, WINDOW_COMBINES
 from emoscope.data.formats import TextReader, TextRow
-from emoscope.errors import UserError
-from emoscope.predict import Predictor
-from emoscope.vocab import LONG_TEXT_MODES, WINDOW_COMBINES
+from emoscope.inference.predictor import Predictor
 
 OUTPUT_FORMATS = (".jsonl", ".csv", ".parquet")
 MANIFEST = "manifest.json"
@@ -169,7 +169,7 @@ def _precision(predictor: Predictor) -> str | list[str]:
 
 def _manifest(predictor: Predictor, in_path: Path, fmt: str, options: ScoreOptions, survey: dict) -> dict:
     return {
-        "emoscope": emoscope.__version__,
+        "emoscope": version.__version__,
         "run": str(predictor.run_dir.resolve()),
         "precision": _precision(predictor),
         "device": predictor.device.type,

@@ -12,17 +12,21 @@ from pathlib import Path
 
 import numpy as np
 
-from emoscope.errors import UserError
+from emoscope.core.errors import UserError
+from emoscope.core.runfolder import ENSEMBLE_INFO, read_labels, read_thresholds
 from emoscope.evaluate.baseline import BaselineModel
 from emoscope.evaluate.ensemble import label_order, member_folder
+from emoscope.inference.predictor import Predictor
 from emoscope.models.inference import check_workers
-from emoscope.predict import Predictor, read_thresholds
-from emoscope.runfolder import ENSEMBLE_INFO, read_labels
 
 
 class EnsemblePredictor(Predictor):
     """The runs of an ensemble folder, loaded as `Predictor`s (same device, precision, backend and workers), and
     its baseline."""
+
+    @classmethod
+    def serves(cls, folder: Path, backend: str) -> bool:
+        return (folder / ENSEMBLE_INFO).is_file()
 
     def __init__(
         self,

@@ -1,12 +1,12 @@
-"""Load a run folder and predict: texts, files, or from Python.
+"""A run folder as a model: `Predictor` loads it and predicts texts and files, from Python or the CLI.
 
->>> from emoscope.predict import Predictor
+>>> from emoscope import Predictor
 >>> Predictor("runs/cpu-default").predict(["thank you so much!"], top_k=3)
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +14,20 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoTokenizer
 
+from emoscope.core.errors import UserError
+from emoscope.core.runfolder import (
+    BACKBONE_CONFIG,
+    LABELS,
+    PICKLED_WEIGHTS,
+    TOKENIZER,
+    WEIGHTS,
+    check_run_dir,
+    read_config,
+    read_labels,
+    read_thresholds,
+)
+from emoscope.core.vocab import BACKENDS, LONG_TEXT_MODES
 from emoscope.data.batching import encode_texts, encode_windows
-from emoscope.errors import UserError
 from emoscope.models import build_classifier
 from emoscope.models.backbone import load_pickled_weights, refuse_pickle
 from emoscope.models.inference import (
@@ -26,21 +38,6 @@ from emoscope.models.inference import (
     resolve_device,
     resolve_precision,
 )
-from emoscope.models.weights import save_weights
-from emoscope.runfolder import (
-    BACKBONE_CONFIG,
-    ENSEMBLE_INFO,
-    HF_EXPORT,
-    PICKLED_WEIGHTS,
-    THRESHOLDS,
-    TOKENIZER,
-    WEIGHTS,
-    check_run_dir,
-    load_thresholds,
-    read_config,
-    read_labels,
-)
-from emoscope.vocab import BACKENDS, LONG_TEXT_MODES
 
 
 def weights_file(run_dir: Path, trust_pickle: bool = False) -> Path:
@@ -52,14 +49,6 @@ def weights_file(run_dir: Path, trust_pickle: bool = False) -> Path:
             refuse_pickle(run_dir / name, trust_pickle)
             return run_dir / name
     raise UserError(f"run folder {run_dir} is incomplete: {WEIGHTS} is missing")
-
-
-def read_thresholds(folder: Path, labels: list[str]) -> np.ndarray:
-    """The folder's dev-chosen threshold per label (in `labels` order); 0.5 for a folder without them."""
-    path = folder / THRESHOLDS
-    if not path.is_file():
-        return np.full(len(labels), 0.5, dtype=np.float32)
-    return load_thresholds(path, labels).values.astype(np.float32)
 
 
 class Predictor:
@@ -79,17 +68,19 @@ class Predictor:
     """
 
     def __new__(cls, run_dir: str | Path, *args, backend: str = "torch", **kwargs):
+        """The one loader: `Predictor(...)` becomes the subclass that `serves` this folder and backend (each
+        backend a sibling module of this one, which imports none of them: `emoscope.inference` loads them all),
+        else the torch model of a run."""
         if backend not in BACKENDS:
             raise UserError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
-        if cls is Predictor and (Path(run_dir) / ENSEMBLE_INFO).is_file():
-            from emoscope.ensemble_predictor import EnsemblePredictor
-
-            return super().__new__(EnsemblePredictor)
-        if cls is Predictor and backend.startswith("onnx"):
-            from emoscope.onnx_model import OnnxPredictor
-
-            return super().__new__(OnnxPredictor)
+        if cls is Predictor:
+            cls = next((sub for sub in Predictor.__subclasses__() if sub.serves(Path(run_dir), backend)), cls)
         return super().__new__(cls)
+
+    @classmethod
+    def serves(cls, folder: Path, backend: str) -> bool:
+        """Whether this class is the one that loads `folder` with `backend` (a subclass's answer)."""
+        return False
 
     def __init__(
         self,
@@ -129,6 +120,18 @@ class Predictor:
         self.thresholds = read_thresholds(self.run_dir, self.labels)
         self.tokenizer = AutoTokenizer.from_pretrained(self.run_dir / TOKENIZER)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+
+    def check_labels(self, labels: Sequence[str], of: str = "the data") -> None:
+        """Refuse to score against other labels: probability columns follow the label files' order, so scores
+        against another order would be silently wrong."""
+        ours, theirs = list(labels), list(self.labels)
+        if ours != theirs:
+            i = next(i for i in range(max(len(ours), len(theirs))) if ours[i : i + 1] != theirs[i : i + 1])
+            mine, its = (repr(seq[i]) if i < len(seq) else "missing" for seq in (ours, theirs))
+            raise UserError(
+                f"{of}'s label files disagree with {self.run_dir / LABELS}: label {i} is {mine} in {of}, {its} in "
+                "the run"
+            )
 
     def predict_proba(
         self,
@@ -175,61 +178,3 @@ class Predictor:
                 }
             )
         return out
-
-
-def export_hf(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
-    """A `transformers` folder for a run of any head: `pipeline("text-classification", model=out, top_k=None,
-    trust_remote_code=True)` gives the same probabilities as `Predictor`, long texts truncated to the run's
-    max_len alike (the exported tokenizer's `model_max_length`)."""
-    import shutil
-    from importlib import resources
-
-    run_dir = Path(run_dir)
-    if (run_dir / ENSEMBLE_INFO).is_file():
-        raise UserError(f"{run_dir} is an ensemble: ensembles do not export to transformers, only single runs do")
-    check_run_dir(run_dir)
-    weights = weights_file(run_dir)
-    config = read_config(run_dir)
-    state = load_file(str(weights))
-    # The head's sizes come from its weights, so they cannot disagree with them.
-    if config.head == "linear":
-        head_options = {"pooling": config.pooling}
-    elif config.head == "mlp-attention":
-        head_options = {"mlp_size": state["head.mlp.0.weight"].shape[0]}
-    else:
-        filters, _, kernel_size = state["head.conv.conv.weight"].shape
-        head_options = {"filters": filters, "kernel_size": kernel_size}
-    out = Path(out_dir) if out_dir else run_dir / HF_EXPORT
-    out.mkdir(parents=True, exist_ok=True)
-    labels = read_labels(run_dir)["labels"]
-    backbone = json.loads((run_dir / BACKBONE_CONFIG).read_text())
-    hf_config = {
-        "architectures": ["EmoscopeForSequenceClassification"],
-        "model_type": "emoscope",
-        "auto_map": {
-            "AutoConfig": "modeling_emoscope.EmoscopeConfig",
-            "AutoModelForSequenceClassification": "modeling_emoscope.EmoscopeForSequenceClassification",
-        },
-        "custom_pipelines": {
-            "text-classification": {
-                "impl": "modeling_emoscope.EmoscopeTextClassificationPipeline",
-                "pt": ["AutoModelForSequenceClassification"],
-            }
-        },
-        "backbone": backbone,
-        "head": config.head,
-        "head_options": {"dropout": config.head_dropout, **head_options},
-        "problem_type": "multi_label_classification",
-        "id2label": dict(enumerate(labels)),
-        "label2id": {label: i for i, label in enumerate(labels)},
-    }
-    (out / "config.json").write_text(json.dumps(hf_config, indent=1))
-    (out / "modeling_emoscope.py").write_text(resources.files("emoscope").joinpath("hf_modeling.py").read_text())
-    save_weights(state, out / WEIGHTS, {"format": "pt"})
-    for item in (run_dir / TOKENIZER).iterdir():
-        shutil.copy(item, out / item.name)
-    tokenizer_config = json.loads((out / "tokenizer_config.json").read_text())
-    (out / "tokenizer_config.json").write_text(
-        json.dumps({**tokenizer_config, "model_max_length": config.max_len}, indent=2)
-    )
-    return out

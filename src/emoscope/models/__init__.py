@@ -1,4 +1,5 @@
-"""Backbones, heads and the classifier that joins them."""
+"""Models: backbones, heads and the classifier that joins them; running a model for probabilities (`inference`),
+weights on disk (`weights`)."""
 
 from emoscope.models.backbone import DEFAULT_BACKBONE, encoder_layers, load_backbone, resolve_backbone
 from emoscope.models.classifier import EmotionClassifier, build_classifier

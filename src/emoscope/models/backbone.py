@@ -12,8 +12,8 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerFast
 from transformers.utils import logging as hf_logging
 
+from emoscope.core.errors import UserError
 from emoscope.data.emoji import emoji_name
-from emoscope.errors import UserError
 
 DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_BACKBONE, "sentence-transformers/all-MiniLM-L6-v2", "default", "minilm"}

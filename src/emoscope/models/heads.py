@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from emoscope.errors import UserError
-from emoscope.vocab import HEADS, POOLINGS, check_head_pooling
+from emoscope.core.errors import UserError
+from emoscope.core.vocab import HEADS, POOLINGS, check_head_pooling
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

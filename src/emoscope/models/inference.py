@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from emoscope.core.errors import UserError
+from emoscope.core.vocab import PRECISIONS, WINDOW_COMBINES
 from emoscope.data.batching import sorted_batches
-from emoscope.errors import UserError
-from emoscope.vocab import PRECISIONS, WINDOW_COMBINES
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

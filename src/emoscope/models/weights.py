@@ -11,7 +11,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from emoscope.errors import UserError
+from emoscope.core.errors import UserError
 
 
 def fsync_dir(path: Path) -> None:

@@ -1,0 +1,1 @@
+"""The packaged presets (`--preset NAME`): YAML files of configuration fields, each choice explained."""

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from emoscope import runfolder
+from emoscope.core import runfolder
+from emoscope.core.errors import UserError
 from emoscope.data import Example
 from emoscope.data.folds import assign_folds
-from emoscope.errors import UserError
 from emoscope.evaluate.ensemble import training_wall_seconds_behind
 from emoscope.evaluate.metrics import read_predictions
+from emoscope.inference.predictor import Predictor
 
 OOF_SPLIT = "train_oof"  # a crossfit folder's eval/train_oof_predictions.jsonl
 
@@ -51,14 +52,9 @@ def _digest(values: Sequence[str]) -> str:
 
 
 def _predictor(folder: Path, labels: Sequence[str]):
-    from emoscope.predict import Predictor
-
+    """The teacher, which must predict the student's labels in their order."""
     predictor = Predictor(folder)
-    if list(predictor.labels) != list(labels):
-        raise UserError(
-            f"teacher {folder} predicts other labels than the data ({len(predictor.labels)} labels "
-            f"vs {len(labels)}); a teacher must share the student's taxonomy"
-        )
+    predictor.check_labels(labels, of="the student's data")
     return predictor
 
 

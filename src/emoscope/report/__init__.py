@@ -5,6 +5,6 @@ The report only reads a run folder (see DEVELOPERS.md); it never imports trainin
 """
 
 from emoscope.report.compare import COMPARISON_SECTION_IDS, write_comparison
-from emoscope.report.run_report import SECTION_IDS, write_report
+from emoscope.report.run_page import SECTION_IDS, write_report
 
 __all__ = ["COMPARISON_SECTION_IDS", "SECTION_IDS", "write_comparison", "write_report"]

@@ -10,7 +10,7 @@ from typing import Any
 
 from emoscope.data.labels import NEUTRAL, SENTIMENT_COLOURS, sentiment_colour
 from emoscope.report._html import ptext
-from emoscope.report.rundata import Matrix, to_number
+from emoscope.report.reader import Matrix, to_number
 
 MAX_CURVE_POINTS = 4000
 # One distinct colour per emotion in the interactive t-SNE (neutral takes its sentiment group's grey).

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from emoscope import runfolder as rf
 from emoscope.analysis.multirun import across_runs, cross_run_cka
-from emoscope.errors import UserError
+from emoscope.core import runfolder as rf
+from emoscope.core.errors import UserError
 from emoscope.report import _html as h
-from emoscope.report import figures as F
+from emoscope.report import charts as F
 from emoscope.report.page import Page, section
-from emoscope.report.rundata import Matrix, RunData, flatten, to_number
+from emoscope.report.reader import Matrix, RunData, flatten, to_number
 
 COMPARISON_SECTIONS: tuple[tuple[str, str], ...] = (
     ("runs", "Runs"),
@@ -90,7 +90,7 @@ def _config_value(r: RunData, *suffixes: str) -> Any:
 def _runs(runs: list[RunData], names: list[str]) -> str:
     rows = []
     for r, n in zip(runs, names, strict=True):
-        th = r.thresholds or {}
+        th = r.thresholds
         epochs = r.epochs or []
         rows.append(
             [
@@ -101,8 +101,8 @@ def _runs(runs: list[RunData], names: list[str]) -> str:
                 _config_value(r, "backbone", "model_name", "model"),
                 _config_value(r, "head"),
                 len(epochs) if epochs else None,
-                th.get("strategy"),
-                th.get("chosen_on") if th else None,
+                th and th.strategy,
+                th and th.chosen_on,
                 r.main_split,
                 str(r.path),
             ]

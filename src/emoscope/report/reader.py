@@ -16,12 +16,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from emoscope import runfolder as rf
+from emoscope.core import runfolder as rf
+from emoscope.core.errors import DataError, UserError
+from emoscope.core.runfolder import ENSEMBLE_INFO
 from emoscope.data.labels import NEUTRAL, SENTIMENT_LABELS
-from emoscope.errors import DataError, UserError
-from emoscope.runfolder import ENSEMBLE_INFO
 
 _RUN_MARKERS = (rf.LABELS, rf.RUN_INFO, rf.CONFIG, rf.THRESHOLDS, rf.METRICS_LOG, rf.EVAL, rf.ANALYSIS)
 _SPLIT_FILES = (rf.split_metrics(""), rf.split_per_emotion(""), rf.split_predictions(""))  # name = split + one
@@ -219,17 +217,7 @@ class RunData:
 
     @cached_property
     def config(self) -> dict | None:
-        p = self.path / rf.CONFIG
-        if not p.is_file():
-            return None
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            raise DataError(p, mark.line + 1 if mark else None, "not valid YAML") from None
-        if data is not None and not isinstance(data, dict):
-            raise DataError(p, None, "expected a mapping of settings")
-        return data or {}
+        return rf.read_config_values(self.path)
 
     @cached_property
     def run_info(self) -> dict | None:
@@ -240,13 +228,7 @@ class RunData:
 
     @cached_property
     def labels_info(self) -> dict | None:
-        p = self.path / rf.LABELS
-        data = read_json(p)
-        if data is None:
-            return None
-        if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
-            raise DataError(p, None, 'expected {"taxonomy": ..., "labels": [...], ...}')
-        return data
+        return rf.read_labels(self.path) if (self.path / rf.LABELS).is_file() else None
 
     @cached_property
     def labels(self) -> list[str]:
@@ -273,20 +255,13 @@ class RunData:
         return str(group) if group else "other"
 
     @cached_property
-    def thresholds(self) -> dict | None:
-        p = self.path / rf.THRESHOLDS
-        data = read_json(p)
-        if data is not None and not isinstance(data, dict):
-            raise DataError(p, None, "expected a JSON object")
-        return data
+    def thresholds(self) -> rf.ThresholdChoice | None:
+        return rf.load_thresholds(self.path / rf.THRESHOLDS) if (self.path / rf.THRESHOLDS).is_file() else None
 
     def threshold_of(self, label: str) -> float | None:
-        t = (self.thresholds or {}).get("thresholds")
-        if isinstance(t, dict):
-            return to_number(t.get(label))
-        if isinstance(t, (int, float)):
-            return float(t)
-        return None
+        if self.thresholds is None or label not in self.thresholds.labels:
+            return None
+        return float(self.thresholds.values[self.thresholds.labels.index(label)])
 
     @cached_property
     def ensemble_info(self) -> dict | None:

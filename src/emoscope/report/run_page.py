@@ -11,15 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from emoscope import runfolder as rf
 from emoscope.analysis.summary import comparison, with_ci
+from emoscope.core import runfolder as rf
+from emoscope.core.vocab import ABLATION_KINDS
 from emoscope.data.labels import SENTIMENT_LABELS, sentiment_colour, text_sentiment
 from emoscope.evaluate.metrics import per_label_scores
 from emoscope.report import _html as h
-from emoscope.report import figures as F
+from emoscope.report import charts as F
 from emoscope.report.page import Page, section
-from emoscope.report.rundata import RunData, flatten, to_number
-from emoscope.vocab import ABLATION_KINDS
+from emoscope.report.reader import RunData, flatten, to_number
 
 # Section ids, in page order (tests and links rely on them).
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -296,14 +296,10 @@ def _thresholds_html(rd: RunData) -> str:
     th = rd.thresholds
     if th is None:
         return h.note(f"Not available: <code>{rf.THRESHOLDS}</code> not found; 0.5 assumed for predictions.")
-    strategy = th.get("strategy")
-    chosen = th.get("chosen_on")
+    strategy, chosen = th.strategy, th.chosen_on
     where = f"chosen on the <b>{h.esc(chosen)}</b> split" if chosen else "fixed (not tuned on any split)"
     parts = [f'<p id="thresholds-info">Strategy <b>{h.esc(strategy)}</b>, {where}.']
-    values = th.get("thresholds")
-    nums = [float(v) for v in values.values() if to_number(v) is not None] if isinstance(values, dict) else []
-    if isinstance(values, (int, float)):
-        nums = [float(values)]
+    nums = [float(v) for v in th.values]
     if nums:
         if len(set(nums)) == 1:
             parts.append(f" Every label uses {nums[0]:.3f}.")

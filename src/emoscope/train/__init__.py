@@ -1,5 +1,5 @@
-"""The one training loop; its typed configuration and presets live in `emoscope.config`, and what follows
-training (thresholds, final scores, export, report) in `emoscope.recipe`."""
+"""The one training loop; its typed configuration and presets live in `emoscope.core.config`, and what follows
+training (thresholds, final scores, export, report) in `emoscope.recipes.train`."""
 
 from emoscope.train.loop import Trained, TrainingObserver, train
 

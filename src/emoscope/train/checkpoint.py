@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from emoscope.errors import UserError
+from emoscope.core.errors import UserError
+from emoscope.core.runfolder import WEIGHTS, sha256_file
 from emoscope.models.weights import fsync_dir, save_weights
-from emoscope.runfolder import WEIGHTS, sha256_file
 
 LATEST = "latest"
 

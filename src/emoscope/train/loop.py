@@ -1,7 +1,7 @@
 """The one training loop: DDP, mixed precision, accumulation, early stopping and resume, in plain sight.
 
 It trains and keeps what training makes: the best weights (dev macro-F1), checkpoints and `metrics.jsonl`.
-Thresholds, final scores, exports and reports come after it, in `emoscope.recipe`.
+Thresholds, final scores, exports and reports come after it, in `emoscope.recipes.train`.
 
 Launch with `emoscope train` (one process) or `torchrun --nproc_per_node=N -m emoscope train` (DDP: nccl on
 CUDA, gloo on CPU). Every rank walks the same global batch plan and takes its share of each batch; the loss
@@ -33,13 +33,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from emoscope import runfolder
-from emoscope.config import TrainConfig
+from emoscope.core import runfolder
+from emoscope.core.config import TrainConfig
+from emoscope.core.errors import UserError
 from emoscope.data import Example
 from emoscope.data.augment import word_dropped_copies
 from emoscope.data.batching import batch_plan, collate, encode_texts
 from emoscope.data.splits import SplitData, load_data
-from emoscope.errors import UserError
 from emoscope.evaluate import choose_thresholds, compute_metrics
 from emoscope.evaluate.ensemble import runs_behind
 from emoscope.evaluate.metrics import as_indicator_matrix
@@ -59,7 +59,7 @@ class TrainingObserver(Protocol):
 
 
 class SoftTargets(Protocol):
-    """Teachers' probabilities for the train texts (distillation), e.g. `emoscope.distill.Teachers`.
+    """Teachers' probabilities for the train texts (distillation), e.g. `emoscope.recipes.distill.Teachers`.
 
     Called once the run folder exists, first on rank 0 (which may compute them and cache them there), then on
     the other ranks (which read that cache); training never imports the teachers' code."""
@@ -92,7 +92,7 @@ class Dist:
 
 @dataclass
 class Trained:
-    """What the loop hands to what comes after it (`emoscope.recipe`); `main` is False on ranks other than 0."""
+    """What the loop hands to what comes after it (`emoscope.recipes.train`); `main` is False on ranks other than 0."""
 
     run_dir: Path
     data: SplitData

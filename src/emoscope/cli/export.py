@@ -1,0 +1,46 @@
+"""`emoscope export`: a run as a transformers folder or an ONNX folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from emoscope.core.errors import UserError
+from emoscope.core.vocab import EXPORT_FORMATS, QUANTIZATIONS
+
+
+def _export(args: argparse.Namespace) -> None:
+    if args.format == "onnx":
+        from emoscope.export.onnx import export_onnx
+
+        done = export_onnx(args.run_dir, args.out, args.quantize)
+        print(f"onnx export: {done.folder} (max |p - torch| {done.max_abs_diff:.1e} on {done.texts} test texts)")
+        if done.macro_f1:
+            print(
+                f"int8: test macro-F1 {done.macro_f1['int8']:.4f} with its own dev thresholds "
+                f"(fp32 {done.macro_f1['fp32']:.4f}); score with --backend onnx-int8"
+            )
+        return
+    if args.quantize:
+        raise UserError("--quantize applies to --format onnx only")
+    from emoscope.export.hf import export_hf
+
+    print(f"transformers export: {export_hf(args.run_dir, args.out)}")
+
+
+def add_export(sub) -> None:
+    """emoscope export RUN [--format onnx [--quantize int8]]"""
+    p = sub.add_parser(
+        "export",
+        help="a transformers folder (any head) that pipeline(..., trust_remote_code=True) loads, or an ONNX "
+        "folder that onnxruntime and tokenizers run alone",
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="transformers")
+    p.add_argument("--out", help="default: RUN_DIR/hf (transformers) or RUN_DIR/onnx")
+    p.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        help="onnx: also model.int8.onnx (dynamic quantisation) and thresholds.int8.json (chosen on dev for it), "
+        "written only if its test macro-F1 is within 0.005 of fp32's",
+    )
+    p.set_defaults(func=_export)
