@@ -30,7 +30,7 @@ from emoscope.core.runfolder import eval_file, split_predictions
 from emoscope.evaluate.metrics import read_predictions
 from emoscope.inference.predictor import Predictor
 from emoscope.models import encoder_layers
-from emoscope.train.loop import peak_rss_mb
+from emoscope.train.setup import peak_rss_mb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from emoscope.core.runfolder import CAPTURES, RUN_INFO
-from emoscope.train.loop import peak_rss_mb
+from emoscope.train.setup import peak_rss_mb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import data_dir, report, run_child  # noqa: E402

@@ -28,7 +28,7 @@ import torch
 import yaml
 
 from emoscope.core.runfolder import METRICS_LOG
-from emoscope.train.loop import peak_rss_mb
+from emoscope.train.setup import peak_rss_mb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import PEAK_DTYPES, data_dir, forward_flops, matmul_peak_gflops, report, run_child  # noqa: E402

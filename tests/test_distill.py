@@ -21,7 +21,7 @@ from emoscope.data.splits import load_data
 from emoscope.evaluate.metrics import read_predictions
 from emoscope.inference.predictor import Predictor
 from emoscope.recipes.distill import OOF_SPLIT, Teachers
-from emoscope.train.loop import distillation_loss
+from emoscope.train.losses import distillation_loss
 
 MINILM = "all-MiniLM-L6-v2"
 NO_DROPOUT = ("--head_dropout", "0", "--backbone_dropout", "0")

@@ -309,7 +309,7 @@ def _rank_waits_for_slow_main(rank: int, port: int, result: dict) -> None:
         RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
     )
     os.environ.update(EMOSCOPE_DIST_TIMEOUT="2", EMOSCOPE_MAIN_WORK_TIMEOUT="60")
-    from emoscope.train.loop import setup_distributed
+    from emoscope.train.setup import setup_distributed
 
     d, _ = setup_distributed()
     try:

@@ -21,7 +21,8 @@ from emoscope.data.labels import load_taxonomy
 from emoscope.models import build_classifier
 from emoscope.models.weights import read_weights
 from emoscope.train import loop, train
-from emoscope.train.loop import hierarchy_loss, multilabel_loss, param_groups, positive_weights, rdrop_loss
+from emoscope.train.losses import hierarchy_loss, multilabel_loss, positive_weights, rdrop_loss
+from emoscope.train.setup import param_groups
 
 
 @pytest.fixture(scope="module")

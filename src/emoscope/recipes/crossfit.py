@@ -61,6 +61,16 @@ def crossfit_run(config: TrainConfig, folds: int, jobs: int = 1) -> Path:
                 overwrite=True,
             )
         )
+    _train_teachers(config, todo, folds, jobs)
+    if os.environ.get("RANK", "0") != "0":
+        return out
+    _join(config, out, runs)
+    print(f"crossfit folder: {out}")
+    return out
+
+
+def _train_teachers(config: TrainConfig, todo: list[TrainConfig], folds: int, jobs: int) -> None:
+    """Each fold's `train_run`, one after another or `jobs` at once in their own processes."""
     workers = min(jobs, len(todo))
     if workers > 1:  # each its share of the threads, and no bars: side by side they would overwrite each other
         threads = max(1, (config.num_threads or os.cpu_count() or 1) // workers)
@@ -82,8 +92,11 @@ def crossfit_run(config: TrainConfig, folds: int, jobs: int = 1) -> Path:
                 started.append(pool.submit(train_run, fold))
             for job in started:
                 job.result()
-    if os.environ.get("RANK", "0") != "0":
-        return out
+
+
+def _join(config: TrainConfig, out: Path, runs: list[Path]) -> None:
+    """The teachers as one ensemble folder, with every train text scored by the teacher that never saw it."""
+    folds = len(runs)
     build_ensemble(runs, out, threshold_strategy=config.threshold_strategy)
     data = load_data(config)
     labels = data.taxonomy.labels
@@ -115,5 +128,3 @@ def crossfit_run(config: TrainConfig, folds: int, jobs: int = 1) -> Path:
         "fold_sizes": np.bincount(fold_of, minlength=folds).tolist(),
     }
     (out / runfolder.CROSSFIT_INFO).write_text(json.dumps(info, indent=1) + "\n")
-    print(f"crossfit folder: {out}")
-    return out

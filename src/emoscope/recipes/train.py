@@ -25,7 +25,7 @@ from emoscope.inference.predictor import Predictor
 from emoscope.recipes.distill import Teachers
 from emoscope.report import write_report
 from emoscope.train import Trained, train
-from emoscope.train.loop import peak_rss_mb
+from emoscope.train.setup import peak_rss_mb
 
 
 def train_run(config: TrainConfig) -> Path:
