@@ -46,6 +46,7 @@ from emoscope.evaluate.metrics import as_indicator_matrix
 from emoscope.models import build_classifier, encoder_layers
 from emoscope.models.backbone import load_tokenizer, max_positions, resolve_backbone, with_emoji_names
 from emoscope.models.dropout import stream_generator, use_cpu_dropout
+from emoscope.models.frozen import FrozenBottom
 from emoscope.models.inference import autocast, predict_probs, resolve_precision
 from emoscope.models.weights import average_weights, save_weights
 from emoscope.train.checkpoint import load_latest_checkpoint, save_checkpoint
@@ -320,6 +321,8 @@ def _train(
         raise UserError(f"--batch_size {config.batch_size} must be divisible by the {d.world} processes")
     if config.train_streams > 1 and (device.type != "cpu" or d.world > 1):
         raise UserError("--train_streams above 1 is for one process on the CPU; on a GPU or with DDP use 1")
+    if config.cache_frozen_layers and d.world > 1:
+        raise UserError("--cache_frozen_layers is for one process; with DDP leave it off")
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     if config.deterministic:
@@ -395,6 +398,12 @@ def _train(
         else None
     )
     scored = ema.module if ema else model
+    # Reads no random numbers (eval mode), so a resumed run rebuilds the same cache and repeats bit for bit.
+    frozen = (
+        FrozenBottom(model, config.train_last_layers, train_ids, pad_id, device, precision, config.eval_batch_size)
+        if config.cache_frozen_layers
+        else None
+    )
 
     # The fused kernel is several times faster than the per-tensor one on CPU as well as on CUDA.
     optimizer = torch.optim.AdamW(param_groups(model, config), fused=device.type in ("cpu", "cuda"))
@@ -509,8 +518,11 @@ def _train(
         ):
             inputs = (batch["input_ids"], batch["attention_mask"])
             if config.rdrop_weight:
-                inputs = tuple(torch.cat([x, x]) for x in inputs)
-            samples = step_model(*inputs, config.dropout_samples)
+                inputs, rows = tuple(torch.cat([x, x]) for x in inputs), np.concatenate([rows, rows])
+            if frozen is not None:
+                samples = frozen(*inputs, config.dropout_samples, rows=rows)
+            else:
+                samples = step_model(*inputs, config.dropout_samples)
             losses = [sample_loss(logits, batch["labels"], teacher, share) for logits in samples]
             loss = torch.stack(losses).mean(dim=0).sum()
             # Normalised by the global group size; DDP averages over ranks, hence * world.
