@@ -20,7 +20,7 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     torch.set_num_threads(_THREADS)
 
 REPO = Path(__file__).resolve().parents[1]
-FAMILIES = ("bert", "roberta", "distilbert")  # the encoder families `tiny_models` builds
+FAMILIES = ("bert", "roberta", "distilbert", "mpnet")  # the encoder families `tiny_models` builds
 _DEFAULT_DATA = REPO.parent / "shared" / "data" / "goemotions"
 # Under CI (or `make test STRICT=1`) a test whose requirement is missing fails: CI cannot go green by skipping.
 STRICT = os.environ.get("CI") == "true" or os.environ.get("EMOSCOPE_STRICT") == "1"
@@ -108,7 +108,7 @@ SAMPLE_TEXTS = [
 
 def make_tiny_model(root: Path, family: str) -> Path:
     """Save a random-initialised 2-layer encoder of `family` and its tokenizer, as a hub folder would hold."""
-    from transformers import AutoModel, BertConfig, DistilBertConfig, RobertaConfig
+    from transformers import AutoModel, BertConfig, DistilBertConfig, MPNetConfig, RobertaConfig
 
     folder = root / f"tiny-{family}"
     if (folder / "config.json").is_file():
@@ -140,6 +140,15 @@ def make_tiny_model(root: Path, family: str) -> Path:
         config = DistilBertConfig(
             vocab_size=vocab, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128
         )
+    elif family == "mpnet":
+        config = MPNetConfig(
+            vocab_size=vocab,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=130,
+        )
     else:
         raise ValueError(family)
     import torch
@@ -153,7 +162,7 @@ def make_tiny_model(root: Path, family: str) -> Path:
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("models")
-    return {family: make_tiny_model(root, family) for family in ("bert", "roberta", "distilbert")}
+    return {family: make_tiny_model(root, family) for family in FAMILIES}
 
 
 def slice_goemotions(source: Path, out: Path, train: int, dev: int, test: int) -> Path:

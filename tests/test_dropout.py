@@ -97,7 +97,8 @@ def test_every_dropout_is_swapped_and_evaluation_is_unchanged(tiny_models, famil
         assert not torch.equal(one, model(*batch))
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+# MPNet computes attention in its own module, whose dropout is an nn.Dropout (swapped in the test above).
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "mpnet"])
 def test_attention_with_dropout_is_sdpa_attention_with_padding_masked(tiny_models, family):
     """With a drop probability that rounds to zero, the training branch (its own softmax and masking) must give
     what SDPA gives; only then are the dropped weights the only difference in training."""

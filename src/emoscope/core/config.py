@@ -142,6 +142,11 @@ class TrainConfig:
         None, "fine-tune only the last N encoder layers (embeddings frozen); none trains every layer", NON_NEGATIVE
     )
     freeze_embeddings: bool = _model(False, "keep the embedding layer fixed")
+    cache_frozen_layers: bool = _model(
+        False,
+        "with --train_last_layers: run the frozen layers once, without dropout, and train on their saved outputs "
+        "every epoch (one process; memory: the train texts' hidden states)",
+    )
     init_from: list[str] = field(
         default_factory=list,
         metadata={
@@ -305,6 +310,10 @@ class TrainConfig:
             )
         if self.train_streams > 1 and self.compile:
             raise UserError("--train_streams above 1 and --compile do not go together; choose one")
+        if self.cache_frozen_layers and self.train_last_layers is None:
+            raise UserError("--cache_frozen_layers needs --train_last_layers: it saves the frozen layers' outputs")
+        if self.cache_frozen_layers and self.compile:
+            raise UserError("--cache_frozen_layers and --compile do not go together; choose one")
         if self.copies_distill_weight is not None and not (self.augment_copies and self.teachers):
             raise UserError("--copies_distill_weight needs --augment_copies and a --teacher: it weighs the copies")
         if self.crossfit_fold is not None and self.crossfit_fold >= self.crossfit_folds:

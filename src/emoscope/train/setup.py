@@ -151,6 +151,8 @@ def set_up_device(config: TrainConfig, d: Dist, device: torch.device) -> str:
         raise UserError(f"--batch_size {config.batch_size} must be divisible by the {d.world} processes")
     if config.train_streams > 1 and (device.type != "cpu" or d.world > 1):
         raise UserError("--train_streams above 1 is for one process on the CPU; on a GPU or with DDP use 1")
+    if config.cache_frozen_layers and d.world > 1:
+        raise UserError("--cache_frozen_layers is for one process; with DDP leave it off")
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     if config.deterministic:
