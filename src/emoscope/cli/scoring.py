@@ -21,7 +21,6 @@ def _positive_int(text: str) -> int:
 
 def _add_scoring_options(p: argparse.ArgumentParser) -> None:
     """Where and how a run scores texts: the same flags for `predict` and `evaluate`."""
-
     group = p.add_argument_group("scoring")
     group.add_argument(
         "--device",

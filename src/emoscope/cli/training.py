@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from emoscope.core.config import ConfigHelpFormatter, add_config_arguments
+from emoscope.core.config import (
+    ConfigHelpFormatter,
+    add_config_arguments,
+    config_overrides,
+    config_yaml,
+    resolve_config,
+)
 from emoscope.core.errors import UserError
 
 
 def _train(args: argparse.Namespace) -> None:
     """`train`, `distill` and `crossfit`; `--print-config` resolves and validates the configuration and stops:
     no data, weights or run folder."""
-    from emoscope.core.config import config_overrides, config_yaml, resolve_config
-
     config = resolve_config(args.preset, config_overrides(args))
     if args.command == "distill" and not config.teachers:
         raise UserError("emoscope distill needs at least one --teacher DIR (a run, ensemble or crossfit folder)")
