@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,15 +178,46 @@ def check_run_dir(run_dir: Path) -> dict:
         info = json.loads(info_path.read_text())
     except json.JSONDecodeError as exc:
         raise UserError(f"{info_path} is not valid JSON: {exc.msg}") from exc
-    if info.get("format") != emoscope.RUN_FORMAT_VERSION:
+    found = info.get("format") if isinstance(info, dict) else None
+    if found != emoscope.RUN_FORMAT_VERSION:
+        newer = isinstance(found, int) and found > emoscope.RUN_FORMAT_VERSION
         raise UserError(
-            f"{run_dir} was written in run-folder format {info.get('format')}; this emoscope "
-            f"{emoscope.__version__} reads format {emoscope.RUN_FORMAT_VERSION}"
+            f"{run_dir} was written in run-folder format {found}; this emoscope "
+            f"{emoscope.__version__} reads format {emoscope.RUN_FORMAT_VERSION}: "
+            + ("upgrade emoscope (pip install -U emoscope)" if newer else "retrain the run with this version")
         )
     for name in (CONFIG, LABELS, BACKBONE_CONFIG, TOKENIZER):
         if not (run_dir / name).exists():
             raise UserError(f"run folder {run_dir} is incomplete: {name} is missing")
     return info
+
+
+def check_weights(path: Path) -> None:
+    """A safetensors file whose header reads and whose size is what the header says: damaged weights are one
+    line naming the file, not a traceback from inside safetensors or torch."""
+    try:
+        problem = _weights_problem(path)
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if problem:
+        raise UserError(f"{path}: damaged weights ({problem}); restore the file from a copy, or retrain the run")
+
+
+def _weights_problem(path: Path) -> str | None:
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        length = int.from_bytes(handle.read(8), "little")
+        if size < 8 or not 2 <= length <= size - 8:
+            return f"its header length ({length} bytes) does not fit the file ({size} bytes)"
+        raw = handle.read(length)
+    try:
+        header = json.loads(raw)
+        end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return "its header is not a safetensors header"
+    if not isinstance(end, int) or 8 + length + end != size:
+        return f"its size ({size} bytes) is not the size its header describes"
+    return None
 
 
 # ---------------------------------------------------------------- thresholds.json
