@@ -557,3 +557,21 @@ def test_a_quote_closed_lines_later_and_followed_by_junk_points_at_where_it_open
     assert error_of(path) == (
         f"{path}:3: malformed CSV: the quote opened here closes on line 5, where ',' expected after '\"'"
     )
+
+
+def test_runs_that_differ_only_in_seed_share_their_data(tmp_path):
+    """The dev carved off a train_file and the max_train_examples subset follow split_seed, not seed: three
+    seeds of one run train, choose and probe on the same texts."""
+    from emoscope.config import resolve_config
+    from emoscope.data.splits import load_data
+
+    path = tmp_path / "train.csv"
+    write_csv(path, [Example(f"text {i}", (i % 28,), f"c{i}") for i in range(60)])
+
+    def split(**fields):
+        data = load_data(resolve_config("cpu-default", {"train_file": str(path), "max_train_examples": 30, **fields}))
+        return [e.id for e in data.dev], [e.id for e in data.train]
+
+    first = split(seed=1)
+    assert split(seed=2) == split(seed=3) == first
+    assert split(seed=1, split_seed=5) != first

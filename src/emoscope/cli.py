@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from emoscope.checks import check_destination
 from emoscope.errors import UserError
 from emoscope.vocab import LONG_TEXT_MODES, WINDOW_COMBINES
 
@@ -50,6 +51,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         raise UserError(f"{out} is a file, not a folder")
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise UserError(f"{out} already exists; pass --overwrite to replace its files, or --out another folder")
+    check_destination(out)
     predictor = _predictor(args)
     config = predictor.config
     if args.data_dir:
@@ -180,6 +182,8 @@ def _analyze(args: argparse.Namespace) -> None:
     run_dirs = [Path(r) for r in args.run_dir]
     if (len(run_dirs) > 1) != (args.out is not None):
         raise UserError("--out DIR goes with several runs (the across-run tables), and only with them")
+    for folder in [*run_dirs, *([args.out] if args.out else [])]:
+        check_destination(folder)
     if args.capture is not None:
         from emoscope.analysis.capture import capture_weights
 
@@ -230,13 +234,16 @@ def _export(args: argparse.Namespace) -> None:
 
 def _report(args: argparse.Namespace) -> None:
     from emoscope.report import write_report
+    from emoscope.runfolder import REPORT
 
+    check_destination(Path(args.run_dir) / REPORT)
     print(f"report: {write_report(Path(args.run_dir))}")
 
 
 def _compare(args: argparse.Namespace) -> None:
     from emoscope.report import write_comparison
 
+    check_destination(args.out)
     print(f"comparison: {write_comparison([Path(r) for r in args.run_dirs], Path(args.out))}")
 
 
@@ -245,10 +252,11 @@ def _baseline(args: argparse.Namespace) -> None:
     from emoscope.evaluate.baseline import run_baseline_on
     from emoscope.evaluate.metrics import format_table
 
-    data = load_goemotions(args.data_dir, taxonomy=args.taxonomy, skip_bad_rows=args.skip_bad_rows)
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise UserError(f"{out} already exists; pass --overwrite to replace it")
+    check_destination(out)
+    data = load_goemotions(args.data_dir, taxonomy=args.taxonomy, skip_bad_rows=args.skip_bad_rows)
     result = run_baseline_on(data, out, threshold_strategy=args.threshold_strategy, seed=args.seed)
     print(
         format_table(
@@ -264,6 +272,7 @@ def _ensemble(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise UserError(f"{out} already exists; pass --overwrite to replace it")
+    check_destination(out)
     build_ensemble(args.run_dirs, out, baseline=args.baseline, threshold_strategy=args.threshold_strategy)
     print(f"ensemble folder: {out}")
 
@@ -455,7 +464,12 @@ def build_parser() -> argparse.ArgumentParser:
         "survive; with --no_header they are column_2, column_3, ...)",
     )
     p.add_argument(
-        "--chunk-size", "--chunk_size", dest="chunk_size", type=int, default=4096, help="rows per chunk (default 4096)"
+        "--chunk-size",
+        "--chunk_size",
+        dest="chunk_size",
+        type=_positive_int,
+        default=4096,
+        help="rows per chunk (default 4096)",
     )
     p.add_argument(
         "--skip-bad-rows",
@@ -496,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="max",
         help="with --long_text chunk, a text's probabilities from its windows' (default: max)",
     )
-    p.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=5)
+    p.add_argument("--top-k", "--top_k", dest="top_k", type=_positive_int, default=5, help="emotions shown (default 5)")
     p.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -529,13 +543,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the epoch to file the capture under (default: the one the weights record)",
     )
     p.add_argument("--data-dir", "--data_dir", dest="data_dir")
-    p.add_argument("--probe-size", "--probe_size", dest="probe_size", type=int, default=2000)
+    p.add_argument("--probe-size", "--probe_size", dest="probe_size", type=_positive_int, default=2000)
     p.add_argument("--pooling", choices=POOLINGS, help="default: the run's capture_pooling")
     p.add_argument("--no-tsne", dest="no_tsne", action="store_true")
     p.add_argument(
-        "--resamples", type=int, default=1000, help="bootstrap resamples of the probe (and test) texts per interval"
+        "--resamples",
+        type=_positive_int,
+        default=1000,
+        help="bootstrap resamples of the probe (and test) texts per interval",
     )
-    p.add_argument("--permutations", type=int, default=1000, help="label permutations per RSA p-value")
+    p.add_argument("--permutations", type=_positive_int, default=1000, help="label permutations per RSA p-value")
     p.add_argument("--seed", type=int, default=0, help="seed of the resamples and permutations")
     p.add_argument(
         "--ablation",
