@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from emoscope.checks import check_destination
 from emoscope.errors import UserError
 from emoscope.vocab import LONG_TEXT_MODES, WINDOW_COMBINES
 
@@ -50,6 +51,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         raise UserError(f"{out} is a file, not a folder")
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise UserError(f"{out} already exists; pass --overwrite to replace its files, or --out another folder")
+    check_destination(out)
     predictor = _predictor(args)
     config = predictor.config
     if args.data_dir:
@@ -122,6 +124,7 @@ def _predict(args: argparse.Namespace) -> None:
     if args.file:
         options = corpus.ScoreOptions(
             text_column=args.text_column,
+            header=not args.no_header,
             keep_columns=args.keep_columns,
             chunk_size=args.chunk_size,
             skip_bad_rows=args.skip_bad_rows,
@@ -179,6 +182,8 @@ def _analyze(args: argparse.Namespace) -> None:
     run_dirs = [Path(r) for r in args.run_dir]
     if (len(run_dirs) > 1) != (args.out is not None):
         raise UserError("--out DIR goes with several runs (the across-run tables), and only with them")
+    for folder in [*run_dirs, *([args.out] if args.out else [])]:
+        check_destination(folder)
     if args.capture is not None:
         from emoscope.analysis.capture import capture_weights
 
@@ -204,14 +209,20 @@ def _analyze(args: argparse.Namespace) -> None:
 
 def _export(args: argparse.Namespace) -> None:
     if args.format == "onnx":
-        from emoscope.onnx_model import export_onnx
+        from emoscope.onnx_model import INT8_MAX_F1_DROP, export_onnx
 
         done = export_onnx(args.run_dir, args.out, args.quantize)
         print(f"onnx export: {done.folder} (max |p - torch| {done.max_abs_diff:.1e} on {done.texts} test texts)")
         if done.macro_f1:
+            dev, test = done.macro_f1["dev"], done.macro_f1["test"]
             print(
-                f"int8: test macro-F1 {done.macro_f1['int8']:.4f} with its own dev thresholds "
-                f"(fp32 {done.macro_f1['fp32']:.4f}); score with --backend onnx-int8"
+                f"int8: dev macro-F1 {dev['int8']:.4f} (2-fold) against fp32's {dev['fp32']:.4f}: "
+                + (
+                    "written, score with --backend onnx-int8"
+                    if done.int8_written
+                    else f"not written (it loses more than {INT8_MAX_F1_DROP}); the fp32 model is"
+                )
+                + f"; test macro-F1 {test['int8']:.4f} (fp32 {test['fp32']:.4f}), reported after the choice"
             )
         return
     if args.quantize:
@@ -223,13 +234,16 @@ def _export(args: argparse.Namespace) -> None:
 
 def _report(args: argparse.Namespace) -> None:
     from emoscope.report import write_report
+    from emoscope.runfolder import REPORT
 
+    check_destination(Path(args.run_dir) / REPORT)
     print(f"report: {write_report(Path(args.run_dir))}")
 
 
 def _compare(args: argparse.Namespace) -> None:
     from emoscope.report import write_comparison
 
+    check_destination(args.out)
     print(f"comparison: {write_comparison([Path(r) for r in args.run_dirs], Path(args.out))}")
 
 
@@ -238,10 +252,11 @@ def _baseline(args: argparse.Namespace) -> None:
     from emoscope.evaluate.baseline import run_baseline_on
     from emoscope.evaluate.metrics import format_table
 
-    data = load_goemotions(args.data_dir, taxonomy=args.taxonomy, skip_bad_rows=args.skip_bad_rows)
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise UserError(f"{out} already exists; pass --overwrite to replace it")
+    check_destination(out)
+    data = load_goemotions(args.data_dir, taxonomy=args.taxonomy, skip_bad_rows=args.skip_bad_rows)
     result = run_baseline_on(data, out, threshold_strategy=args.threshold_strategy, seed=args.seed)
     print(
         format_table(
@@ -257,6 +272,7 @@ def _ensemble(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise UserError(f"{out} already exists; pass --overwrite to replace it")
+    check_destination(out)
     build_ensemble(args.run_dirs, out, baseline=args.baseline, threshold_strategy=args.threshold_strategy)
     print(f"ensemble folder: {out}")
 
@@ -430,8 +446,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--text-column",
         "--text_column",
         dest="text_column",
-        help="the column (JSONL: field) holding the text (default: 'text'; a CSV/TSV without one has no header "
-        "and its first column is the text)",
+        help="the column (JSONL: field) holding the text (default: 'text'; with --no_header: column_1)",
+    )
+    p.add_argument(
+        "--no-header",
+        "--no_header",
+        dest="no_header",
+        action="store_true",
+        help="the CSV/TSV has no header: its first row is a text, its columns are column_1, column_2, ...",
     )
     p.add_argument(
         "--keep-columns",
@@ -439,10 +461,15 @@ def build_parser() -> argparse.ArgumentParser:
         dest="keep_columns",
         default="all",
         help="input columns carried into the output, comma-separated, 'all' or 'none' (default: all, so ids "
-        "survive; a headerless CSV/TSV names them column_2, column_3, ...)",
+        "survive; with --no_header they are column_2, column_3, ...)",
     )
     p.add_argument(
-        "--chunk-size", "--chunk_size", dest="chunk_size", type=int, default=4096, help="rows per chunk (default 4096)"
+        "--chunk-size",
+        "--chunk_size",
+        dest="chunk_size",
+        type=_positive_int,
+        default=4096,
+        help="rows per chunk (default 4096)",
     )
     p.add_argument(
         "--skip-bad-rows",
@@ -483,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="max",
         help="with --long_text chunk, a text's probabilities from its windows' (default: max)",
     )
-    p.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=5)
+    p.add_argument("--top-k", "--top_k", dest="top_k", type=_positive_int, default=5, help="emotions shown (default 5)")
     p.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -516,13 +543,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the epoch to file the capture under (default: the one the weights record)",
     )
     p.add_argument("--data-dir", "--data_dir", dest="data_dir")
-    p.add_argument("--probe-size", "--probe_size", dest="probe_size", type=int, default=2000)
+    p.add_argument("--probe-size", "--probe_size", dest="probe_size", type=_positive_int, default=2000)
     p.add_argument("--pooling", choices=POOLINGS, help="default: the run's capture_pooling")
     p.add_argument("--no-tsne", dest="no_tsne", action="store_true")
     p.add_argument(
-        "--resamples", type=int, default=1000, help="bootstrap resamples of the probe (and test) texts per interval"
+        "--resamples",
+        type=_positive_int,
+        default=1000,
+        help="bootstrap resamples of the probe (and test) texts per interval",
     )
-    p.add_argument("--permutations", type=int, default=1000, help="label permutations per RSA p-value")
+    p.add_argument("--permutations", type=_positive_int, default=1000, help="label permutations per RSA p-value")
     p.add_argument("--seed", type=int, default=0, help="seed of the resamples and permutations")
     p.add_argument(
         "--ablation",
@@ -544,7 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--quantize",
         choices=QUANTIZATIONS,
         help="onnx: also model.int8.onnx (dynamic quantisation) and thresholds.int8.json (chosen on dev for it), "
-        "written only if its test macro-F1 is within 0.005 of fp32's",
+        "written only if its dev macro-F1 (2-fold) is within 0.005 of fp32's; the fp32 model is written either way",
     )
     p.set_defaults(func=_export)
 

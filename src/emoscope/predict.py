@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoTokenizer
 
+from emoscope.checks import check_destination
 from emoscope.data.batching import encode_texts, encode_windows
 from emoscope.errors import UserError
 from emoscope.models import build_classifier
@@ -36,6 +37,7 @@ from emoscope.runfolder import (
     TOKENIZER,
     WEIGHTS,
     check_run_dir,
+    check_weights,
     load_thresholds,
     read_config,
     read_labels,
@@ -46,6 +48,7 @@ from emoscope.vocab import BACKENDS, LONG_TEXT_MODES
 def weights_file(run_dir: Path, trust_pickle: bool = False) -> Path:
     """`model.safetensors`; pickled weights (model.bin, .pth...) only when the user trusts them."""
     if (run_dir / WEIGHTS).is_file():
+        check_weights(run_dir / WEIGHTS)
         return run_dir / WEIGHTS
     for name in PICKLED_WEIGHTS:
         if (run_dir / name).is_file():
@@ -112,9 +115,15 @@ class Predictor:
             head_dropout=self.config.head_dropout,
             pooling=self.config.pooling,
         )
-        self.model.load_state_dict(
-            load_file(str(weights)) if weights.suffix == ".safetensors" else load_pickled_weights(weights, trust_pickle)
-        )
+        pickled = weights.suffix != ".safetensors"
+        state = load_pickled_weights(weights, trust_pickle) if pickled else load_file(str(weights))
+        try:
+            self.model.load_state_dict(state)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0].rstrip(":")
+            raise UserError(
+                f"{weights} does not fit the model its run folder describes ({first}); restore the file or retrain"
+            ) from None
         prepare_for_inference(self.model, self.precision, self.device)
 
     def _read_run(self, run_dir: str | Path, backend: str, workers: int | None) -> None:
@@ -200,6 +209,7 @@ def export_hf(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
         filters, _, kernel_size = state["head.conv.conv.weight"].shape
         head_options = {"filters": filters, "kernel_size": kernel_size}
     out = Path(out_dir) if out_dir else run_dir / HF_EXPORT
+    check_destination(out, 2 * weights.stat().st_size)
     out.mkdir(parents=True, exist_ok=True)
     labels = read_labels(run_dir)["labels"]
     backbone = json.loads((run_dir / BACKBONE_CONFIG).read_text())
