@@ -82,6 +82,7 @@ INVALID = [
     ("taxonomy", "plutchik", "must be one of original, ekman, sentiment, got 'plutchik'"),
     ("dev_fraction", "0", "must be in (0, 1), got 0.0"),
     ("dev_fraction", "1", "must be in (0, 1), got 1.0"),
+    ("split_seed", "-1", "must be in [0, 4294967295], got -1"),
     ("max_train_examples", "0", "must be positive, got 0"),
     ("max_eval_examples", "-5", "must be positive, got -5"),
     ("min_raters", "0", "must be positive, got 0"),
@@ -221,9 +222,19 @@ def test_read_config_validates_and_refuses_unknown_fields(tmp_path):
     with pytest.raises(UserError) as info:
         read_config(tmp_path)
     assert str(info.value) == (
-        f"{path}: unknown field 'foo' (this emoscope reads run-folder format {emoscope.RUN_FORMAT_VERSION})"
+        f"{path}: unknown field 'foo' (this emoscope reads run-folder format {emoscope.RUN_FORMAT_VERSION}); "
+        "written by a newer emoscope? upgrade it: pip install -U emoscope"
     )
     path.write_text(yaml.safe_dump({**values, "log_every": 0}))
     with pytest.raises(UserError) as info:
         read_config(tmp_path)
     assert str(info.value) == f"{path}: --log_every must be positive, got 0"
+
+
+def test_a_run_folder_written_before_split_seed_keeps_the_data_its_seed_drew(tmp_path):
+    write_config(tmp_path, resolve_config("cpu-default", {"seed": 7}))
+    values = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert values["split_seed"] == 42 and read_config(tmp_path).split_seed == 42  # recorded, fixed by default
+    del values["split_seed"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(values))
+    assert read_config(tmp_path).split_seed == 7

@@ -312,9 +312,9 @@ def test_csv_header_problems_name_the_columns_found(tmp_path):
 
 def test_bad_csv_rows(tmp_path):
     path = write_bytes(tmp_path, "d.csv", 'text,labels,id\n"multi\nline",1,a\nhi,1\n')
-    assert error_of(path) == f"{path}:4: expected 3 columns as in the header, found 2"
+    assert error_of(path) == f"{path}:4: expected 3 columns as in the header (line 1), found 2"
     path = write_bytes(tmp_path, "d.csv", 'text,labels\nhi,1\n"never closed,1\nmore,2\n')
-    assert error_of(path) == (f"{path}:3: malformed CSV: a quoted field is never closed (reached the end of the file)")
+    assert error_of(path) == f"{path}:3: quote opened here is never closed"
     path = write_bytes(tmp_path, "d.csv", 'text,labels\n"quoted"junk,1\n')
     assert error_of(path) == f"{path}:2: malformed CSV: ',' expected after '\"'"
     path = write_bytes(tmp_path, "d.csv", 'text,labels\nhi,"[1, 2, 99]"\n')
@@ -458,7 +458,10 @@ def test_content_that_does_not_match_the_extension(tmp_path):
         "it is text, name it .csv, .tsv or .jsonl or pass that format"
     )
     binary = write_bytes(tmp_path, "bin.jsonl", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-    assert error_of(binary) == f"{binary}:3: binary content (a NUL byte), not a JSONL text file"
+    assert error_of(binary) == f"{binary}:1: invalid UTF-8: byte 0x89 at byte 1 of the line"
+    nul = write_bytes(tmp_path, "nul.tsv", b"fine\t1\nbad\x00\t2\n")
+    assert error_of(nul) == f"{nul}:2: a NUL byte at byte 4 of the line (is it a binary file?)"
+    assert read_examples(nul, skip_bad_rows=True) == [Example("fine", (1,), "nul.tsv:1")]
     utf16 = write_bytes(tmp_path, "u16.csv", "text,labels\nhi,1\n".encode("utf-16"))
     assert error_of(utf16) == f"{utf16}: the file is UTF-16 encoded; save it as UTF-8"
     broken = write_bytes(tmp_path, "broken.parquet", parquet.read_bytes()[:-30])
@@ -500,3 +503,75 @@ def test_a_file_of_only_bad_rows_is_an_error_even_when_skipping(tmp_path):
     assert error_of(path, skip_bad_rows=True) == (
         f"{path}: no valid rows: all 2 rows are bad (first: {path}:1: label id 99 out of range 0..27)"
     )
+
+
+# --- the reader of texts to score: the same parsers, strict about its text column -------------------------------
+
+
+def test_a_file_without_the_text_column_is_refused_with_its_columns(tmp_path):
+    from emoscope.data.formats import TextReader
+
+    how = "name the text column with --text_column NAME"
+    csv_file = write_bytes(tmp_path, "c.csv", "id,body\n1,hello\n")
+    with pytest.raises(DataError) as e:
+        TextReader(csv_file)
+    assert str(e.value) == (
+        f"{csv_file}:1: no column 'text'; found columns: 'id', 'body'; {how}, or pass --no_header if the first "
+        "row is already a text"
+    )
+    assert [(r.text, r.columns) for r in TextReader(csv_file, "body").rows()] == [("hello", {"id": "1"})]
+    rows = TextReader(csv_file, header=False).rows()
+    assert [(r.line, r.text, r.columns) for r in rows] == [
+        (1, "id", {"column_2": "body"}),
+        (2, "1", {"column_2": "hello"}),
+    ]
+    jsonl = write_bytes(tmp_path, "j.jsonl", '{"id": 1, "body": "hello"}\n')
+    with pytest.raises(DataError, match=rf"^{jsonl}:1: no field 'text'; found fields: 'id', 'body'; {how}$"):
+        list(TextReader(jsonl).rows())
+    parquet = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": [1], "body": ["hello"]}), parquet)
+    with pytest.raises(DataError, match=rf"^{parquet}: no column 'text'; found columns: 'id', 'body'; {how}$"):
+        TextReader(parquet)
+    with pytest.raises(UserError, match="--no_header is for CSV and TSV files"):
+        TextReader(jsonl, header=False)
+
+
+def test_a_quoted_field_over_a_hundred_lines_is_reported_with_its_range(tmp_path):
+    from emoscope.data.formats import TextReader
+
+    body = "".join(f"line {i}\n" for i in range(150))
+    path = write_bytes(tmp_path, "long.csv", f'text\nfirst\n"stray {body}"\nlast\n')
+    problem = "a quoted field spans lines 3-153 (151 lines, more than 100): is the quote opened here a stray one?"
+    with pytest.raises(DataError) as e:
+        list(TextReader(path).rows())
+    assert str(e.value) == f"{path}:3: {problem}"
+    reader = TextReader(path, skip_bad_rows=True)
+    assert [r.text for r in reader.rows()] == ["first", "last"] and reader.skipped == 1
+    hundred = "".join(f"line {i}\n" for i in range(99))
+    fine = write_bytes(tmp_path, "fine.csv", f'text\n"{hundred}"\n')
+    assert len([r.text for r in TextReader(fine).rows()]) == 1
+
+
+def test_a_quote_closed_lines_later_and_followed_by_junk_points_at_where_it_opened(tmp_path):
+    path = write_bytes(tmp_path, "d.csv", 'text,labels\nfine,1\n"oops,1\nmore,2\n"ends"here,3\n')
+    assert error_of(path) == (
+        f"{path}:3: malformed CSV: the quote opened here closes on line 5, where ',' expected after '\"'"
+    )
+
+
+def test_runs_that_differ_only_in_seed_share_their_data(tmp_path):
+    """The dev carved off a train_file and the max_train_examples subset follow split_seed, not seed: three
+    seeds of one run train, choose and probe on the same texts."""
+    from emoscope.core.config import resolve_config
+    from emoscope.data.splits import load_data
+
+    path = tmp_path / "train.csv"
+    write_csv(path, [Example(f"text {i}", (i % 28,), f"c{i}") for i in range(60)])
+
+    def split(**fields):
+        data = load_data(resolve_config("cpu-default", {"train_file": str(path), "max_train_examples": 30, **fields}))
+        return [e.id for e in data.dev], [e.id for e in data.train]
+
+    first = split(seed=1)
+    assert split(seed=2) == split(seed=3) == first
+    assert split(seed=1, split_seed=5) != first

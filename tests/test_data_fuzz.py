@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 
 import pyarrow as pa
@@ -10,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emoscope.core.errors import UserError
+from emoscope.core.errors import DataError, UserError
 from emoscope.data import MAX_TEXT_CHARS, ORIGINAL_LABELS, Example, read_examples
+from emoscope.data.formats import TextReader
 
 FUZZ = settings(max_examples=150, deadline=None)
 # Pieces that make bytes look like each layout, so the fuzzer reaches past the first check.
@@ -124,3 +126,63 @@ def test_parquet_reader_never_crashes(folder, data, skip):
     path = folder / "any.parquet"
     path.write_bytes(bytes(raw))
     _check(path, None, skip)
+
+
+# ---------------------------------------------------------------- strict reading: valid files round-trip, damage
+# is found on its line, the same in the reader of labelled data and the reader of texts to score
+
+plain = st.text("abcdefghij XYZ.!?é😀", min_size=1, max_size=30).filter(lambda t: t.strip())
+any_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufeff"), min_size=1).filter(
+    lambda t: t.strip() and t == t.strip("\r\n")
+)
+
+
+def _write_csv(path, texts, delimiter=","):
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter=delimiter)
+        writer.writerows([("text", "labels"), *((t, "1") for t in texts)])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+@FUZZ
+@given(texts=st.lists(any_text, min_size=1, max_size=8))
+def test_any_texts_round_trip_through_the_reader_of_texts(folder, suffix, texts):
+    path = folder / f"texts{suffix}"
+    _write_csv(path, texts, "," if suffix == ".csv" else "\t")
+    rows = list(TextReader(path).rows())
+    assert [(r.text, r.columns) for r in rows] == [(t, {"labels": "1"}) for t in texts]
+    if suffix == ".csv":
+        assert [e.text for e in read_examples(path)] == texts
+
+
+DAMAGES = {
+    "quote": (lambda line: '"' + line, "quote opened here is never closed"),
+    "nul": (lambda line: "\x00" + line, "a NUL byte at byte 1 of the line (is it a binary file?)"),
+    "utf8": (lambda line: "\udcff" + line, "invalid UTF-8: byte 0xff at byte 1 of the line"),
+    "ragged": (lambda line: line + ",more", "expected 2 columns as in the header (line 1), found 3"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+@FUZZ
+@given(texts=st.lists(plain, min_size=1, max_size=12), data=st.data())
+def test_damage_is_reported_on_its_line_by_both_readers(folder, damage, texts, data):
+    """One row damaged (a quote left open, a NUL byte, a byte that is not UTF-8, an extra field): both readers
+    stop on that physical line with the same problem, and with skip_bad_rows read every other row."""
+    row = data.draw(st.integers(0, len(texts) - 1))
+    change, problem = DAMAGES[damage]
+    lines = ["text,labels", *(f"{t},1" for t in texts)]
+    lines[row + 1] = change(lines[row + 1])
+    path = folder / "damaged.csv"
+    path.write_bytes("".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape"))
+    expected = f"{path}:{row + 2}: {problem}"
+    with pytest.raises(DataError) as labelled:
+        read_examples(path)
+    with pytest.raises(DataError) as to_score:
+        list(TextReader(path).rows())
+    assert str(labelled.value) == str(to_score.value) == expected
+    others = texts[:row] if damage == "quote" else texts[:row] + texts[row + 1 :]
+    reader = TextReader(path, skip_bad_rows=True)
+    if others:
+        assert [r.text for r in reader.rows()] == others and reader.skipped == 1
+        assert [e.text for e in read_examples(path, skip_bad_rows=True)] == others

@@ -223,15 +223,19 @@ HALF = {"a": 0.5, "b": 0.5}
         ),
         ({"strategy": "magic", "chosen_on": None, "thresholds": HALF}, "unknown strategy 'magic'"),
         ({"strategy": "global", "chosen_on": "test", "thresholds": HALF}, "chosen_on must be"),
-        ({"strategy": "fixed", "chosen_on": None, "thresholds": {"a": 0.5, "b": 7}}, "must lie in [0, 1]"),
+        ({"strategy": "fixed", "chosen_on": None, "thresholds": {"a": 0.5, "b": 7}}, "must lie in [0, 1]; 'b' is 7"),
+        ('{"strategy": "fixed", "chosen_on": null, "thresholds": {"a": NaN, "b": 0.5}}', "[0, 1]; 'a' is nan"),
     ],
 )
 def test_load_rejects_bad_files(tmp_path, content, message):
     path = tmp_path / "thresholds.json"
-    path.write_text("{" if content is None else json.dumps(content))
+    path.write_text("{" if content is None else content if isinstance(content, str) else json.dumps(content))
     with pytest.raises(DataError) as info:
         load_thresholds(path, ["a", "b"])
     assert str(info.value).startswith(str(path)) and message in str(info.value)
+    assert str(info.value).endswith(
+        "; restore the file from a copy, or make the folder again (retrain, re-ensemble or re-export)"
+    )
 
 
 def test_load_missing_file(tmp_path):

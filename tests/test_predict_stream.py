@@ -268,8 +268,11 @@ def test_bad_rows_and_wrong_columns_are_file_line_errors_and_write_nothing(tiny_
     out = tmp_path / "out" / "scores.parquet"
     score = ["predict", str(tiny_run), "--out", str(out), "--progress", "false", "--file"]
     jsonl, table = tmp_path / "bad.jsonl", paths["csv"]
-    fails([*score, str(jsonl)], f"{jsonl}:3: expected an object with a string field 'text'", capsys)
-    header = "no column 'body' in the header; found columns: 'id', 'text'"
+    fails([*score, str(jsonl)], f"{jsonl}:3: field 'text' must hold a string, found int", capsys)
+    how = "name the text column with --text_column NAME"
+    header = (
+        f"no column 'body'; found columns: 'id', 'text'; {how}, or pass --no_header if the first row is already a text"
+    )
     fails([*score, str(table), "--text_column", "body"], f"{table}:1: {header}", capsys)
     fails(
         [*score, str(table), "--keep_columns", "id,lang"],
@@ -278,13 +281,15 @@ def test_bad_rows_and_wrong_columns_are_file_line_errors_and_write_nothing(tiny_
     )
     parquet = paths["parquet"]
     fails(
-        [*score, str(parquet), "--text_column", "body"], f"{parquet}: no column 'body'; found columns: id, text", capsys
+        [*score, str(parquet), "--text_column", "body"],
+        f"{parquet}: no column 'body'; found columns: 'id', 'text'; {how}",
+        capsys,
     )
     assert not (tmp_path / "out").exists()
 
     assert main([*score, str(jsonl), "--skip_bad_rows"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == (
-        f"skipped 1 bad rows (first: {jsonl}:3: expected an object with a string field 'text')"
+        f"skipped 1 bad rows (first: {jsonl}:3: field 'text' must hold a string, found int)"
     )
     assert pq.read_table(out).column("id").to_pylist() == [1, None]
     meta = json.loads(out.with_name(out.name + ".meta.json").read_text())
@@ -309,3 +314,34 @@ def test_an_output_is_never_replaced_without_overwrite(tiny_run, tmp_path, capsy
     problem = "holds unfinished work for another input or options (chunks differs); run the same command to continue"
     fails(argv, f"{partial} {problem} it, or pass --overwrite to start over", capsys)
     assert main([*argv, "--overwrite"]) == 0 and other.is_file() and not partial.exists()
+
+
+def test_a_second_scorer_on_a_busy_output_stops_at_once_naming_the_holder(tiny_run, tmp_path):
+    """Two real processes: the first holds the work folder's lock (frozen mid-run so the order is certain); the
+    second stops at once with one line naming its pid and touches nothing; after the first is killed, the lock
+    dies with it and the next run continues its work."""
+    texts = [f"{text} {i}" for i, text in enumerate(SAMPLE_TEXTS[:40])]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    partial = out.with_name(out.name + ".partial")
+    command = ["predict", str(tiny_run), "--file", str(tmp_path / "in.jsonl"), "--out", str(out), "--chunk_size", "1"]
+    first = _run(*command, "--progress", "false")
+    deadline = time.monotonic() + 600
+    while not list(partial.glob("chunk-*")) and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    first.send_signal(signal.SIGSTOP)
+    try:
+        chunks = sorted(p.name for p in partial.iterdir())
+        second = _run(*command, "--progress", "false", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stdout, stderr = (stream.decode() for stream in second.communicate(timeout=600))
+        assert second.returncode == 2 and stdout == "", stderr
+        [line] = stderr.splitlines()
+        assert line.startswith(f"emoscope: error: {partial} is in use: process {first.pid} is writing out.jsonl")
+        assert sorted(p.name for p in partial.iterdir()) == chunks
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert not out.exists()
+    resumed = _run(*command, "--progress", "false", stdout=subprocess.PIPE)
+    assert resumed.communicate(timeout=600)[0].decode().startswith("continued: ")
+    assert resumed.returncode == 0 and len(out.read_text().splitlines()) == len(texts) and not partial.exists()

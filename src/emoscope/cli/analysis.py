@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from emoscope.cli.options import positive_int
+from emoscope.core.checks import check_destination
 from emoscope.core.errors import UserError
 from emoscope.core.vocab import POOLINGS
 
@@ -16,6 +18,8 @@ def _analyze(args: argparse.Namespace) -> None:
     run_dirs = [Path(r) for r in args.run_dir]
     if (len(run_dirs) > 1) != (args.out is not None):
         raise UserError("--out DIR goes with several runs (the across-run tables), and only with them")
+    for folder in [*run_dirs, *([args.out] if args.out else [])]:
+        check_destination(folder)
     if args.capture is not None:
         from emoscope.analysis.capture import capture_weights
 
@@ -40,14 +44,17 @@ def _analyze(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
+    from emoscope.core.runfolder import REPORT
     from emoscope.report import write_report
 
+    check_destination(Path(args.run_dir) / REPORT)
     print(f"report: {write_report(Path(args.run_dir))}")
 
 
 def _compare(args: argparse.Namespace) -> None:
     from emoscope.report import write_comparison
 
+    check_destination(args.out)
     print(f"comparison: {write_comparison([Path(r) for r in args.run_dirs], Path(args.out))}")
 
 
@@ -73,13 +80,16 @@ def add_analyze(sub) -> None:
         help="the epoch to file the capture under (default: the one the weights record)",
     )
     p.add_argument("--data-dir", "--data_dir", dest="data_dir")
-    p.add_argument("--probe-size", "--probe_size", dest="probe_size", type=int, default=2000)
+    p.add_argument("--probe-size", "--probe_size", dest="probe_size", type=positive_int, default=2000)
     p.add_argument("--pooling", choices=POOLINGS, help="default: the run's capture_pooling")
     p.add_argument("--no-tsne", dest="no_tsne", action="store_true")
     p.add_argument(
-        "--resamples", type=int, default=1000, help="bootstrap resamples of the probe (and test) texts per interval"
+        "--resamples",
+        type=positive_int,
+        default=1000,
+        help="bootstrap resamples of the probe (and test) texts per interval",
     )
-    p.add_argument("--permutations", type=int, default=1000, help="label permutations per RSA p-value")
+    p.add_argument("--permutations", type=positive_int, default=1000, help="label permutations per RSA p-value")
     p.add_argument("--seed", type=int, default=0, help="seed of the resamples and permutations")
     p.add_argument(
         "--ablation",

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from emoscope.core.checks import check_destination
 from emoscope.core.errors import UserError
 from emoscope.core.vocab import TAXONOMIES, THRESHOLD_STRATEGIES, TUNED_THRESHOLD_STRATEGY
 
@@ -15,10 +16,11 @@ def _baseline(args: argparse.Namespace) -> None:
     from emoscope.evaluate.baseline import run_baseline_on
     from emoscope.evaluate.metrics import format_table
 
-    data = load_goemotions(args.data_dir, taxonomy=args.taxonomy, skip_bad_rows=args.skip_bad_rows)
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise UserError(f"{out} already exists; pass --overwrite to replace it")
+    check_destination(out)
+    data = load_goemotions(args.data_dir, taxonomy=args.taxonomy, skip_bad_rows=args.skip_bad_rows)
     result = run_baseline_on(data, out, threshold_strategy=args.threshold_strategy, seed=args.seed)
     print(
         format_table(
@@ -34,6 +36,7 @@ def _ensemble(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise UserError(f"{out} already exists; pass --overwrite to replace it")
+    check_destination(out)
     build_ensemble(args.run_dirs, out, baseline=args.baseline, threshold_strategy=args.threshold_strategy)
     print(f"ensemble folder: {out}")
 

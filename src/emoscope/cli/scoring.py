@@ -6,17 +6,13 @@ import argparse
 import os
 from pathlib import Path
 
+from emoscope.cli.options import positive_int
+from emoscope.core.checks import check_destination
 from emoscope.core.errors import UserError
 from emoscope.core.vocab import BACKENDS, LONG_TEXT_MODES, PRECISIONS, WINDOW_COMBINES
 
 TRUST_PICKLE = ("--trust-pickle", "--trust_pickle")
 TRUST_PICKLE_HELP = "load pickled weights (.bin, .pth) too: unpickling can run code, so only from a trusted source"
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1, got {text!r}")
-    return int(text)
 
 
 def _add_scoring_options(p: argparse.ArgumentParser) -> None:
@@ -35,7 +31,7 @@ def _add_scoring_options(p: argparse.ArgumentParser) -> None:
         "--batch-size",
         "--batch_size",
         dest="batch_size",
-        type=_positive_int,
+        type=positive_int,
         default=128,
         help="texts per batch (default: 128)",
     )
@@ -43,13 +39,13 @@ def _add_scoring_options(p: argparse.ArgumentParser) -> None:
         "--num-threads",
         "--num_threads",
         dest="num_threads",
-        type=_positive_int,
+        type=positive_int,
         help="CPU threads for torch and onnxruntime (default: torch's, one per core); on a shared node, the cores "
         "the job was given",
     )
     group.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         help="CPU batches scored at once, one thread each (default: one per thread; 1: one batch at a time over "
         "all threads)",
     )
@@ -85,6 +81,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         raise UserError(f"{out} is a file, not a folder")
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise UserError(f"{out} already exists; pass --overwrite to replace its files, or --out another folder")
+    check_destination(out)
     predictor = _predictor(args)
     config = predictor.config
     if args.data_dir:
@@ -143,6 +140,7 @@ def _predict(args: argparse.Namespace) -> None:
     if args.file:
         options = corpus.ScoreOptions(
             text_column=args.text_column,
+            header=not args.no_header,
             keep_columns=args.keep_columns,
             chunk_size=args.chunk_size,
             skip_bad_rows=args.skip_bad_rows,
@@ -211,8 +209,14 @@ def add_predict(sub) -> None:
         "--text-column",
         "--text_column",
         dest="text_column",
-        help="the column (JSONL: field) holding the text (default: 'text'; a CSV/TSV without one has no header "
-        "and its first column is the text)",
+        help="the column (JSONL: field) holding the text (default: 'text'; with --no_header: column_1)",
+    )
+    p.add_argument(
+        "--no-header",
+        "--no_header",
+        dest="no_header",
+        action="store_true",
+        help="the CSV/TSV has no header: its first row is a text, its columns are column_1, column_2, ...",
     )
     p.add_argument(
         "--keep-columns",
@@ -220,10 +224,15 @@ def add_predict(sub) -> None:
         dest="keep_columns",
         default="all",
         help="input columns carried into the output, comma-separated, 'all' or 'none' (default: all, so ids "
-        "survive; a headerless CSV/TSV names them column_2, column_3, ...)",
+        "survive; with --no_header they are column_2, column_3, ...)",
     )
     p.add_argument(
-        "--chunk-size", "--chunk_size", dest="chunk_size", type=int, default=4096, help="rows per chunk (default 4096)"
+        "--chunk-size",
+        "--chunk_size",
+        dest="chunk_size",
+        type=positive_int,
+        default=4096,
+        help="rows per chunk (default 4096)",
     )
     p.add_argument(
         "--skip-bad-rows",
@@ -264,7 +273,7 @@ def add_predict(sub) -> None:
         default="max",
         help="with --long_text chunk, a text's probabilities from its windows' (default: max)",
     )
-    p.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=5)
+    p.add_argument("--top-k", "--top_k", dest="top_k", type=positive_int, default=5, help="emotions shown (default 5)")
     p.add_argument(
         "--backend",
         choices=BACKENDS,

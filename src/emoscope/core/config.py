@@ -95,8 +95,14 @@ class TrainConfig:
     test_file: str | None = _data(None, "a labelled test file, scored once at the end")
     dev_fraction: float = _data(
         0.1,
-        "share of train_file carved out as dev, with the seed, when no dev_file is given",
+        "share of train_file carved out as dev, with split_seed, when no dev_file is given",
         Interval(0, 1, low_open=True, high_open=True),
+    )
+    split_seed: int = _data(
+        42,
+        "seeds the data a run draws: the dev carved off train_file and the max_train_examples subset, so runs "
+        "that differ only in seed share their train, dev and probe texts (a run folder without it used its seed)",
+        Interval(0, 2**32 - 1),
     )
     skip_bad_rows: bool = _data(False, "skip and count malformed rows instead of stopping at the first")
     min_raters: int = _data(
@@ -216,7 +222,7 @@ class TrainConfig:
         "auto", "auto: bf16 where the hardware runs it natively, else fp32 (fp16 on older GPUs)", CHOICES["precision"]
     )
     seed: int = _optimisation(
-        42, "seeds the dev split, the subsets, initialisation and batch order", Interval(0, 2**32 - 1)
+        42, "seeds initialisation, batch order and dropout (the data drawn: split_seed)", Interval(0, 2**32 - 1)
     )
     early_stopping_patience: int | None = _optimisation(
         2, "stop after this many epochs without a better dev macro-F1; none: run every epoch", POSITIVE
@@ -511,8 +517,10 @@ def config_from_values(values: dict, origin: str) -> TrainConfig:
     if unknown:
         raise UserError(
             f"{origin}: unknown field '{unknown[0]}' (this emoscope reads run-folder format "
-            f"{version.RUN_FORMAT_VERSION})"
+            f"{version.RUN_FORMAT_VERSION}); written by a newer emoscope? upgrade it: pip install -U emoscope"
         )
+    if "split_seed" not in values and "seed" in values:  # written before split_seed: its data followed its seed
+        values = {**values, "split_seed": values["seed"]}
     try:
         return TrainConfig(**values).validate()
     except UserError as exc:

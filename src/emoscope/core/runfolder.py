@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,15 +188,46 @@ def check_run_dir(run_dir: Path) -> dict:
         info = json.loads(info_path.read_text())
     except json.JSONDecodeError as exc:
         raise UserError(f"{info_path} is not valid JSON: {exc.msg}") from exc
-    if info.get("format") != version.RUN_FORMAT_VERSION:
+    found = info.get("format") if isinstance(info, dict) else None
+    if found != version.RUN_FORMAT_VERSION:
+        newer = isinstance(found, int) and found > version.RUN_FORMAT_VERSION
         raise UserError(
-            f"{run_dir} was written in run-folder format {info.get('format')}; this emoscope "
-            f"{version.__version__} reads format {version.RUN_FORMAT_VERSION}"
+            f"{run_dir} was written in run-folder format {found}; this emoscope "
+            f"{version.__version__} reads format {version.RUN_FORMAT_VERSION}: "
+            + ("upgrade emoscope (pip install -U emoscope)" if newer else "retrain the run with this version")
         )
     for name in (CONFIG, LABELS, BACKBONE_CONFIG, TOKENIZER):
         if not (run_dir / name).exists():
             raise UserError(f"run folder {run_dir} is incomplete: {name} is missing")
     return info
+
+
+def check_weights(path: Path) -> None:
+    """A safetensors file whose header reads and whose size is what the header says: damaged weights are one
+    line naming the file, not a traceback from inside safetensors or torch."""
+    try:
+        problem = _weights_problem(path)
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if problem:
+        raise UserError(f"{path}: damaged weights ({problem}); restore the file from a copy, or retrain the run")
+
+
+def _weights_problem(path: Path) -> str | None:
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        length = int.from_bytes(handle.read(8), "little")
+        if size < 8 or not 2 <= length <= size - 8:
+            return f"its header length ({length} bytes) does not fit the file ({size} bytes)"
+        raw = handle.read(length)
+    try:
+        header = json.loads(raw)
+        end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return "its header is not a safetensors header"
+    if not isinstance(end, int) or 8 + length + end != size:
+        return f"its size ({size} bytes) is not the size its header describes"
+    return None
 
 
 # ---------------------------------------------------------------- thresholds.json
@@ -233,34 +265,45 @@ def save_thresholds(path: str | Path, choice: ThresholdChoice, label_names: Sequ
 
 def load_thresholds(path: str | Path, label_names: Sequence[str] | None = None) -> ThresholdChoice:
     """Read ``thresholds.json``; with ``label_names`` the values come back in that order and every label
-    must be present, so thresholds cannot be applied to the wrong columns."""
+    must be present, so thresholds cannot be applied to the wrong columns. A damaged file is one line saying
+    what is wrong and what to do."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise UserError(f"{path}: no such thresholds file") from None
     except json.JSONDecodeError as e:
-        raise DataError(path, e.lineno, f"not valid JSON: {e.msg}") from None
+        raise DataError(path, e.lineno, f"not valid JSON: {e.msg}; {THRESHOLDS_FIX}") from None
+    problem = _thresholds_problem(data, label_names)
+    if isinstance(problem, str):
+        raise DataError(path, None, f"{problem}; {THRESHOLDS_FIX}")
+    return problem
+
+
+THRESHOLDS_FIX = "restore the file from a copy, or make the folder again (retrain, re-ensemble or re-export)"
+
+
+def _thresholds_problem(data, label_names: Sequence[str] | None) -> str | ThresholdChoice:
+    """The thresholds the file's content holds, or what is wrong with it."""
     if not isinstance(data, dict) or not isinstance(data.get("thresholds"), dict) or not data["thresholds"]:
-        raise DataError(path, None, 'expected {"strategy", "chosen_on", "thresholds": {label: t}}')
+        return 'expected {"strategy", "chosen_on", "thresholds": {label: t}}'
     if data.get("strategy") not in THRESHOLD_STRATEGIES:
-        raise DataError(path, None, f"unknown strategy {data.get('strategy')!r}")
+        return f"unknown strategy {data.get('strategy')!r}"
     if data.get("chosen_on") not in ("dev", None):
-        raise DataError(path, None, f'chosen_on must be "dev" or null, got {data.get("chosen_on")!r}')
+        return f'chosen_on must be "dev" or null, got {data.get("chosen_on")!r}'
     table = data["thresholds"]
     names = list(table) if label_names is None else list(label_names)
     missing = [n for n in names if n not in table]
     if missing or len(table) != len(names):
         problem = f"thresholds do not match the labels ({len(table)} in file, {len(names)} expected"
-        raise DataError(path, None, problem + (f"; missing: {', '.join(missing)})" if missing else ")"))
+        return problem + (f"; missing: {', '.join(missing)})" if missing else ")")
     try:
         values = np.array([table[n] for n in names], dtype=np.float64)
     except (TypeError, ValueError) as e:
-        raise DataError(path, None, f"thresholds must be numbers ({e})") from None
-    if not np.isfinite(values).all() or values.min() < 0.0 or values.max() > 1.0:
-        raise DataError(
-            path, None, f"thresholds must lie in [0, 1], got values from {values.min():.4g} to {values.max():.4g}"
-        )
+        return f"thresholds must be numbers ({e})"
+    outside = [n for n, v in zip(names, values, strict=True) if not 0.0 <= v <= 1.0]  # NaN included
+    if outside:
+        return f"thresholds must lie in [0, 1]; {outside[0]!r} is {table[outside[0]]!r}"
     return ThresholdChoice(data["strategy"], data["chosen_on"], values, labels=tuple(names))
 
 

@@ -13,8 +13,6 @@ their messages returned in `ReadResult.skipped` (and logged), so nothing is ever
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import re
 from collections import Counter
@@ -25,6 +23,16 @@ from typing import Any
 
 from emoscope.core.errors import DataError, UserError
 from emoscope.data.labels import ORIGINAL_LABELS, Taxonomy
+from emoscope.data.records import (
+    Record,
+    Table,
+    check_readable,
+    json_records,
+    parquet_columns,
+    parquet_records,
+    tab_records,
+    text_records,
+)
 
 # Reddit's own limit on a comment: anything longer is not a comment, most likely a broken quote in a CSV.
 MAX_TEXT_CHARS = 10_000
@@ -37,7 +45,6 @@ LABEL_FIELDS = ("labels", "label", "emotions")
 
 log = logging.getLogger("emoscope.data")
 _SEPARATORS = re.compile(r"[\s,;|]+")
-_JSON_SPACE = re.compile(r"[ \t\n\r]*")
 _ASCII_INT = re.compile(r"[+-]?[0-9]+")
 
 
@@ -241,65 +248,17 @@ def detect_format(path: str | Path, fmt: str | None = None) -> str:
     return EXTENSIONS[suffix]
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path} is a directory, not a data file") from None
-    except OSError as e:
-        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
-
-
-def _check_text_file(path: Path, data: bytes, fmt: str) -> None:
-    """Refuse binary content at once rather than report a thousand garbled rows."""
-    if data.startswith(b"PAR1"):
-        raise DataError(
-            path, None, f"this is a Parquet file, not {fmt.upper()}: rename it to .parquet or pass the format 'parquet'"
-        )
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DataError(path, None, "the file is UTF-16 encoded; save it as UTF-8")
-    head = data[:8192]
-    if b"\x00" in head:
-        line = head.count(b"\n", 0, head.index(b"\x00")) + 1
-        raise DataError(path, line, f"binary content (a NUL byte), not a {fmt.upper()} text file")
-
-
-def _decode(data: bytes) -> tuple[str, dict[int, str]]:
-    """The text, and the problem of each line that is not UTF-8 (decoded with U+FFFD so the rest reads)."""
-    try:
-        text, bad = data.decode("utf-8"), {}
-    except UnicodeDecodeError:
-        bad = {}
-        for line, raw in enumerate(data.split(b"\n"), 1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                bad[line] = f"invalid UTF-8: byte 0x{raw[e.start]:02x} at byte {e.start + 1} of the line"
-        text = data.decode("utf-8", "replace")
-    return text.removeprefix("\ufeff"), bad
-
-
-def _first_bad(bad: dict[int, str] | set[int], first: int, last: int) -> int | None:
-    return next((n for n in range(first, last + 1) if n in bad), None) if bad else None
-
-
-def _read_tsv(path: Path, text: str, bad: dict[int, str], rows: _Rows) -> None:
+def _read_tsv(path: Path, rows: _Rows) -> None:
     """The first data row fixes the layout (with or without the id column); a row that differs is an error:
     a text with a stray tab would otherwise put part of itself in the label column."""
     layout: tuple[int, int] | None = None  # (columns, line that set them)
-    for line_no, line in enumerate(text.split("\n"), 1):
-        if line_no in bad:
-            rows.bad(line_no, bad[line_no])
+    for record in tab_records(path):
+        if record.problem is not None:
+            rows.bad(record.line, record.problem)
             continue
-        if line.endswith("\r"):
-            line = line[:-1]
-        if not line.strip():  # a blank line holds no row
-            continue
-        fields = line.split("\t")
+        line_no, fields = record.line, record.value
         if len(fields) not in (2, 3):
-            csv_like = len(fields) == 1 and "," in line
+            csv_like = len(fields) == 1 and "," in fields[0]
             hint = "; is it a CSV? rename it to .csv or pass the format 'csv'" if csv_like else ""
             rows.bad(
                 line_no,
@@ -318,15 +277,6 @@ def _read_tsv(path: Path, text: str, bad: dict[int, str], rows: _Rows) -> None:
             )
             continue
         rows.add(line_no, *fields)
-
-
-def _lines(text: str) -> Iterator[str]:
-    """Physical lines (split on \\n only, as the line numbers count them) with their ends, for csv."""
-    lines = text.split("\n")
-    for line in lines[:-1]:
-        yield line + "\n"
-    if lines[-1]:
-        yield lines[-1]
 
 
 def _csv_columns(path: Path, line: int, header: list[str], labels: Sequence[str]) -> dict[str, Any]:
@@ -361,56 +311,16 @@ def _csv_columns(path: Path, line: int, header: list[str], labels: Sequence[str]
     return where
 
 
-def _csv_records(reader) -> Iterator[tuple[int, int, list[str] | csv.Error]]:
-    """(first line, last line, fields) per record of a `csv.reader`, or the `csv.Error` in place of the fields of
-    a malformed record; the reader goes on after it. A quoted field may span lines: `line_num` says where."""
-    end = 0
-    while True:
-        start = end + 1
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            end = reader.line_num
-            yield start, end, exc
-            continue
-        end = reader.line_num
-        yield start, end, fields
-
-
-def _read_csv(path: Path, text: str, bad: dict[int, str], rows: _Rows, labels: Sequence[str]) -> None:
-    where: dict[str, Any] | None = None
-    for start, end, fields in _csv_records(csv.reader(_lines(text), strict=True)):
-        if isinstance(fields, csv.Error):
-            problem = str(fields)
-            if "field larger than field limit" in problem:
-                problem = (
-                    f"a field is longer than {csv.field_size_limit()} characters "
-                    f"(texts may have at most {MAX_TEXT_CHARS})"
-                )
-            elif "unexpected end of data" in problem:
-                problem = "a quoted field is never closed (reached the end of the file)"
-            if where is None:
-                raise DataError(path, start, f"malformed CSV header: {problem}") from None
-            rows.bad(start, f"malformed CSV: {problem}")
-            continue
-        bad_line = _first_bad(bad, start, end)
-        if where is None:
-            if bad_line is not None:
-                raise DataError(path, bad_line, bad[bad_line])
-            if any(f.strip() for f in fields):
-                where = _csv_columns(path, start, fields, labels)
-            continue
-        if bad_line is not None:
-            rows.bad(bad_line, bad[bad_line])
-            continue
-        if not any(f.strip() for f in fields):  # a blank line holds no row
-            continue
-        if len(fields) != where["n"]:
-            rows.bad(start, f"expected {where['n']} columns as in the header, found {len(fields)}")
-            continue
-        _csv_row(start, fields, where, rows)
+def _read_csv(path: Path, rows: _Rows, labels: Sequence[str]) -> None:
+    table = Table(path, ",")
+    if table.header_line is None:
+        return
+    where = _csv_columns(path, table.header_line, table.columns, labels)
+    for record in table.rows():
+        if record.problem is not None:
+            rows.bad(record.line, record.problem)
+        else:
+            _csv_row(record.line, record.value, where, rows)
 
 
 def _csv_row(line: int, fields: list[str], where: dict[str, Any], rows: _Rows) -> None:
@@ -443,118 +353,26 @@ def _csv_row(line: int, fields: list[str], where: dict[str, Any], rows: _Rows) -
     rows.add(line, fields[where["text"]], labels, fields[where["id"]] if where["id"] is not None else None)
 
 
-def _json_line(line: str) -> Any:
-    """One JSON Lines record; its problem as a `_BadRow` (also for hostile input: a number over 4300 digits,
-    nesting too deep)."""
-    try:
-        return json.loads(line)
-    except json.JSONDecodeError as e:
-        raise _BadRow(f"invalid JSON: {e.msg} (column {e.colno})") from None
-    except (ValueError, RecursionError) as e:
-        raise _BadRow(f"invalid JSON: {e}") from None
-
-
-def _read_jsonl(path: Path, text: str, bad: dict[int, str], rows: _Rows) -> None:
-    if text.lstrip().startswith("["):
-        _read_json_array(path, text, bad, rows)
-        return
-    for line_no, line in enumerate(text.split("\n"), 1):
-        if line_no in bad:
-            rows.bad(line_no, bad[line_no])
-            continue
-        if not line.strip():  # a blank line holds no row
-            continue
-        try:
-            record = _json_line(line)
-        except _BadRow as e:
-            rows.bad(line_no, str(e))
-            continue
-        rows.add_record(line_no, record)
-
-
-def _read_json_array(path: Path, text: str, bad: dict[int, str], rows: _Rows) -> None:
-    """A JSON array of records, each numbered by the line it starts on; a syntax error ends the read."""
-    decoder = json.JSONDecoder()
-    pos = _JSON_SPACE.match(text, text.index("[") + 1).end()
-    line = text.count("\n", 0, pos) + 1
-    closed = text.startswith("]", pos)
-    while not closed:
-        try:
-            record, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as e:
-            raise DataError(
-                path,
-                e.lineno,
-                f"invalid JSON: {e.msg} (column {e.colno}); a broken JSON array cannot be read past this point",
-            ) from None
-        except (ValueError, RecursionError) as e:
-            raise DataError(path, line, f"invalid JSON: {e}") from None
-        end_line = line + text.count("\n", pos, end)
-        bad_line = _first_bad(bad, line, end_line)
-        if bad_line is None:
-            rows.add_record(line, record)
+def _read_jsonl(path: Path, rows: _Rows) -> None:
+    for record in json_records(path):
+        if record.problem is not None:
+            rows.bad(record.line, record.problem)
         else:
-            rows.bad(bad_line, bad[bad_line])
-        pos = _JSON_SPACE.match(text, end).end()
-        line = end_line + text.count("\n", end, pos)
-        closed = text.startswith("]", pos)
-        if not closed and not text.startswith(",", pos):
-            raise DataError(path, line, "invalid JSON: expected ',' or ']' after a record")
-        if not closed:
-            nxt = _JSON_SPACE.match(text, pos + 1).end()
-            line += text.count("\n", pos, nxt)
-            pos = nxt
-    rest = _JSON_SPACE.match(text, pos + 1).end()
-    if rest < len(text):
-        line += text.count("\n", pos, rest)
-        raise DataError(path, line, "invalid JSON: extra data after the closing ']'")
+            rows.add_record(record.line, record.value)
 
 
-def _read_parquet(path: Path, data: bytes, rows: _Rows) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if not data.startswith(b"PAR1"):
-        raise DataError(
-            path,
-            None,
-            "not a Parquet file (no PAR1 magic bytes); if it is text, name it .csv, .tsv or .jsonl or pass that format",
-        )
-    try:
-        parquet = pq.ParquetFile(pa.BufferReader(data))
-        names = parquet.schema_arrow.names
-        label_key = next((k for k in LABEL_FIELDS if k in names), None)
-        if TEXT_FIELD not in names or label_key is None:
-            missing = TEXT_FIELD if TEXT_FIELD not in names else "labels"
-            raise DataError(path, None, f"no {missing!r} column; found columns: {', '.join(names) or 'none'}")
-        wanted = [TEXT_FIELD, label_key] + ([ID_FIELD] if ID_FIELD in names else [])
-        table = parquet.read(columns=wanted)
-        columns = [_values(table.column(name)) for name in wanted]
-    # KeyError: a column name used twice; UnicodeDecodeError: metadata (column names) not UTF-8
-    except (pa.ArrowException, OSError, KeyError, UnicodeDecodeError) as e:
-        reason = " ".join(str(e).split())  # pyarrow's messages span lines; a UserError is one line
-        raise DataError(path, None, f"not a readable Parquet file: {reason}") from None
-    ids = columns[2] if len(columns) == 3 else [None] * table.num_rows
-    for row, values in enumerate(zip(columns[0], columns[1], ids, strict=True), 1):
-        broken = next((n for n, v in zip(wanted, values, strict=False) if isinstance(v, UnicodeDecodeError)), None)
-        if broken is not None:
-            rows.bad(row, f"invalid UTF-8 in column {broken!r}")
+def _read_parquet(path: Path, rows: _Rows) -> None:
+    names = parquet_columns(path)
+    label_key = next((k for k in LABEL_FIELDS if k in names), None)
+    if TEXT_FIELD not in names or label_key is None:
+        missing = TEXT_FIELD if TEXT_FIELD not in names else "labels"
+        raise DataError(path, None, f"no {missing!r} column; found columns: {', '.join(names) or 'none'}")
+    wanted = [TEXT_FIELD, label_key] + ([ID_FIELD] if ID_FIELD in names else [])
+    for record in parquet_records(path, wanted):
+        if record.problem is not None:
+            rows.bad(record.line, record.problem)
         else:
-            rows.add(row, *values)
-
-
-def _values(column: Any) -> list[Any]:
-    """A Parquet column as Python values; a value that is not UTF-8 becomes its error, reported on its row."""
-    try:
-        return column.to_pylist()
-    except UnicodeDecodeError:
-        values: list[Any] = []
-        for i in range(len(column)):
-            try:
-                values.append(column[i].as_py())
-            except UnicodeDecodeError as e:
-                values.append(e)
-        return values
+            rows.add(record.line, *record.value.values())
 
 
 def read_examples(
@@ -571,21 +389,13 @@ def read_examples(
         raise UserError(f"min_raters must be a positive integer, found {min_raters!r}")
     path = Path(path)
     fmt = detect_format(path, fmt)
-    data = _read_bytes(path)
-    if not data.strip():
+    head = check_readable(path, fmt)
+    if not head.strip() and path.stat().st_size <= len(head):
         raise DataError(path, None, "empty file")
     rows = _Rows(path, labels, skip_bad_rows, min_raters)
-    if fmt == "parquet":
-        _read_parquet(path, data, rows)
-    else:
-        _check_text_file(path, data, fmt)
-        text, bad = _decode(data)
-        if fmt == "tsv":
-            _read_tsv(path, text, bad, rows)
-        elif fmt == "csv":
-            _read_csv(path, text, bad, rows, labels)
-        else:
-            _read_jsonl(path, text, bad, rows)
+    {"parquet": _read_parquet, "tsv": _read_tsv, "jsonl": _read_jsonl}.get(fmt, lambda p, r: _read_csv(p, r, labels))(
+        path, rows
+    )
     return rows.result()
 
 
@@ -612,14 +422,18 @@ class TextRow:
 class TextReader:
     """Texts to score, read row by row: memory does not grow with the file, so a corpus of any size streams.
 
-    .txt: one text a line (blank lines skipped); .csv/.tsv: the `text_column` of the header (default `text`;
-    a file whose first row has no `text` has no header and its first column is the text); .jsonl: one object a
-    line, its `text_column` field (default `text`); .parquet: the `text_column` column (default `text`).
-    Every problem is a `DataError` "path:line: problem"; with `skip_bad_rows` bad rows are counted in `skipped`
-    (the first messages in `skipped_messages`) instead. `rows()` may be iterated again and gives the same rows.
+    .txt: one text a line (blank lines skipped); .csv/.tsv: the `text_column` of the header (default `text`),
+    or with `header=False` a file without one, whose columns are column_1, column_2, ... (the text: column_1
+    unless `text_column` names another); .jsonl: one object a line, its `text_column` field (default `text`);
+    .parquet: the `text_column` column (default `text`). A file without the text column is refused at once,
+    listing the columns it has. Every problem is a `DataError` "path:line: problem"; with `skip_bad_rows` bad
+    rows are counted in `skipped` (the first messages in `skipped_messages`) instead. `rows()` may be iterated
+    again and gives the same rows.
     """
 
-    def __init__(self, path: str | Path, text_column: str | None = None, skip_bad_rows: bool = False):
+    def __init__(
+        self, path: str | Path, text_column: str | None = None, skip_bad_rows: bool = False, header: bool = True
+    ):
         self.path = Path(path)
         if not self.path.is_file():
             raise UserError(f"input file {self.path} does not exist")
@@ -632,10 +446,32 @@ class TextReader:
             raise UserError(
                 f"{self.path}: a .txt file has no columns; --text_column needs a CSV, TSV, JSONL or Parquet"
             )
-        self.text_column = text_column
+        if not header and self.format not in (".csv", ".tsv"):
+            raise UserError(f"{self.path}: --no_header is for CSV and TSV files; a {self.format} file has no header")
+        self.header = header
+        self.text_column = text_column or (TEXT_FIELD if header else "column_1")
         self.skip = skip_bad_rows
-        self.header_line: int | None = None  # where the column names are (CSV/TSV header), for errors
         self.skipped, self.skipped_messages = 0, []
+        self.table: Table | None = None
+        self.header_line: int | None = None  # where the column names are (CSV/TSV header), for errors
+        columns = None
+        if self.format == ".parquet":
+            columns = parquet_columns(self.path)
+        else:
+            check_readable(self.path, self.format[1:])
+        if self.format in (".csv", ".tsv"):
+            self.table = Table(self.path, "," if self.format == ".csv" else "\t", header)
+            self.header_line, columns = self.table.header_line, self.table.columns
+        if columns and self.text_column not in columns:
+            raise DataError(self.path, self.header_line, self._no_column(columns, "column"))
+
+    def _no_column(self, found: Sequence[str], kind: str) -> str:
+        """The missing text column's problem: the columns there are, and the flags that read another."""
+        how = "name the text column with --text_column NAME"
+        if self.table is not None and self.header:
+            how += ", or pass --no_header if the first row is already a text"
+        shown = ", ".join(_show(name) for name in found) or "none"
+        return f"no {kind} {self.text_column!r}; found {kind}s: {shown}; {how}"
 
     def _bad(self, line: int | None, problem: str) -> None:
         error = DataError(self.path, line, problem)
@@ -647,9 +483,14 @@ class TextReader:
 
     def rows(self) -> Iterator[TextRow]:
         self.skipped, self.skipped_messages = 0, []
-        read = {".txt": self._txt, ".jsonl": self._jsonl, ".parquet": self._parquet}.get(self.format, self._delimited)
         found = False
-        for row in read():
+        for record in self._records():
+            if record.problem is not None:
+                self._bad(record.line, record.problem)
+                continue
+            row = self._row(record)
+            if row is None:
+                continue
             if not row.text.strip():
                 self._bad(row.line, "empty text")
                 continue
@@ -664,97 +505,33 @@ class TextReader:
                 )
             raise DataError(self.path, None, "no texts found")
 
-    def _lines(self, bad: set[int]) -> Iterator[str]:
-        """The file's physical lines (split on \\n only, as line numbers count them) with their ends; a line
-        that is not UTF-8 is decoded with U+FFFD and its number put in `bad`, for the row that holds it."""
-        with open(self.path, "rb") as handle:
-            for number, raw in enumerate(handle, 1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    bad.add(number)
-                    line = raw.decode("utf-8", "replace")
-                yield line.removeprefix("\ufeff") if number == 1 else line
+    def _records(self) -> Iterator[Record]:
+        if self.table is not None:
+            return self.table.rows()
+        if self.format == ".txt":
+            return text_records(self.path)
+        if self.format == ".jsonl":
+            return json_records(self.path)
+        return parquet_records(self.path, parquet_columns(self.path))
 
-    def _txt(self) -> Iterator[TextRow]:
-        bad: set[int] = set()
-        for number, line in enumerate(self._lines(bad), 1):
-            if number in bad:
-                self._bad(number, "invalid UTF-8")
-            elif line.strip():
-                yield TextRow(number, line.rstrip("\r\n"), {})
+    def _row(self, record: Record) -> TextRow | None:
+        """The record as a text and its other columns, or None after reporting why it has no text."""
+        if self.format == ".txt":
+            return TextRow(record.line, record.value[0], {})
+        values = record.value if self.table is None else dict(zip(self.table.columns, record.value, strict=True))
+        column = self.text_column
+        if not isinstance(values, dict):
+            self._bad(record.line, f"expected a JSON object with a string field {column!r}, found {_kind(values)}")
+        elif column not in values:
+            self._bad(record.line, self._no_column(list(values), "field"))
+        elif not isinstance(values[column], str):
+            what = "field" if self.format == ".jsonl" else "column"
+            self._bad(record.line, f"{what} {column!r} must hold a string, found {_kind(values[column])}")
+        else:
+            text = values.pop(column)
+            return TextRow(record.line, text, values)
+        return None
 
-    def _jsonl(self) -> Iterator[TextRow]:
-        bad: set[int] = set()
-        column = self.text_column or TEXT_FIELD
-        for number, line in enumerate(self._lines(bad), 1):
-            if number in bad:
-                self._bad(number, "invalid UTF-8")
-                continue
-            if not line.strip():
-                continue
-            try:
-                record = _json_line(line)
-            except _BadRow as exc:
-                self._bad(number, str(exc))
-                continue
-            if not isinstance(record, dict) or not isinstance(record.get(column), str):
-                self._bad(number, f"expected an object with a string field {column!r}")
-                continue
-            yield TextRow(number, record.pop(column), record)
 
-    def _delimited(self) -> Iterator[TextRow]:
-        bad: set[int] = set()
-        reader = csv.reader(self._lines(bad), delimiter="\t" if self.format == ".tsv" else ",")
-        header: list[str] | None = None
-        column = 0
-        for start, end, row in _csv_records(reader):
-            if isinstance(row, csv.Error):
-                self._bad(start, f"malformed {self.format[1:].upper()}: {row}")
-                continue
-            if start == 1:
-                wanted = self.text_column or TEXT_FIELD
-                if wanted in row:
-                    header, column, self.header_line = row, row.index(wanted), 1
-                    continue
-                if self.text_column is not None:
-                    found = ", ".join(_show(h) for h in row)
-                    raise DataError(self.path, 1, f"no column {wanted!r} in the header; found columns: {found}")
-            bad_line = _first_bad(bad, start, end)
-            if bad_line is not None:
-                self._bad(bad_line, "invalid UTF-8")
-                continue
-            if len(row) <= column:
-                self._bad(start, f"expected at least {column + 1} columns, found {len(row)}")
-                continue
-            names = header or [f"column_{k}" for k in range(1, len(row) + 1)]
-            others = {name: row[k] if k < len(row) else None for k, name in enumerate(names) if k != column}
-            yield TextRow(start, row[column], others)
-
-    def _parquet(self) -> Iterator[TextRow]:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        column = self.text_column or TEXT_FIELD
-        try:
-            parquet = pq.ParquetFile(self.path)
-            names = parquet.schema_arrow.names
-            if column not in names:
-                raise DataError(self.path, None, f"no column {column!r}; found columns: {', '.join(names) or 'none'}")
-            row = 0
-            for batch in parquet.iter_batches(batch_size=4096):
-                values = {name: _values(batch.column(name)) for name in names}
-                for k in range(batch.num_rows):
-                    row += 1
-                    record = {name: values[name][k] for name in names}
-                    broken = next((n for n, v in record.items() if isinstance(v, UnicodeDecodeError)), None)
-                    text = record.pop(column)
-                    if broken is not None:
-                        self._bad(row, f"invalid UTF-8 in column {broken!r}")
-                    elif not isinstance(text, str):
-                        self._bad(row, f"column {column!r} must hold a string, found {type(text).__name__}")
-                    else:
-                        yield TextRow(row, text, record)
-        except (pa.ArrowException, OSError, KeyError, UnicodeDecodeError) as e:
-            reason = " ".join(str(e).split())  # pyarrow's messages span lines; a UserError is one line
-            raise DataError(self.path, None, f"not a readable Parquet file: {reason}") from None
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__

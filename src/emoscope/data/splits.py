@@ -56,12 +56,12 @@ def load_data(config: TrainConfig) -> SplitData:
         if config.dev_file:
             dev = read(config.dev_file)
         else:
-            dev, train = carve_dev(train, config.dev_fraction, config.seed)
+            dev, train = carve_dev(train, config.dev_fraction, config.split_seed)
         test = read(config.test_file) if config.test_file else []
         data = SplitData(taxonomy, train, dev, test)
     if config.emoji_names:
         data.train_emoji = emoji_in(e.text for e in data.train)
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(config.split_seed)
     if config.max_train_examples and len(data.train) > config.max_train_examples:
         data.train = [data.train[i] for i in sorted(rng.choice(len(data.train), config.max_train_examples, False))]
     if config.crossfit_fold is not None:  # a cross-fitted teacher never sees the fold it will label

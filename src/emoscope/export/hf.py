@@ -10,6 +10,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
+from emoscope.core.checks import check_destination
 from emoscope.core.errors import UserError
 from emoscope.core.runfolder import (
     BACKBONE_CONFIG,
@@ -45,6 +46,7 @@ def export_hf(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
         filters, _, kernel_size = state["head.conv.conv.weight"].shape
         head_options = {"filters": filters, "kernel_size": kernel_size}
     out = Path(out_dir) if out_dir else run_dir / HF_EXPORT
+    check_destination(out, 2 * weights.stat().st_size)
     out.mkdir(parents=True, exist_ok=True)
     labels = read_labels(run_dir)["labels"]
     backbone = json.loads((run_dir / BACKBONE_CONFIG).read_text())

@@ -29,8 +29,10 @@ from typing import Any
 import numpy as np
 
 from emoscope.core import version
+from emoscope.core.checks import LOCK, FolderLock, check_destination
 from emoscope.core.errors import UserError
 from emoscope.core.vocab import LONG_TEXT_MODES, WINDOW_COMBINES
+from emoscope.data.batching import encode_windows
 from emoscope.data.formats import TextReader, TextRow
 from emoscope.inference.predictor import Predictor
 
@@ -49,6 +51,7 @@ class ScoreOptions:
     """Everything that shapes the output's bytes (so a resumed or sharded run must use the same)."""
 
     text_column: str | None = None
+    header: bool = True  # False: a CSV/TSV without a header (columns column_1, column_2, ...)
     keep_columns: str = "all"  # "all", "none", or comma-separated column names
     chunk_size: int = 4096
     skip_bad_rows: bool = False
@@ -67,6 +70,10 @@ class ScoreOptions:
             raise UserError(f"--long_text must be one of {', '.join(LONG_TEXT_MODES)}, got {self.long_text!r}")
         if self.combine not in WINDOW_COMBINES:
             raise UserError(f"--combine must be one of {', '.join(WINDOW_COMBINES)}, got {self.combine!r}")
+        if self.top_k < 1:
+            raise UserError(f"--top_k must be at least 1, got {self.top_k}")
+        if self.stride is not None and self.long_text != "chunk":
+            raise UserError("--stride applies to --long_text chunk only")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -203,24 +210,50 @@ def _read_manifest(folder: Path) -> dict:
         raise UserError(f"{folder} is not a scoring folder of emoscope predict (no readable {MANIFEST})") from None
 
 
-def _open_work(work: Path, manifest: dict, overwrite: bool) -> None:
-    """Start the work folder, or continue the one a killed run left if it was made for the same input and
-    options; another's is refused (or, with --overwrite, started over)."""
-    if work.exists():
+def _open_work(work: Path, manifest: dict, overwrite: bool) -> FolderLock:
+    """Lock the work folder (one writer per output: a second scorer stops at once, naming the holder), then
+    start it, or continue the one a killed run left if it was made for the same input and options; another's
+    is refused (or, with --overwrite, started over)."""
+    ours = {MANIFEST, LOCK}
+    if work.is_dir() and not (work / MANIFEST).is_file() and not overwrite and {p.name for p in work.iterdir()} - ours:
+        raise UserError(f"{work} exists and is not a scoring folder; move it away or pass --overwrite")
+    lock = _lock(work)
+    try:
         if (work / MANIFEST).is_file():
             differs = _difference(manifest, _read_manifest(work))
             if differs is None:
-                return
+                return lock
             if not overwrite:
                 raise UserError(
                     f"{work} holds unfinished work for another input or options ({differs} differs); run the "
                     "same command to continue it, or pass --overwrite to start over"
                 )
-        elif not overwrite:
-            raise UserError(f"{work} exists and is not a scoring folder; move it away or pass --overwrite")
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    _write_json(work / MANIFEST, manifest)
+        for item in work.iterdir():  # everything but the lock we hold
+            if item.name != LOCK:
+                shutil.rmtree(item) if item.is_dir() and not item.is_symlink() else item.unlink()
+        _write_json(work / MANIFEST, manifest)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _lock(work: Path) -> FolderLock:
+    """The work folder's lock, on the folder as it is now: a folder its finished holder removed meanwhile is
+    made again, so two scorers never hold locks on two copies of one folder."""
+    while True:
+        work.mkdir(parents=True, exist_ok=True)
+        lock = FolderLock(work, f"{work.name.removesuffix('.partial')} (its lock: {work / LOCK})")
+        try:
+            lock.acquire()
+        except FileNotFoundError:
+            continue
+        try:
+            if os.path.samestat(os.fstat(lock.fd), os.stat(lock.path)):
+                return lock
+        except FileNotFoundError:
+            pass
+        lock.release()
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -327,17 +360,44 @@ def score_file(
     """Score every text of `in_path` into `out` (.jsonl, .csv or .parquet), chunk by chunk; returns the
     manifest, with `chunks_done_before`: the chunks a killed run had finished. With `shard=(i, n)`, n > 1, it
     scores chunks i, i + n, ... into its work folder only: `merge_shards` joins the shards."""
-    from tqdm import tqdm
-
     in_path, out = Path(in_path), Path(out)
     options.check()
     fmt = _check_output(out, overwrite)
-    reader = TextReader(in_path, options.text_column, options.skip_bad_rows)
+    reader = TextReader(in_path, options.text_column, options.skip_bad_rows, options.header)
     manifest = _manifest(predictor, in_path, fmt, options, _survey(reader, options, predictor.labels))
+    _check_scoring(predictor, options)
+    # the chunks and the assembled output each take about the input and its probabilities as text
+    check_destination(out, 2 * (in_path.stat().st_size + manifest["rows"] * len(predictor.labels) * 12))
     index, count = shard
     manifest["shard"] = [index, count]
     work = work_folder(out, shard)
-    _open_work(work, manifest, overwrite)
+    with _open_work(work, manifest, overwrite):
+        return _score(predictor, reader, options, out, work, manifest, progress)
+
+
+def _check_scoring(predictor: Predictor, options: ScoreOptions) -> None:
+    """Cut a text into windows as the options ask, before anything is written: a --stride the run's windows
+    cannot take stops the command here, not after the work folder exists."""
+    if options.long_text == "chunk":
+        for model in getattr(predictor, "members", None) or [predictor]:
+            max_len = model.config.max_len
+            encode_windows(model.tokenizer, ["a"], max_len, max_len // 4 if options.stride is None else options.stride)
+
+
+def _score(
+    predictor: Predictor,
+    reader: TextReader,
+    options: ScoreOptions,
+    out: Path,
+    work: Path,
+    manifest: dict,
+    progress: bool,
+) -> dict:
+    """The chunks not done yet, into the locked work folder; then (one shard of one) the output."""
+    from tqdm import tqdm
+
+    fmt, (index, count) = manifest["output_format"], manifest["shard"]
+    in_path = reader.path
     mine = range(index, manifest["chunks"], count)
     size, rows = options.chunk_size, manifest["rows"]
     rows_in = {k: min(size, rows - k * size) for k in mine}
@@ -375,6 +435,7 @@ def merge_shards(out: str | Path, shards: Sequence[str | Path], overwrite: bool 
     fmt = _check_output(out, overwrite)
     if not folders:
         raise UserError("--merge needs the output and the shard folders: --merge OUT SHARD_DIR...")
+    check_destination(out, sum(f.stat().st_size for folder in folders if folder.is_dir() for f in folder.iterdir()))
     while True:
         try:
             manifest, chunk_files = _shard_chunks(folders, fmt)

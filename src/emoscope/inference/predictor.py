@@ -22,6 +22,7 @@ from emoscope.core.runfolder import (
     TOKENIZER,
     WEIGHTS,
     check_run_dir,
+    check_weights,
     read_config,
     read_labels,
     read_thresholds,
@@ -43,6 +44,7 @@ from emoscope.models.inference import (
 def weights_file(run_dir: Path, trust_pickle: bool = False) -> Path:
     """`model.safetensors`; pickled weights (model.bin, .pth...) only when the user trusts them."""
     if (run_dir / WEIGHTS).is_file():
+        check_weights(run_dir / WEIGHTS)
         return run_dir / WEIGHTS
     for name in PICKLED_WEIGHTS:
         if (run_dir / name).is_file():
@@ -103,9 +105,15 @@ class Predictor:
             head_dropout=self.config.head_dropout,
             pooling=self.config.pooling,
         )
-        self.model.load_state_dict(
-            load_file(str(weights)) if weights.suffix == ".safetensors" else load_pickled_weights(weights, trust_pickle)
-        )
+        pickled = weights.suffix != ".safetensors"
+        state = load_pickled_weights(weights, trust_pickle) if pickled else load_file(str(weights))
+        try:
+            self.model.load_state_dict(state)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0].rstrip(":")
+            raise UserError(
+                f"{weights} does not fit the model its run folder describes ({first}); restore the file or retrain"
+            ) from None
         prepare_for_inference(self.model, self.precision, self.device)
 
     def _read_run(self, run_dir: str | Path, backend: str, workers: int | None) -> None:
