@@ -116,6 +116,8 @@ def model_card(run_dir: Path, remote_code: str | None) -> str:
         for row in per_emotion
     )
     data = "the GoEmotions training split" if config.train_file is None else f"`{Path(config.train_file).name}`"
+    if config.max_train_examples:
+        data += f" ({config.max_train_examples:,} of its examples)"
     trust = ", trust_remote_code=True" if remote_code else ""
     thresholds = (
         'json.load(open("PATH/thresholds.json"))["thresholds"]  # chosen on dev'
@@ -183,6 +185,7 @@ from transformers import pipeline
 classify = pipeline("text-classification", model="PATH_OR_HUB_ID", top_k=None{trust})
 scores = classify(["thank you so much!"], truncation=True)  # every label with its sigmoid score
 thresholds = {thresholds}
+predicted = [s["label"] for s in scores[0] if s["score"] >= thresholds[s["label"]]]
 ```
 
 ONNX, from the run folder: `emoscope export RUN_DIR --format onnx`, then
