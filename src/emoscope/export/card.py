@@ -94,6 +94,11 @@ def card_metadata(config: TrainConfig, split: str, scores: dict, name: str) -> M
     )
 
 
+def _number(cell: str) -> str:
+    """A per-emotion CSV cell to three decimals; eval/ writes an undefined number as an empty cell."""
+    return f"{float(cell):.3f}" if cell else "n/a"
+
+
 def model_card(run_dir: Path, remote_code: str | None) -> str:
     """README.md for an export of `run_dir` (`remote_code`: why loading it needs trust_remote_code, or None)."""
     config = read_config(run_dir)
@@ -110,14 +115,20 @@ def model_card(run_dir: Path, remote_code: str | None) -> str:
     )
     rare = sorted(per_emotion, key=lambda row: int(row["support"]))
     rare = [row for row in rare if int(row["support"]) < RARE_SUPPORT] or rare[:3]
+    columns = ("f1", "precision", "recall", "threshold")
     table = "\n".join(
-        f"| {row['label']} | {float(row['f1']):.3f} | {float(row['precision']):.3f} | {float(row['recall']):.3f} "
-        f"| {float(row['threshold']):.3f} | {row['support']} |"
+        f"| {row['label']} | " + " | ".join(_number(row[c]) for c in columns) + f" | {row['support']} |"
         for row in per_emotion
     )
     data = "the GoEmotions training split" if config.train_file is None else f"`{Path(config.train_file).name}`"
     if config.max_train_examples:
         data += f" ({config.max_train_examples:,} of its examples)"
+    domain = (
+        "Trained on English Reddit comments (GoEmotions, 2005-2019, labelled by raters): other languages, registers "
+        "and platforms are outside what it was measured on, and the labels carry the raters' reading of the text."
+        if config.train_file is None
+        else f"Trained and measured on {data} alone: other text is outside what it was measured on."
+    )
     trust = ", trust_remote_code=True" if remote_code else ""
     thresholds = (
         'json.load(open("PATH/thresholds.json"))["thresholds"]  # chosen on dev'
@@ -163,8 +174,7 @@ unchanged.
 
 ## Limits
 
-- Trained on English Reddit comments (GoEmotions, 2005-2019, labelled by raters): other languages, registers
-  and platforms are outside what it was measured on, and the labels carry the raters' reading of the text.
+- {domain}
 - Rare emotions: {", ".join(f"{row['label']} ({row['support']} {split} examples)" for row in rare)}; their F1
   rests on few examples and moves a lot between runs.
 - A text is cut at {config.max_len} tokens, as in training (pass `truncation=True` to the pipeline).
