@@ -31,7 +31,8 @@ from emoscope.evaluate.baseline import run_baseline_on
 from emoscope.evaluate.ensemble import build_ensemble, training_wall_seconds_behind
 from emoscope.evaluate.metrics import as_indicator_matrix
 from emoscope.evaluate.split import score_split
-from emoscope.predict import Predictor, export_hf, read_thresholds
+from emoscope.export.hf import export_transformers
+from emoscope.predict import Predictor, read_thresholds
 from emoscope.report import write_report
 from emoscope.train import Trained, train
 from emoscope.train.loop import peak_rss_mb
@@ -48,7 +49,7 @@ def train_run(config: TrainConfig) -> Path:
     if not trained.main:
         return trained.run_dir
     finish(trained, config, teachers)
-    print(f"transformers export: {export_hf(trained.run_dir)}")
+    print(f"transformers export: {export_transformers(trained.run_dir)[0]}")
     if config.visualize:
         run_analysis(trained.run_dir)
         print(f"report: {write_report(trained.run_dir)}")
