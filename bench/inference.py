@@ -13,8 +13,8 @@ all the threads instead of one batch per thread (`Predictor(run, workers=1)`, th
 onnxruntime until 2026-12-04). `--systems` picks some of them (the pipeline and emoscope's defaults always run). Every
 system scores the texts `--passes` times in one process and the last pass is timed, so all are measured warm
 alike (a corpus of millions of texts sees each batch shape many times). Tokenisation is timed for every
-system; MFU is forward FLOPs on real tokens over a matmul peak, in the system's own precision, measured in the
-same process.
+system; MFU is forward FLOPs on real tokens over the matmul peak of `common.matmul_peak_gflops`, in the system's
+own precision and thread count, measured in the same process; a row above 100% fails the bench.
 
 With `--run`, one more row scores `--n` texts (the test texts repeated, with ids) from a JSONL file to a Parquet
 file through the command line, `emoscope predict RUN --file texts.jsonl --out scores.parquet`, timed end to end:
@@ -36,7 +36,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PEAK_DTYPES, data_dir, forward_flops, matmul_peak_gflops, report, run_child  # noqa: E402
+from common import (  # noqa: E402
+    PEAK_DTYPES,
+    checked_mfu,
+    data_dir,
+    forward_flops,
+    matmul_peak_gflops,
+    report,
+    run_child,
+)
 
 
 def test_texts(limit: int | None) -> tuple[list[str], np.ndarray]:
@@ -272,7 +280,8 @@ def main() -> None:
                 if round_:
                     continue
                 probs = np.load(probs_path)
-                r["mfu"] = r["flops"] / r["seconds"] / (r["peak_gflops"] * 1e9) if r["peak_gflops"] else None
+                peak = r["peak_gflops"]
+                r["mfu"] = checked_mfu(r["flops"] / r["seconds"], peak, system) if peak else None
                 own = r.get("thresholds")  # the int8 model's are its own, chosen on dev for it
                 r["test_macro_f1"] = macro_f1(y, probs, np.array(own) if own else thresholds) if args.run else None
                 r["max_abs_diff_vs_pipeline"] = (

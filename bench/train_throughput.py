@@ -8,7 +8,8 @@ is `Trainer` with `AutoModelForSequenceClassification(problem_type="multi_label_
 defaults otherwise (fp32, random batches padded to their longest text). emoscope runs its real `train()`
 with the cpu-default preset. Examples/s are counted over the second epoch (the first is the warm-up), so
 both systems are timed on exactly the same examples. MFU is model FLOPs on real tokens (3x forward) per
-second over a matmul peak in the system's own precision, measured in the same process. Each system runs
+second over the matmul peak of `common.matmul_peak_gflops` in the system's own precision and thread count,
+measured in the same process (a row above 100% fails the bench). Each system runs
 in its own child process, and the two alternate (`--pairs`, 3 by default): the table shows the median
 ratio over the pairs and its range.
 """
@@ -31,7 +32,15 @@ from emoscope.core.runfolder import METRICS_LOG
 from emoscope.train.setup import peak_rss_mb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PEAK_DTYPES, data_dir, forward_flops, matmul_peak_gflops, report, run_child  # noqa: E402
+from common import (  # noqa: E402
+    PEAK_DTYPES,
+    checked_mfu,
+    data_dir,
+    forward_flops,
+    matmul_peak_gflops,
+    report,
+    run_child,
+)
 
 
 def bench_config(args, run_dir: str):
@@ -178,7 +187,8 @@ def main() -> None:
         runs = [pair[name] for pair in pairs]
         rates = [args.batch_size * len(r["seconds"]) / sum(r["seconds"]) for r in runs]
         rate = float(np.median(rates))
-        mfu = rate * runs[0]["flops_per_example"] / (np.median([r["peak_gflops"] for r in runs]) * 1e9)
+        # The highest peak of the pairs: a child that measured its peak in a slow spell must not inflate MFU.
+        mfu = checked_mfu(rate * runs[0]["flops_per_example"], max(r["peak_gflops"] for r in runs), name)
         summary[name] = {
             "examples_per_s": rate,
             "examples_per_s_each": rates,

@@ -93,7 +93,7 @@ INVALID = [
     ("distill_weight", "1.5", "must be in [0, 1], got 1.5"),
     ("copies_distill_weight", "-0.5", "must be in [0, 1], got -0.5"),
     ("distill_temperature", "0", "must be positive, got 0.0"),
-    ("head", "transformer", "must be one of linear, mlp-attention, cnn, got 'transformer'"),
+    ("head", "transformer", "must be one of linear, mlp-attention, cnn, native, got 'transformer'"),
     ("pooling", "max", "must be one of mean, cls, got 'max'"),
     ("head_dropout", "1", "must be in [0, 1), got 1.0"),
     ("backbone_dropout", "-0.1", "must be in [0, 1), got -0.1"),

@@ -11,9 +11,12 @@ from emoscope.core.errors import UserError
 from emoscope.models import HEADS, build_classifier
 from emoscope.models.backbone import resolve_backbone
 
+NATIVE_FAMILIES = ("bert", "roberta")  # of FAMILIES, those whose own classification head `--head native` knows
 
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("head", HEADS)
+
+@pytest.mark.parametrize(
+    "family,head", [(f, h) for f in FAMILIES for h in HEADS if h != "native" or f in NATIVE_FAMILIES]
+)
 def test_padding_never_changes_a_texts_logits(tiny_models, family, head):
     folder = tiny_models[family]
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -36,6 +39,7 @@ def test_padding_never_changes_a_texts_logits(tiny_models, family, head):
         ("linear", ["classifier"]),
         ("mlp-attention", ["attention", "mlp", "classifier"]),
         ("cnn", ["conv", "classifier"]),
+        ("native", ["pooler", "classifier"]),  # BERT's own: dense + tanh over [CLS], then the linear layer
     ],
 )
 def test_hook_points_are_named_in_depth_order(tiny_models, head, expected):
@@ -54,6 +58,37 @@ def test_partial_fine_tuning_trains_only_the_last_layers_and_head(tiny_models, f
     assert all(p.requires_grad for p in points["layer_2"].parameters())
     assert not any(p.requires_grad for p in points["layer_1"].parameters())
     assert "head.conv" in trainable
+
+
+@pytest.mark.parametrize("family", NATIVE_FAMILIES)
+def test_the_native_head_is_the_families_own_and_learns_like_any_head(tiny_models, family):
+    """The weights of transformers' *ForSequenceClassification (BERT's pretrained pooler too), the head's
+    dropout (swapped for the fast CPU masks like every dropout), its own learning rate's `head.` names, and
+    freezing that leaves it trainable."""
+    from transformers import AutoModelForSequenceClassification
+
+    from emoscope.models.dropout import CPUDropout, use_cpu_dropout
+
+    folder = tiny_models[family]
+    model = use_cpu_dropout(build_classifier(str(folder), "native", 28, head_dropout=0.3))
+    reference = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=28)
+    if family == "bert":
+        torch.testing.assert_close(model.head.pooler.dense.weight, reference.bert.pooler.dense.weight)
+        assert model.backbone.pooler is None  # pooled once, in the head
+    dropouts = [m for m in model.head.modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts and all(type(m) is CPUDropout and m.p == 0.3 for m in dropouts)
+    assert {n.split(".")[0] for n, _ in model.named_parameters()} == {"backbone", "head"}
+    model.freeze(train_last_layers=0, freeze_embeddings=True)
+    assert all(p.requires_grad for p in model.head.parameters())
+    assert not any(p.requires_grad for p in model.backbone.parameters())
+    ids = AutoTokenizer.from_pretrained(folder)(["so happy", "what a day"], return_tensors="pt", padding=True)
+    samples = model.train()(ids["input_ids"], ids["attention_mask"], dropout_samples=2)
+    assert len(samples) == 2 and not torch.equal(samples[0], samples[1])  # a mask of its own each
+
+
+def test_the_native_head_names_the_families_it_knows(tiny_models):
+    with pytest.raises(UserError, match="--head native knows the bert, roberta, xlm-roberta, mpnet .* not distilbert"):
+        build_classifier(str(tiny_models["distilbert"]), "native", 28, head_dropout=0.1)
 
 
 def test_cnn_head_is_seed_b(tiny_models):

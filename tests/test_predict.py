@@ -106,7 +106,9 @@ def test_transformers_pipeline_loads_the_export_of_every_head_and_agrees(head, h
     predictor = Predictor(head_runs[head], precision="fp32")
     ours = predictor.predict_proba(texts)
     assert main(["export", str(head_runs[head]), "--out", str(tmp_path / "hf")]) == 0
-    assert capsys.readouterr().out == f"transformers export: {tmp_path / 'hf'}\n"
+    said = capsys.readouterr().out
+    assert said.startswith(f"transformers export: {tmp_path / 'hf'} (its {head} head is emoscope's own module")
+    assert "trust_remote_code=True" in said and "--head native" in said
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "hf")
     assert tokenizer.model_max_length == predictor.config.max_len == 64
     assert len(tokenizer(long_text, truncation=False)["input_ids"]) > 2000

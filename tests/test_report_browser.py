@@ -14,6 +14,7 @@ import pytest
 from conftest import missing
 from test_report_support import NASTY_TEXT, make_run, write_baseline
 
+from emoscope.core.config import config_yaml, resolve_config
 from emoscope.report import COMPARISON_SECTION_IDS, SECTION_IDS, browser, write_comparison, write_report
 
 REASON = browser.unavailable_reason()
@@ -57,6 +58,13 @@ def squash(s: str) -> str:
 def pages(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("browser")
     run = make_run(root / "run")
+    # A configuration as emoscope writes it, so the overview shows what differs from the preset.
+    (run / "config.yaml").write_text(config_yaml(resolve_config("cpu-default", {"head": "native", "epochs": 2})))
+    metrics = json.loads((run / "eval" / "test_metrics.json").read_text())  # with the CIs training writes
+    metrics.update(
+        macro_f1_ci95_low=0.3512, macro_f1_ci95_high=0.3904, micro_f1_ci95_low=0.4523, micro_f1_ci95_high=0.4897
+    )
+    (run / "eval" / "test_metrics.json").write_text(json.dumps(metrics))
     base = write_baseline(root / "baseline")
     return {
         "run": run,
@@ -74,6 +82,50 @@ def test_standalone_screenshot_is_not_blank(pages, tmp_path):
         assert im.size == (1400, 900)
         colours = im.convert("RGB").getcolors(maxcolors=1 << 20)
         assert colours is not None and len(colours) > 200
+
+
+def test_the_first_screen_is_results_and_the_toolbars_leave_the_titles_alone(pages, tmp_path):
+    """What a researcher came for opens the page: the headline numbers with their CIs, the per-emotion F1
+    chart and the layer findings, above a configuration that shows only what differs from the preset."""
+    from PIL import Image
+
+    with browser.launch() as b, browser.open_page(pages["report"], browser=b) as (pg, log):
+        pg.set_viewport_size({"width": 1400, "height": 900})
+        top = {
+            name: pg.locator(selector).first.bounding_box()["y"]
+            for name, selector in (
+                ("headline", "#overview .cards"),
+                ("chart", "#fig-per-emotion-f1"),
+                ("findings", "#layer-findings"),
+                ("differences", "#config-differences"),
+            )
+        }
+        assert top["headline"] < top["chart"] < top["findings"] < top["differences"]
+        assert top["chart"] < 900  # the chart starts on the first screen
+        cards = pg.locator("#overview .cards").inner_text()
+        assert "[0.351, 0.390]\ntest macro f1 (95% CI)" in cards and "[0.452, 0.490]\ntest micro f1 (95% CI)" in cards
+        assert pg.locator("#config-differences").inner_text().split() == [
+            "key",
+            "value",
+            "head",
+            "native",
+            "epochs",
+            "2",
+        ]
+        assert not pg.locator("#config-table").is_visible()  # folded away, one click from view
+        pg.locator("#overview details summary", has_text="full configuration").click()
+        assert pg.locator("#config-table").is_visible()
+        for fid in ("fig-per-emotion-f1", "fig-step-loss"):
+            pg.locator(f"#{fid}").scroll_into_view_if_needed()
+            pg.locator(f"#{fid}").hover()
+            bar, title = (pg.locator(f"#{fid} {part}").bounding_box() for part in (".modebar", ".gtitle"))
+            assert bar is not None and title is not None
+            assert bar["y"] + bar["height"] <= title["y"] or title["x"] + title["width"] <= bar["x"], fid
+        pg.evaluate("window.scrollTo(0, 0)")
+        shot = pg.screenshot(path=str(tmp_path / "first-screen.png"))
+        assert log.problems == [], log.problems
+    with Image.open(tmp_path / "first-screen.png") as im:
+        assert im.size == (1400, 900) and len(shot) > 0
 
 
 @pytest.fixture(scope="module")

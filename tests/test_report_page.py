@@ -359,3 +359,19 @@ def test_dev_scores_per_epoch_share_an_axis_only_with_scores(runs, tmp_path):
     (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     fig = page_data(write_report(run).read_text())["figures"]["fig-epoch-dev"]
     assert sorted(trace["name"] for trace in fig["data"]) == ["dev_macro_f1", "dev_micro_f1"]
+
+
+def test_the_overview_shows_what_differs_from_the_preset_and_folds_the_rest(runs, tmp_path):
+    from emoscope.core.config import config_yaml, resolve_config
+
+    run = tmp_path / "run"
+    shutil.copytree(runs["bare"], run)
+    nested = section_html(write_report(run).read_text(encoding="utf-8"), "overview")
+    assert "config-differences" not in nested and "<details><summary>full configuration" not in nested
+    assert 'id="config-table"' in nested  # a config.yaml this version cannot read is shown whole
+    (run / "config.yaml").write_text(config_yaml(resolve_config("cpu-default", {"seed": 7, "max_len": 96})))
+    html = section_html(write_report(run).read_text(encoding="utf-8"), "overview")
+    differences = html.split('id="config-differences"')[1].split("</table>")[0]
+    assert re.findall(r"<td>([^<]*)</td>", differences) == ["max_len", "96", "seed", "7"]
+    folded = html.split("<details><summary>full configuration (")[1]
+    assert 'id="config-table"' in folded.split("</details>")[0]

@@ -28,17 +28,19 @@ def _export(args: argparse.Namespace) -> None:
         return
     if args.quantize:
         raise UserError("--quantize applies to --format onnx only")
-    from emoscope.export.hf import export_hf
+    from emoscope.export.hf import export_transformers
 
-    print(f"transformers export: {export_hf(args.run_dir, args.out)}")
+    out, remote_code = export_transformers(args.run_dir, args.out)
+    print(f"transformers export: {out}" + (f" ({remote_code})" if remote_code else ""))
 
 
 def add_export(sub) -> None:
     """emoscope export RUN [--format onnx [--quantize int8]]"""
     p = sub.add_parser(
         "export",
-        help="a transformers folder (any head) that pipeline(..., trust_remote_code=True) loads, or an ONNX "
-        "folder that onnxruntime and tokenizers run alone",
+        help="a transformers folder with its model card (--head native: the standard class, which pipeline(...) "
+        "loads as it is; other heads: trust_remote_code=True), or an ONNX folder that onnxruntime and tokenizers "
+        "run alone",
     )
     p.add_argument("run_dir")
     p.add_argument("--format", choices=EXPORT_FORMATS, default="transformers")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import shlex
 import types
 import typing
 from dataclasses import dataclass, field
@@ -501,6 +502,33 @@ def resolve_config(preset: str, overrides: dict) -> TrainConfig:
     values = {**load_preset(preset), **overrides}
     values["preset"] = preset
     return TrainConfig(**values).validate()
+
+
+def preset_differences(config: TrainConfig) -> dict:
+    """The fields where `config` departs from its preset, in field order: what its command line said (the
+    command that retrains it, what a report shows first). A preset file since removed compares with the
+    packaged default."""
+    try:
+        preset = resolve_config(config.preset, {})
+    except UserError:
+        preset = resolve_config(TrainConfig.preset, {})
+    return {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if f.name != "preset" and getattr(config, f.name) != getattr(preset, f.name)
+    }
+
+
+def train_command(config: TrainConfig) -> str:
+    """`emoscope train --preset P --field value ...`: the command that gives `config` again (free-form `extra`
+    notes have no option and stay out)."""
+    words = ["emoscope", "train", "--preset", config.preset]
+    for name, value in preset_differences(config).items():
+        if name == "extra":
+            continue
+        values = value if isinstance(value, list) else [value]
+        words += [f"--{name}", *(str(v).lower() if v is None or isinstance(v, bool) else str(v) for v in values)]
+    return shlex.join(words)
 
 
 def config_yaml(config: TrainConfig) -> str:

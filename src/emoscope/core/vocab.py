@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from emoscope.core.errors import UserError
 
-HEADS = ("linear", "mlp-attention", "cnn")
+HEADS = ("linear", "mlp-attention", "cnn", "native")  # native: the backbone's own *ForSequenceClassification head
 POOLINGS = ("mean", "cls")
 TAXONOMIES = ("original", "ekman", "sentiment")
 THRESHOLD_STRATEGIES = ("fixed", "global", "per_emotion", "per_emotion_bagged")

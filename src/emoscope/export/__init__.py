@@ -1,2 +1,3 @@
-"""Export: a finished run as files other tools load without emoscope: a `transformers` folder (`hf`, with its
-modeling template `hf_modeling`) and an ONNX graph with optional int8 model (`onnx`)."""
+"""Export: what leaves a run folder for other tools, loadable without emoscope: a Hugging Face folder (`hf`,
+with the modeling template `hf_modeling` for emoscope's own heads) and its model card (`card`), and an ONNX graph
+with an optional int8 model (`onnx`)."""

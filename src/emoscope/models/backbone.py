@@ -9,7 +9,14 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, normalizers
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerFast
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedTokenizerFast,
+)
 from transformers.utils import logging as hf_logging
 
 from emoscope.core.errors import UserError
@@ -59,6 +66,15 @@ def resolve_backbone(name: str) -> str:
     return name
 
 
+def hub_id(name: str) -> str | None:
+    """The Hub id a backbone name stands for (a model card's `base_model`); None for a local folder."""
+    if name in packaged.MINILM_ALIASES:
+        return packaged.MINILM_HUB_ID
+    if name in packaged.MPNET_ALIASES:
+        return packaged.MPNET_HUB_ID
+    return None if name.startswith((".", "/", "~")) or Path(name).expanduser().is_dir() else name
+
+
 def refuse_pickle(path: Path, trust_pickle: bool) -> None:
     """Unpickling can run any code, so pickled weights are read only when the user says they trust them."""
     if not trust_pickle:
@@ -83,17 +99,25 @@ def load_pickled_weights(path: Path, trust_pickle: bool) -> dict[str, torch.Tens
 
 
 def load_backbone(
-    name_or_config: str | PretrainedConfig, dropout: float | None = None, trust_pickle: bool = False
+    name_or_config: str | PretrainedConfig,
+    dropout: float | None = None,
+    trust_pickle: bool = False,
+    num_labels: int | None = None,
 ) -> nn.Module:
     """Pretrained weights from a name, or a freshly initialised model from a config (rebuilding a run).
+    With `num_labels`, the family's whole `*ForSequenceClassification`, pooler included (the native head's source).
 
     Weights are read from safetensors only, unless `trust_pickle` allows a `pytorch_model.bin`.
     """
+    auto = AutoModel if num_labels is None else AutoModelForSequenceClassification
     if isinstance(name_or_config, PretrainedConfig):
         config = name_or_config
         if dropout is not None:
             _set_dropout(config, dropout)
-        return _without_pooler(AutoModel.from_config(config))
+        if num_labels:
+            config.num_labels = num_labels
+        model = auto.from_config(config)
+        return model if num_labels else _without_pooler(model)
     source = resolve_backbone(name_or_config)
     folder = Path(source)
     local = folder.is_dir()
@@ -103,11 +127,13 @@ def load_backbone(
     config = AutoConfig.from_pretrained(source, local_files_only=_offline())
     if dropout is not None:
         _set_dropout(config, dropout)
+    if num_labels:
+        config.num_labels = num_labels
     bars = hf_logging.is_progress_bar_enabled()
     if local:  # reading a local folder is quick: its bar would only be noise before a one-line error
         hf_logging.disable_progress_bar()
     try:
-        model = AutoModel.from_pretrained(
+        model = auto.from_pretrained(
             source, config=config, local_files_only=_offline(), use_safetensors=None if trust_pickle else True
         )
     except pickle.UnpicklingError:
@@ -117,7 +143,7 @@ def load_backbone(
     finally:
         if bars:
             hf_logging.enable_progress_bar()
-    return _without_pooler(model)
+    return model if num_labels else _without_pooler(model)
 
 
 def _without_pooler(model: nn.Module) -> nn.Module:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from emoscope.core.vocab import check_head_pooling
 from emoscope.models.backbone import encoder_layers, load_backbone
-from emoscope.models.heads import build_head
+from emoscope.models.heads import build_head, native_parts
 
-_HEAD_POINTS = ("attention", "mlp", "conv", "classifier")
+_HEAD_POINTS = ("attention", "pooler", "mlp", "conv", "classifier")
 
 
 class EmotionClassifier(nn.Module):
@@ -69,5 +70,9 @@ def build_classifier(
     trust_pickle: bool = False,
 ) -> EmotionClassifier:
     """`backbone` is a name/folder (pretrained weights) or a transformers config (weights loaded later)."""
+    if head == "native":
+        check_head_pooling(head, pooling)
+        full = load_backbone(backbone, dropout=backbone_dropout, trust_pickle=trust_pickle, num_labels=num_labels)
+        return EmotionClassifier(*native_parts(full, head_dropout))
     encoder = load_backbone(backbone, dropout=backbone_dropout, trust_pickle=trust_pickle)
     return EmotionClassifier(encoder, build_head(head, encoder.config.hidden_size, num_labels, head_dropout, pooling))

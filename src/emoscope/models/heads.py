@@ -1,6 +1,6 @@
 """Classification heads over the backbone's last hidden states.
 
-Every head exposes its stages as named sub-modules (`attention`, `mlp`, `conv`, `classifier`) so the
+Every head exposes its stages as named sub-modules (`attention`, `pooler`, `mlp`, `conv`, `classifier`) so the
 representation tracker can hook them by name; each stage returns one vector per text.
 """
 
@@ -100,6 +100,49 @@ class CNNHead(nn.Module):
         return self.classifier(self.dropout(self.conv(hidden, mask)))
 
 
+# The model types whose *ForSequenceClassification the native head reproduces: BERT's pools [CLS] in the base
+# model (dense + tanh) then applies dropout and a linear layer; the others' `classifier` reads [CLS] itself.
+NATIVE_POOLED = ("bert",)
+NATIVE_OWN_POOLING = ("roberta", "xlm-roberta", "mpnet")
+
+
+class NativeHead(nn.Module):
+    """The backbone family's own classification head, taken from transformers' `*ForSequenceClassification`
+    with its weights (BERT's pretrained pooler included): a run then exports to that standard class, which
+    `pipeline` loads without remote code (emoscope.export.hf)."""
+
+    def __init__(self, classifier: nn.Module, dropout: float, pooler: nn.Module | None = None):
+        super().__init__()
+        if pooler is not None:
+            self.pooler = pooler
+            self.dropout = nn.Dropout(dropout)
+        self.classifier = classifier
+        for module in self.modules():  # MPNet's head takes its dropout from the backbone's config: use the head's
+            if isinstance(module, nn.Dropout):
+                module.p = dropout
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if hasattr(self, "pooler"):
+            return self.classifier(self.dropout(self.pooler(hidden)))
+        return self.classifier(hidden)
+
+
+def native_parts(model: nn.Module, dropout: float) -> tuple[nn.Module, NativeHead]:
+    """(encoder, head) of a `*ForSequenceClassification`, the pooler moved from the encoder to the head so the
+    encoder outputs hidden states alone, as for every other head."""
+    kind = model.config.model_type
+    if kind not in NATIVE_POOLED + NATIVE_OWN_POOLING:
+        raise UserError(
+            f"--head native knows the {', '.join(NATIVE_POOLED + NATIVE_OWN_POOLING)} classification heads, "
+            f"not {kind}'s: use another head (--head linear)"
+        )
+    encoder = model.base_model
+    if kind in NATIVE_OWN_POOLING:
+        return encoder, NativeHead(model.classifier, dropout)
+    pooler, encoder.pooler = encoder.pooler, None
+    return encoder, NativeHead(model.classifier, dropout, pooler)
+
+
 def build_head(kind: str, hidden_size: int, num_labels: int, dropout: float, pooling: str = "mean") -> nn.Module:
     check_head_pooling(kind, pooling)
     if kind == "linear":
@@ -108,4 +151,6 @@ def build_head(kind: str, hidden_size: int, num_labels: int, dropout: float, poo
         return MLPAttentionHead(hidden_size, num_labels, dropout)
     if kind == "cnn":
         return CNNHead(hidden_size, num_labels, dropout)
+    if kind == "native":
+        raise UserError("the native head comes with its backbone: build it with build_classifier")
     raise UserError(f"unknown head '{kind}'; choose one of {', '.join(HEADS)}")

@@ -23,7 +23,8 @@ from emoscope.core.runfolder import sha256_file
 from emoscope.data.source import cache_root
 
 MINILM = "all-MiniLM-L6-v2"
-MINILM_ALIASES = frozenset({MINILM, "sentence-transformers/all-MiniLM-L6-v2", "default", "minilm"})
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_ALIASES = frozenset({MINILM, MINILM_HUB_ID, "default", "minilm"})
 
 MPNET = "all-mpnet-base-v2"
 MPNET_HUB_ID = "sentence-transformers/all-mpnet-base-v2"

@@ -20,7 +20,7 @@ from emoscope.evaluate.baseline import run_baseline_on
 from emoscope.evaluate.ensemble import training_wall_seconds_behind
 from emoscope.evaluate.metrics import as_indicator_matrix
 from emoscope.evaluate.split import score_split
-from emoscope.export.hf import export_hf
+from emoscope.export.hf import export_transformers
 from emoscope.inference.predictor import Predictor
 from emoscope.recipes.distill import Teachers
 from emoscope.report import write_report
@@ -39,7 +39,7 @@ def train_run(config: TrainConfig) -> Path:
     if not trained.main:
         return trained.run_dir
     finish(trained, config, teachers)
-    print(f"transformers export: {export_hf(trained.run_dir)}")
+    print(f"transformers export: {export_transformers(trained.run_dir)[0]}")
     if config.visualize:
         run_analysis(trained.run_dir)
         print(f"report: {write_report(trained.run_dir)}")

@@ -122,7 +122,7 @@ def heatmap(
         "xaxis": {"tickangle": -60, "automargin": True, "type": "category", **tick},
         "yaxis": {"autorange": "reversed", "automargin": True, "type": "category", **tick},
         "height": height,
-        "margin": {"l": 40, "r": 20, "t": 40, "b": 40},
+        "margin": {"l": 40, "r": 20, "t": 72, "b": 40},  # the title above the plot, under the toolbar's band
     }
     return {"data": [trace], "layout": layout}
 
@@ -191,7 +191,7 @@ def grouped_f1_bars(labels: Sequence[str], f1_by_run: dict[str, list[Any]]) -> d
         "title": {"text": "F1 per emotion"},
         "xaxis": {"tickangle": -50, "type": "category", "automargin": True},
         "yaxis": {"title": {"text": "F1"}, "range": [0, 1]},
-        "legend": {"orientation": "h", "y": 1.08},
+        "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1, "yanchor": "bottom"},  # beside the title
     }
     return {"data": data, "layout": layout}
 

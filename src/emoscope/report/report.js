@@ -11,8 +11,10 @@
     showSendToCloud: false,
     modeBarButtonsToRemove: ["sendDataToCloud", "select2d", "lasso2d"]
   };
+  /* Titles sit left, just above the plot, under the band where Plotly's toolbar appears (top right). */
   var BASE_LAYOUT = {
-    margin: { l: 60, r: 20, t: 44, b: 50 },
+    margin: { l: 60, r: 20, t: 72, b: 50 },
+    title: { x: 0, xanchor: "left", xref: "paper", y: 1, yanchor: "bottom", yref: "paper", pad: { b: 12 } },
     font: { family: "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif", size: 12 },
     paper_bgcolor: "#ffffff",
     plot_bgcolor: "#ffffff",
@@ -215,7 +217,7 @@
         xaxis: { showticklabels: false, zeroline: false, title: { text: "" } },
         yaxis: { showticklabels: false, zeroline: false, title: { text: "" } },
         legend: { itemsizing: "constant", font: { size: 11 } },
-        margin: { l: 20, r: 20, t: 44, b: 20 }
+        margin: { l: 20, r: 20, t: 72, b: 20 }
       };
       return draw(div, { data: traces, layout: layout });
     }

@@ -13,6 +13,8 @@ import numpy as np
 
 from emoscope.analysis.summary import comparison, with_ci
 from emoscope.core import runfolder as rf
+from emoscope.core.config import config_from_values, preset_differences
+from emoscope.core.errors import UserError
 from emoscope.core.vocab import ABLATION_KINDS
 from emoscope.data.labels import SENTIMENT_LABELS, sentiment_colour, text_sentiment
 from emoscope.evaluate.metrics import per_label_scores
@@ -144,8 +146,11 @@ def _overview(rd: RunData, pg: Page) -> str:
         cards.append(_card("labels", f"{len(rd.labels)} ({rd.taxonomy or 'unknown taxonomy'})"))
     for name in ("macro_f1", "micro_f1"):
         v = _metric_value(rd, split, name)
+        low, high = (_metric_value(rd, split, f"{name}_ci95_{end}") for end in ("low", "high"))
         if isinstance(v, (int, float)):
-            cards.append(_card(f"{split} {name.replace('_', ' ')}", f"{v:.4f}"))
+            ci = isinstance(low, (int, float)) and isinstance(high, (int, float))
+            label = f"{split} {name.replace('_', ' ')}{' (95% CI)' if ci else ''}"
+            cards.append(_card(label, f"{v:.4f}" + (f" [{low:.3f}, {high:.3f}]" if ci else "")))
     floor = rd.lexical_floor
     model_f1 = _metric_value(rd, split, "macro_f1")
     floor_f1 = _metric_value(floor, split, "macro_f1") if floor is not None else None
@@ -160,6 +165,16 @@ def _overview(rd: RunData, pg: Page) -> str:
     out = [f'<div class="cards">{"".join(cards)}</div>'] if cards else []
     if rd.ensemble_info is not None:
         out.append(_ensemble_overview(rd.ensemble_info))
+    if (split := _per_emotion_split(rd)) is not None:  # what a reader came for first: results, then the setup
+        out.append(f'<h3 id="per-emotion-f1">F1 per emotion ({h.esc(split)})</h3>')
+        bars = F.per_emotion_f1_bar(rd.per_emotion(split), rd.sentiment_group)
+        out.append(pg.figure("fig-per-emotion-f1", bars, height=460))
+    if rd.summary is not None:
+        out.append(
+            '<h3 id="layer-findings">Layer findings</h3><div class="md">'
+            + _separation_html(rd.summary)
+            + '</div><p>The numbers behind them, and more, under <a href="#layers">Layers</a>.</p>'
+        )
 
     left = [f"<h3>Configuration ({rf.CONFIG})</h3>"]
     if rd.config is None:
@@ -167,7 +182,7 @@ def _overview(rd: RunData, pg: Page) -> str:
     elif not rd.config:
         left.append(h.note(f"{rf.CONFIG} is empty."))
     else:
-        left.append(h.kv_table(flatten(rd.config), table_id="config-table"))
+        left.append(_configuration(rd.config))
     right = [f"<h3>Environment ({rf.RUN_INFO})</h3>"]
     if info is None:
         right.append(h.note(f"Not available: <code>{rf.RUN_INFO}</code> not found (a baseline has none)."))
@@ -177,9 +192,32 @@ def _overview(rd: RunData, pg: Page) -> str:
             if k == "wall_seconds":
                 v = _duration(v)
             pairs.append((k.replace("_", " "), v))
-        right.append(h.kv_table(pairs, table_id="environment-table"))
+        right.append(_folded(f"{len(pairs)} entries", h.kv_table(pairs, table_id="environment-table")))
     out.append(f'<div class="cols"><div>{"".join(left)}</div><div>{"".join(right)}</div></div>')
     return "".join(out)
+
+
+def _folded(summary: str, body_html: str) -> str:
+    return f"<details><summary>{h.esc(summary)}</summary>{body_html}</details>"
+
+
+def _configuration(values: dict) -> str:
+    """Where the run departs from its preset, the whole configuration folded away; a config.yaml this version
+    does not read as a TrainConfig is shown whole."""
+    full = h.kv_table(flatten(values), table_id="config-table")
+    try:
+        config = config_from_values(values, rf.CONFIG)
+    except UserError:
+        return full
+    differences = preset_differences(config)
+    preset = f"<code>{h.esc(config.preset)}</code>"
+    lead = (
+        f"<p>The {preset} preset, and where this run differs from it:</p>"
+        + h.kv_table(differences.items(), table_id="config-differences")
+        if differences
+        else f"<p>The {preset} preset as it is.</p>"
+    )
+    return lead + _folded(f"full configuration ({len(flatten(values))} fields)", full)
 
 
 def _ensemble_overview(info: dict) -> str:
@@ -319,8 +357,12 @@ def _thresholds_html(rd: RunData) -> str:
     return "".join(parts)
 
 
+def _per_emotion_split(rd: RunData) -> str | None:
+    return next((s for s in rd.splits if rd.per_emotion(s) is not None), None)
+
+
 def _per_emotion(rd: RunData, pg: Page) -> str:
-    split = next((s for s in rd.splits if rd.per_emotion(s) is not None), None)
+    split = _per_emotion_split(rd)
     if split is None:
         return h.note("Not available: no <code>eval/&lt;split&gt;_per_emotion.csv</code> in this run folder.")
     rows = rd.per_emotion(split) or []
@@ -335,8 +377,7 @@ def _per_emotion(rd: RunData, pg: Page) -> str:
         h.table(["label", "group", *cols], table_rows, table_id="per-emotion-table", sortable=True),
         "</div></div>",
     ]
-    out.append('<h3 id="per-emotion-f1">F1 per emotion</h3>')
-    out.append(pg.figure("fig-per-emotion-f1", F.per_emotion_f1_bar(rows, rd.sentiment_group), height=460))
+    out.append('<p>Their F1 as a chart opens the page (<a href="#per-emotion-f1">Overview</a>).</p>')
     out.append(_png_block(rd, "per_emotion_f1", "F1 per emotion (static)"))
     return "".join(out)
 
@@ -521,36 +562,14 @@ def _layers(rd: RunData, pg: Page) -> str:
 
 def _summary_html(s: dict) -> str:
     """`analysis/summary.json` as HTML: the findings summary.md tells, the per-point numbers as a table."""
-    probe, threshold = s.get("probe") or {}, h.fmt(s.get("posneg_threshold"), 2)
+    probe = s.get("probe") or {}
     out = [
         f"<p>Probe set: {h.esc(probe.get('texts'))} texts ({h.esc(probe.get('single_label'))} with a single "
         f"label); captures at epochs {h.esc(', '.join(map(str, probe.get('epochs') or [])))}; pooling "
         f"<code>{h.esc(probe.get('pooling'))}</code>. Human co-annotation reference for the RSA: "
         f"{_code_spans(s.get('rsa_reference'))}.</p>",
-        "<h4>Where positive and negative emotion separate</h4>",
-        f"<p>The shallowest point whose positive-vs-negative silhouette has its 95% interval at or above "
-        f"{threshold}; numbers in brackets are 95% bootstrap intervals over the probe texts, and a comparison "
-        "says whether the paired interval of the difference excludes zero.</p><ul>",
+        _separation_html(s),
     ]
-    for sep in s.get("separation") or []:
-        when = "After training" if sep.get("stage") == "last" else "At the first capture"
-        if sep.get("first_point"):
-            ahead = comparison(sep.get("vs_previous"), f"ahead of {(sep.get('vs_previous') or {}).get('point')}")
-            verdict = (
-                f"<strong>{h.esc(sep['first_point'])}</strong> is the first point to separate positive from "
-                f"negative emotion ({h.esc(with_ci(sep.get('first_value'), sep.get('first_ci95')))}"
-                f"{h.esc('; ' + ahead if ahead else '')})"
-            )
-        else:
-            verdict = f"no point reaches {threshold}"
-        ci = sep.get("best_ci95")
-        best = comparison(sep.get("vs_runner_up"), f"ahead of {(sep.get('vs_runner_up') or {}).get('point')}")
-        out.append(
-            f"<li>{when} (epoch {h.esc(sep.get('epoch'))}): {verdict} (highest: {h.esc(sep.get('best_point'))}, "
-            f"{h.fmt(sep.get('best_value'), 3)}{f' [{h.fmt(ci[0], 3)}, {h.fmt(ci[1], 3)}]' if ci else ''}"
-            f"{h.esc('; ' + best if best else '')}).</li>"
-        )
-    out.append("</ul>")
     columns = (
         ("posneg_first", "posneg_first_ci95"),
         *((f"{m}_last", f"{m}_last_ci95") for m in ("silhouette_posneg", "silhouette_sentiment")),
@@ -603,6 +622,36 @@ def _summary_html(s: dict) -> str:
     if s.get("notes"):
         out.append("<h4>Notes</h4><ul>" + "".join(f"<li>{_code_spans(n)}</li>" for n in s["notes"]) + "</ul>")
     return '<div class="md">' + "".join(out) + "</div>"
+
+
+def _separation_html(s: dict) -> str:
+    """Where positive and negative emotion separate, before and after training (summary.json's findings)."""
+    threshold = h.fmt(s.get("posneg_threshold"), 2)
+    out = [
+        "<h4>Where positive and negative emotion separate</h4>",
+        f"<p>The shallowest point whose positive-vs-negative silhouette has its 95% interval at or above "
+        f"{threshold}; numbers in brackets are 95% bootstrap intervals over the probe texts, and a comparison "
+        "says whether the paired interval of the difference excludes zero.</p><ul>",
+    ]
+    for sep in s.get("separation") or []:
+        when = "After training" if sep.get("stage") == "last" else "At the first capture"
+        if sep.get("first_point"):
+            ahead = comparison(sep.get("vs_previous"), f"ahead of {(sep.get('vs_previous') or {}).get('point')}")
+            verdict = (
+                f"<strong>{h.esc(sep['first_point'])}</strong> is the first point to separate positive from "
+                f"negative emotion ({h.esc(with_ci(sep.get('first_value'), sep.get('first_ci95')))}"
+                f"{h.esc('; ' + ahead if ahead else '')})"
+            )
+        else:
+            verdict = f"no point reaches {threshold}"
+        ci = sep.get("best_ci95")
+        best = comparison(sep.get("vs_runner_up"), f"ahead of {(sep.get('vs_runner_up') or {}).get('point')}")
+        out.append(
+            f"<li>{when} (epoch {h.esc(sep.get('epoch'))}): {verdict} (highest: {h.esc(sep.get('best_point'))}, "
+            f"{h.fmt(sep.get('best_value'), 3)}{f' [{h.fmt(ci[0], 3)}, {h.fmt(ci[1], 3)}]' if ci else ''}"
+            f"{h.esc('; ' + best if best else '')}).</li>"
+        )
+    return "".join(out) + "</ul>"
 
 
 def _code_spans(text: Any) -> str:
