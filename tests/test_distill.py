@@ -1,5 +1,6 @@
-"""Distillation for real, small and offline: cross-fitted teachers from the packaged MiniLM on a few hundred
-official rows, a student distilled from them, and the student's run folder used like any other."""
+"""Distillation for real, small and offline: cross-fitted teachers from a tiny random BERT (what is checked here
+does not depend on the encoder's size) on a few hundred official rows, a student distilled from them, and the
+student's run folder used like any other."""
 
 from __future__ import annotations
 
@@ -23,8 +24,12 @@ from emoscope.predict import Predictor
 from emoscope.runfolder import read_config, read_labels, sha256_file
 from emoscope.train.loop import distillation_loss
 
-MINILM = "all-MiniLM-L6-v2"
 NO_DROPOUT = ("--head_dropout", "0", "--backbone_dropout", "0")
+
+
+@pytest.fixture(scope="module")
+def backbone(tiny_models) -> str:
+    return str(tiny_models["bert"])
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +38,16 @@ def data_dir(goemotions_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def crossfit(data_dir, tmp_path_factory):
+def crossfit(backbone, data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("crossfit") / "teachers"
-    assert main(["crossfit", "--folds", "2", *train_args(MINILM, data_dir, out)[1:]]) == 0
+    assert main(["crossfit", "--folds", "2", *train_args(backbone, data_dir, out)[1:]]) == 0
     return out
 
 
 @pytest.fixture(scope="module")
-def student(crossfit, data_dir, tmp_path_factory):
+def student(backbone, crossfit, data_dir, tmp_path_factory):
     run = tmp_path_factory.mktemp("student") / "run"
-    assert main(["distill", "--teacher", str(crossfit), *train_args(MINILM, data_dir, run)[1:]]) == 0
+    assert main(["distill", "--teacher", str(crossfit), *train_args(backbone, data_dir, run)[1:]]) == 0
     return run
 
 
@@ -60,9 +65,9 @@ def test_cross_fitted_teachers_never_label_a_text_they_trained_on(crossfit):
     assert len(every.ids) == 240 and json.loads((crossfit / "crossfit.json").read_text())["folds"] == 2
 
 
-def test_teachers_trained_side_by_side_are_the_teachers_trained_in_turn(crossfit, data_dir, tmp_path):
+def test_teachers_trained_side_by_side_are_the_teachers_trained_in_turn(backbone, crossfit, data_dir, tmp_path):
     out = tmp_path / "teachers"
-    args = train_args(MINILM, data_dir, out, "--num_threads", str(2 * torch.get_num_threads()))[1:]
+    args = train_args(backbone, data_dir, out, "--num_threads", str(2 * torch.get_num_threads()))[1:]
     assert main(["crossfit", "--folds", "2", "--jobs", "2", *args]) == 0  # each teacher: this process's threads
     labels = read_labels(crossfit)["labels"]
     in_turn = read_predictions(crossfit / "eval" / f"{OOF_SPLIT}_predictions.jsonl", labels)
@@ -80,7 +85,7 @@ def test_a_crossfit_folder_is_an_ensemble_model(crossfit):
     np.testing.assert_allclose(predictor.predict_proba(saved.texts), saved.probs, rtol=0, atol=1e-6)
 
 
-def test_the_student_learns_from_the_out_of_fold_labels_cached_once(student, crossfit, capsys):
+def test_the_student_learns_from_the_out_of_fold_labels_cached_once(backbone, student, crossfit, capsys):
     labels = read_labels(student)["labels"]
     cached = np.load(student / "teachers" / "train_probs.npy")
     oof = read_predictions(crossfit / "eval" / f"{OOF_SPLIT}_predictions.jsonl", labels)
@@ -102,7 +107,7 @@ def test_the_student_learns_from_the_out_of_fold_labels_cached_once(student, cro
                 "--teacher",
                 str(crossfit),
                 "--resume",
-                *train_args(MINILM, read_config(student).data_dir, student)[1:],
+                *train_args(backbone, read_config(student).data_dir, student)[1:],
             ]
         )
         == 0
@@ -111,10 +116,12 @@ def test_the_student_learns_from_the_out_of_fold_labels_cached_once(student, cro
     assert (student / "teachers" / "train_probs.npy").stat().st_mtime_ns == written
 
 
-def test_each_word_dropped_copy_is_scored_by_the_teacher_that_never_saw_its_original(crossfit, data_dir, tmp_path):
+def test_each_word_dropped_copy_is_scored_by_the_teacher_that_never_saw_its_original(
+    backbone, crossfit, data_dir, tmp_path
+):
     run = tmp_path / "run"
     extra = ("--augment_copies", "1", "--augment_word_drop", "0.3", "--max_train_examples", "32")
-    assert main(["distill", "--teacher", str(crossfit), *train_args(MINILM, data_dir, run, *extra)[1:]]) == 0
+    assert main(["distill", "--teacher", str(crossfit), *train_args(backbone, data_dir, run, *extra)[1:]]) == 0
     labels = read_labels(run)["labels"]
     train = load_data(read_config(run)).train
     copies, origin = word_dropped_copies(train, 1, 0.3, read_config(run).seed)
@@ -151,13 +158,13 @@ def test_the_teachers_time_counts_teachers_trained_side_by_side_once(tmp_path):
     assert Teachers([ensemble]).wall_seconds() is None  # a member is gone: the time is unknown, not wrong
 
 
-def test_a_student_can_start_from_its_teachers_weight_average(crossfit, data_dir, tmp_path):
+def test_a_student_can_start_from_its_teachers_weight_average(backbone, crossfit, data_dir, tmp_path):
     folds = [crossfit / f"fold_{k}" / "model.safetensors" for k in (0, 1)]
     teachers = [load_file(f) for f in folds]
     soup = {name: (teachers[0][name] + teachers[1][name]) / 2 for name in teachers[0]}
     run = tmp_path / "run"
     # one step of batch 16, from another seed than the teachers' (whose head started from the same random draw)
-    args = train_args(MINILM, data_dir, run, "--max_train_examples", "16", "--seed", "7")[1:]
+    args = train_args(backbone, data_dir, run, "--max_train_examples", "16", "--seed", "7")[1:]
     assert main(["distill", "--teacher", str(crossfit), "--init_from", str(crossfit), *args]) == 0
     student = load_file(run / "model.safetensors")
     assert max((student[name] - soup[name]).abs().max() for name in soup) < 2e-3  # one step away from the soup
@@ -167,7 +174,7 @@ def test_a_student_can_start_from_its_teachers_weight_average(crossfit, data_dir
     assert info["total_wall_seconds"] == pytest.approx(info["wall_seconds"] + info["teachers_wall_seconds"], abs=0.2)
 
 
-def test_weights_that_do_not_fit_are_refused_before_anything_is_written(crossfit, data_dir, tmp_path, capsys):
+def test_weights_that_do_not_fit_are_refused_before_anything_is_written(backbone, crossfit, data_dir, tmp_path, capsys):
     def folder(name: str, tensors: dict | None) -> Path:
         path = tmp_path / name
         path.mkdir()
@@ -185,7 +192,7 @@ def test_weights_that_do_not_fit_are_refused_before_anything_is_written(crossfit
         run = tmp_path / "run"
         capsys.readouterr()
         args = ["distill", "--teacher", str(crossfit), "--init_from", *map(str, given)]
-        assert main([*args, *train_args(MINILM, data_dir, run)[1:]]) == 2
+        assert main([*args, *train_args(backbone, data_dir, run)[1:]]) == 2
         err = capsys.readouterr().err.strip()
         assert problem in err and len(err.splitlines()) == 1
         assert not run.exists()
@@ -201,22 +208,22 @@ def test_the_student_is_an_ordinary_run_folder(student, tmp_path, capsys):
 
 
 def test_distilling_from_teachers_that_do_not_cover_train_stops_before_training(
-    crossfit, goemotions_dir, tmp_path, capsys
+    backbone, crossfit, goemotions_dir, tmp_path, capsys
 ):
     more = slice_goemotions(goemotions_dir, tmp_path, 260, 48, 48)  # 20 train rows the teachers never labelled
     run = tmp_path / "run"
-    assert main(["distill", "--teacher", str(crossfit), *train_args(MINILM, more, run)[1:]]) == 2
+    assert main(["distill", "--teacher", str(crossfit), *train_args(backbone, more, run)[1:]]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "has no out-of-fold label for 20 of the 260 train texts" in err
     assert not (run / "model.safetensors").exists()
 
 
-def test_a_folder_that_is_no_teacher_is_refused_before_anything_is_written(data_dir, tmp_path, capsys):
+def test_a_folder_that_is_no_teacher_is_refused_before_anything_is_written(backbone, data_dir, tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["distill", "--teacher", str(tmp_path), *train_args(MINILM, data_dir, run)[1:]]) == 2
+    assert main(["distill", "--teacher", str(tmp_path), *train_args(backbone, data_dir, run)[1:]]) == 2
     assert capsys.readouterr().err == f"emoscope: error: teacher {tmp_path} is not a run, ensemble or crossfit folder\n"
     assert not run.exists()
-    assert main(["distill", *train_args(MINILM, data_dir, run)[1:]]) == 2
+    assert main(["distill", *train_args(backbone, data_dir, run)[1:]]) == 2
     assert "needs at least one --teacher" in capsys.readouterr().err
 
 
@@ -231,7 +238,7 @@ def test_the_soft_label_loss():
         assert student.grad.abs().max() < 1e-5
 
 
-def test_the_copies_soft_label_share_weighs_the_copies_rows(crossfit, data_dir, tmp_path):
+def test_the_copies_soft_label_share_weighs_the_copies_rows(backbone, crossfit, data_dir, tmp_path):
     # Copies that drop no word are their originals again, scored by the same teacher: with no dropout, in one
     # batch of 8 texts and their 8 copies, shares 0.2 (texts) and 0.8 (copies) add up to the loss of 0.5 for
     # both. The loss is compared, not the weights: Adam's first step is about lr times the gradient's sign,
@@ -248,7 +255,7 @@ def test_the_copies_soft_label_share_weighs_the_copies_rows(crossfit, data_dir, 
             *NO_DROPOUT,
             *extra,
         )
-        args = train_args(MINILM, data_dir, run, *options, "--lexical_baseline", "false")[1:]
+        args = train_args(backbone, data_dir, run, *options, "--lexical_baseline", "false")[1:]
         assert main(["distill", "--teacher", str(crossfit), *args]) == 0
         epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         return next(e["train_loss"] for e in epochs if e["kind"] == "epoch")
