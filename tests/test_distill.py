@@ -1,6 +1,7 @@
-"""Distillation for real, small and offline: cross-fitted teachers from a tiny random BERT (what is checked here
-does not depend on the encoder's size) on a few hundred official rows, a student distilled from them, and the
-student's run folder used like any other."""
+"""Distillation for real, small and offline: cross-fitted teachers from the packaged MiniLM on a few hundred
+official rows (long enough to train side by side for real), a student distilled from them, and the student's run
+folder used like any other. Students that only read their teachers' probabilities use a tiny random BERT: a
+student's encoder need not be its teachers', and what is checked of them does not depend on its size."""
 
 from __future__ import annotations
 
@@ -24,11 +25,13 @@ from emoscope.predict import Predictor
 from emoscope.runfolder import read_config, read_labels, sha256_file
 from emoscope.train.loop import distillation_loss
 
+MINILM = "all-MiniLM-L6-v2"
 NO_DROPOUT = ("--head_dropout", "0", "--backbone_dropout", "0")
 
 
 @pytest.fixture(scope="module")
 def backbone(tiny_models) -> str:
+    """The students' encoder."""
     return str(tiny_models["bert"])
 
 
@@ -38,9 +41,9 @@ def data_dir(goemotions_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def crossfit(backbone, data_dir, tmp_path_factory):
+def crossfit(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("crossfit") / "teachers"
-    assert main(["crossfit", "--folds", "2", *train_args(backbone, data_dir, out)[1:]]) == 0
+    assert main(["crossfit", "--folds", "2", *train_args(MINILM, data_dir, out)[1:]]) == 0
     return out
 
 
@@ -65,9 +68,9 @@ def test_cross_fitted_teachers_never_label_a_text_they_trained_on(crossfit):
     assert len(every.ids) == 240 and json.loads((crossfit / "crossfit.json").read_text())["folds"] == 2
 
 
-def test_teachers_trained_side_by_side_are_the_teachers_trained_in_turn(backbone, crossfit, data_dir, tmp_path):
+def test_teachers_trained_side_by_side_are_the_teachers_trained_in_turn(crossfit, data_dir, tmp_path):
     out = tmp_path / "teachers"
-    args = train_args(backbone, data_dir, out, "--num_threads", str(2 * torch.get_num_threads()))[1:]
+    args = train_args(MINILM, data_dir, out, "--num_threads", str(2 * torch.get_num_threads()))[1:]
     assert main(["crossfit", "--folds", "2", "--jobs", "2", *args]) == 0  # each teacher: this process's threads
     labels = read_labels(crossfit)["labels"]
     in_turn = read_predictions(crossfit / "eval" / f"{OOF_SPLIT}_predictions.jsonl", labels)
@@ -158,13 +161,13 @@ def test_the_teachers_time_counts_teachers_trained_side_by_side_once(tmp_path):
     assert Teachers([ensemble]).wall_seconds() is None  # a member is gone: the time is unknown, not wrong
 
 
-def test_a_student_can_start_from_its_teachers_weight_average(backbone, crossfit, data_dir, tmp_path):
+def test_a_student_can_start_from_its_teachers_weight_average(crossfit, data_dir, tmp_path):
     folds = [crossfit / f"fold_{k}" / "model.safetensors" for k in (0, 1)]
     teachers = [load_file(f) for f in folds]
     soup = {name: (teachers[0][name] + teachers[1][name]) / 2 for name in teachers[0]}
     run = tmp_path / "run"
     # one step of batch 16, from another seed than the teachers' (whose head started from the same random draw)
-    args = train_args(backbone, data_dir, run, "--max_train_examples", "16", "--seed", "7")[1:]
+    args = train_args(MINILM, data_dir, run, "--max_train_examples", "16", "--seed", "7")[1:]
     assert main(["distill", "--teacher", str(crossfit), "--init_from", str(crossfit), *args]) == 0
     student = load_file(run / "model.safetensors")
     assert max((student[name] - soup[name]).abs().max() for name in soup) < 2e-3  # one step away from the soup
@@ -174,7 +177,7 @@ def test_a_student_can_start_from_its_teachers_weight_average(backbone, crossfit
     assert info["total_wall_seconds"] == pytest.approx(info["wall_seconds"] + info["teachers_wall_seconds"], abs=0.2)
 
 
-def test_weights_that_do_not_fit_are_refused_before_anything_is_written(backbone, crossfit, data_dir, tmp_path, capsys):
+def test_weights_that_do_not_fit_are_refused_before_anything_is_written(crossfit, data_dir, tmp_path, capsys):
     def folder(name: str, tensors: dict | None) -> Path:
         path = tmp_path / name
         path.mkdir()
@@ -192,7 +195,7 @@ def test_weights_that_do_not_fit_are_refused_before_anything_is_written(backbone
         run = tmp_path / "run"
         capsys.readouterr()
         args = ["distill", "--teacher", str(crossfit), "--init_from", *map(str, given)]
-        assert main([*args, *train_args(backbone, data_dir, run)[1:]]) == 2
+        assert main([*args, *train_args(MINILM, data_dir, run)[1:]]) == 2
         err = capsys.readouterr().err.strip()
         assert problem in err and len(err.splitlines()) == 1
         assert not run.exists()
