@@ -5,7 +5,7 @@
 Splits dev in random halves, tunes thresholds on one half with each strategy, scores macro-F1 on the other,
 both ways, `--repeats` times; prints the mean (and its standard error) per strategy. Strategies: the three
 tuned ones of `emoscope.evaluate.thresholds` (global, per_emotion, per_emotion_bagged) and candidates that were
-not kept (README, "What was tried"): per-emotion values shrunk towards the global one by dev support,
+not kept (docs/tried.md): per-emotion values shrunk towards the global one by dev support,
 per-emotion values chosen on an F1 curve smoothed over neighbouring grid points, and a decision that never
 leaves a text without a label.
 """

@@ -1,5 +1,7 @@
 """Distillation for real, small and offline: cross-fitted teachers from the packaged MiniLM on a few hundred
-official rows, a student distilled from them, and the student's run folder used like any other."""
+official rows (long enough to train side by side for real), a student distilled from them, and the student's run
+folder used like any other. Students that only read their teachers' probabilities use a tiny random BERT: a
+student's encoder need not be its teachers', and what is checked of them does not depend on its size."""
 
 from __future__ import annotations
 
@@ -28,6 +30,12 @@ NO_DROPOUT = ("--head_dropout", "0", "--backbone_dropout", "0")
 
 
 @pytest.fixture(scope="module")
+def backbone(tiny_models) -> str:
+    """The students' encoder."""
+    return str(tiny_models["bert"])
+
+
+@pytest.fixture(scope="module")
 def data_dir(goemotions_dir, tmp_path_factory):
     return slice_goemotions(goemotions_dir, tmp_path_factory.mktemp("distill-data"), 240, 48, 48)
 
@@ -40,9 +48,9 @@ def crossfit(data_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def student(crossfit, data_dir, tmp_path_factory):
+def student(backbone, crossfit, data_dir, tmp_path_factory):
     run = tmp_path_factory.mktemp("student") / "run"
-    assert main(["distill", "--teacher", str(crossfit), *train_args(MINILM, data_dir, run)[1:]]) == 0
+    assert main(["distill", "--teacher", str(crossfit), *train_args(backbone, data_dir, run)[1:]]) == 0
     return run
 
 
@@ -80,7 +88,7 @@ def test_a_crossfit_folder_is_an_ensemble_model(crossfit):
     np.testing.assert_allclose(predictor.predict_proba(saved.texts), saved.probs, rtol=0, atol=1e-6)
 
 
-def test_the_student_learns_from_the_out_of_fold_labels_cached_once(student, crossfit, capsys):
+def test_the_student_learns_from_the_out_of_fold_labels_cached_once(backbone, student, crossfit, capsys):
     labels = read_labels(student)["labels"]
     cached = np.load(student / "teachers" / "train_probs.npy")
     oof = read_predictions(crossfit / "eval" / f"{OOF_SPLIT}_predictions.jsonl", labels)
@@ -102,7 +110,7 @@ def test_the_student_learns_from_the_out_of_fold_labels_cached_once(student, cro
                 "--teacher",
                 str(crossfit),
                 "--resume",
-                *train_args(MINILM, read_config(student).data_dir, student)[1:],
+                *train_args(backbone, read_config(student).data_dir, student)[1:],
             ]
         )
         == 0
@@ -111,10 +119,12 @@ def test_the_student_learns_from_the_out_of_fold_labels_cached_once(student, cro
     assert (student / "teachers" / "train_probs.npy").stat().st_mtime_ns == written
 
 
-def test_each_word_dropped_copy_is_scored_by_the_teacher_that_never_saw_its_original(crossfit, data_dir, tmp_path):
+def test_each_word_dropped_copy_is_scored_by_the_teacher_that_never_saw_its_original(
+    backbone, crossfit, data_dir, tmp_path
+):
     run = tmp_path / "run"
     extra = ("--augment_copies", "1", "--augment_word_drop", "0.3", "--max_train_examples", "32")
-    assert main(["distill", "--teacher", str(crossfit), *train_args(MINILM, data_dir, run, *extra)[1:]]) == 0
+    assert main(["distill", "--teacher", str(crossfit), *train_args(backbone, data_dir, run, *extra)[1:]]) == 0
     labels = read_labels(run)["labels"]
     train = load_data(read_config(run)).train
     copies, origin = word_dropped_copies(train, 1, 0.3, read_config(run).seed)
@@ -201,22 +211,22 @@ def test_the_student_is_an_ordinary_run_folder(student, tmp_path, capsys):
 
 
 def test_distilling_from_teachers_that_do_not_cover_train_stops_before_training(
-    crossfit, goemotions_dir, tmp_path, capsys
+    backbone, crossfit, goemotions_dir, tmp_path, capsys
 ):
     more = slice_goemotions(goemotions_dir, tmp_path, 260, 48, 48)  # 20 train rows the teachers never labelled
     run = tmp_path / "run"
-    assert main(["distill", "--teacher", str(crossfit), *train_args(MINILM, more, run)[1:]]) == 2
+    assert main(["distill", "--teacher", str(crossfit), *train_args(backbone, more, run)[1:]]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "has no out-of-fold label for 20 of the 260 train texts" in err
     assert not (run / "model.safetensors").exists()
 
 
-def test_a_folder_that_is_no_teacher_is_refused_before_anything_is_written(data_dir, tmp_path, capsys):
+def test_a_folder_that_is_no_teacher_is_refused_before_anything_is_written(backbone, data_dir, tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["distill", "--teacher", str(tmp_path), *train_args(MINILM, data_dir, run)[1:]]) == 2
+    assert main(["distill", "--teacher", str(tmp_path), *train_args(backbone, data_dir, run)[1:]]) == 2
     assert capsys.readouterr().err == f"emoscope: error: teacher {tmp_path} is not a run, ensemble or crossfit folder\n"
     assert not run.exists()
-    assert main(["distill", *train_args(MINILM, data_dir, run)[1:]]) == 2
+    assert main(["distill", *train_args(backbone, data_dir, run)[1:]]) == 2
     assert "needs at least one --teacher" in capsys.readouterr().err
 
 
@@ -231,7 +241,7 @@ def test_the_soft_label_loss():
         assert student.grad.abs().max() < 1e-5
 
 
-def test_the_copies_soft_label_share_weighs_the_copies_rows(crossfit, data_dir, tmp_path):
+def test_the_copies_soft_label_share_weighs_the_copies_rows(backbone, crossfit, data_dir, tmp_path):
     # Copies that drop no word are their originals again, scored by the same teacher: with no dropout, in one
     # batch of 8 texts and their 8 copies, shares 0.2 (texts) and 0.8 (copies) add up to the loss of 0.5 for
     # both. The loss is compared, not the weights: Adam's first step is about lr times the gradient's sign,
@@ -248,7 +258,7 @@ def test_the_copies_soft_label_share_weighs_the_copies_rows(crossfit, data_dir, 
             *NO_DROPOUT,
             *extra,
         )
-        args = train_args(MINILM, data_dir, run, *options, "--lexical_baseline", "false")[1:]
+        args = train_args(backbone, data_dir, run, *options, "--lexical_baseline", "false")[1:]
         assert main(["distill", "--teacher", str(crossfit), *args]) == 0
         epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         return next(e["train_loss"] for e in epochs if e["kind"] == "epoch")

@@ -19,7 +19,7 @@ from emoscope.inference.onnx import CPU_DISABLED_OPTIMIZERS
 from emoscope.inference.predictor import Predictor
 
 LONG_TEXT = "I am so happy " * 500  # past the run's max_len: the exported tokenizer must truncate it
-# What a user of the folder runs (README's example), with torch, transformers and emoscope made unimportable.
+# What a user of the folder runs (docs/export.md's example), with torch, transformers and emoscope made unimportable.
 ALONE = """
 import json, sys
 class Blocked:
@@ -125,7 +125,7 @@ def test_attention_is_exported_in_its_eager_form(run):
 
 
 def test_cpu_sessions_run_without_the_fused_skip_layer_norm(run, monkeypatch):
-    """Its onnxruntime kernel was the int8 model's slowest op after the matmuls (README, "ONNX"); without it the
+    """Its onnxruntime kernel was the int8 model's slowest op after the matmuls (docs/speed.md); without it the
     tiny model's probabilities are the same, so the sessions' options are what can be checked."""
     import onnxruntime as ort
 

@@ -1,4 +1,4 @@
-"""Synthetic run folders for the report tests, laid out exactly as DEVELOPERS.md describes.
+"""Synthetic run folders for the report tests, laid out exactly as docs/run-folder.md describes.
 
 Not a test module itself (no tests here); the other tests/test_report_*.py files import it.
 """

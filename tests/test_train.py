@@ -351,7 +351,10 @@ def test_visualize_captures_every_epoch_then_analyses_and_reports(tiny_models, s
     args = tiny_args(tiny_models["bert"], small_data, other, "--visualize", "--probe_size", "80", "--seed", "7")
     assert main(args) == 0
     assert (other / "captures" / "probe.jsonl").read_text() == (run / "captures" / "probe.jsonl").read_text()
-    assert main(["analyze", str(run), str(other), "--out", str(tmp_path / "both")]) == 0
+    # (fewer resamples and no t-SNE: this asks that the two runs go together, not for the numbers)
+    both = ["analyze", str(run), str(other), "--out", str(tmp_path / "both"), "--no-tsne"]
+    assert main([*both, "--resamples", "20", "--permutations", "20"]) == 0
+    assert (tmp_path / "both" / "runs_layer_metrics.csv").stat().st_size > 0
 
 
 def test_a_lexical_floor_that_cannot_be_fitted_leaves_the_run_alone(tmp_path, capsys):

@@ -386,22 +386,31 @@ def spearman_rows(rdms: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Spearman correlation of each RDM's upper triangle with the reference's ([R]; NaN if undefined), the
     `rsa` of many RDMs at once. A resample that drew no example of some emotion is compared over the
     emotions it drew, as `point_metrics` on its rows would: a small probe set would otherwise leave many
-    resamples, and so the interval, undefined. Resamples that drew the same emotions are ranked together."""
-    out = np.full(len(rdms), math.nan)
+    resamples, and so the interval, undefined. The resamples that drew every emotion are ranked together, and
+    so are the others, each over its own pairs: one ranking however many different emotions they drew."""
     drawn = np.isfinite(np.diagonal(rdms, axis1=1, axis2=2))
-    for kept in np.unique(drawn, axis=0):
-        rows = (drawn == kept).all(1)
-        upper = np.triu_indices(int(kept.sum()), 1)
-        a = rdms[rows][:, kept][:, :, kept][:, upper[0], upper[1]]
-        b = reference[np.ix_(kept, kept)][upper]
-        if len(b) < 2 or np.ptp(b) == 0:
-            continue
-        ra = rankdata(a, axis=1)
-        ra -= ra.mean(1, keepdims=True)
-        rb = rankdata(b) - (len(b) + 1) / 2
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[rows] = (ra @ rb) / (np.linalg.norm(ra, axis=1) * np.linalg.norm(rb))
+    i, j = np.triu_indices(reference.shape[0], 1)
+    kept = drawn[:, i] & drawn[:, j]  # [R, pairs]: the pairs of emotions each resample drew
+    values = rdms[:, i, j]
+    out = np.full(len(rdms), math.nan)
+    full = kept.all(1)
+    if full.any():  # the same pairs in every row: the reference is ranked once
+        ra = rankdata(values[full], axis=1) - (len(i) + 1) / 2  # a NaN among them leaves its row NaN
+        rb = rankdata(reference[i, j]) - (len(i) + 1) / 2
+        out[full] = _correlation(ra, rb[None])
+    if not full.all():
+        part, a = kept[~full], values[~full]
+        centre = (part.sum(1, keepdims=True) + 1) / 2  # the mean of the ranks 1..n, ties averaged
+        ranked = [rankdata(np.where(part, x, np.nan), axis=1, nan_policy="omit") for x in (a, reference[i, j][None])]
+        ra, rb = (np.where(part, r - centre, 0.0) for r in ranked)
+        out[~full] = np.where((part & np.isnan(a)).any(1), math.nan, _correlation(ra, rb))
     return out
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise Pearson correlation of centred rows (NaN where one is constant)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
 class ResampledGram:

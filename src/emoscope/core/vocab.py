@@ -10,7 +10,7 @@ POOLINGS = ("mean", "cls")
 TAXONOMIES = ("original", "ekman", "sentiment")
 THRESHOLD_STRATEGIES = ("fixed", "global", "per_emotion", "per_emotion_bagged")
 # The tuned strategy where no run says otherwise (`emoscope baseline`'s default; an ensemble of runs tuned differently),
-# as in cpu-default: ahead of per emotion on dev 2-fold in 8 of 8 runs and ensembles, and for the floor (README)
+# as in cpu-default: ahead of per emotion on dev 2-fold in 8 of 8 runs and ensembles, and for the floor (docs/tried.md)
 TUNED_THRESHOLD_STRATEGY = "per_emotion_bagged"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 BACKENDS = ("torch", "onnx", "onnx-int8")  # what runs a Predictor's network: torch, the ONNX export, its int8 model

@@ -103,8 +103,8 @@ def tune_per_label_bagged(
 ) -> tuple[np.ndarray, list[str]]:
     """Each label's threshold as the median, over `resamples` bootstrap resamples of the dev texts, of that
     resample's best threshold (`tune_per_label`). A rare emotion's best dev threshold rests on a dozen positives
-    and jumps with each of them; the median moves less, and carries over to unseen text a little better (README,
-    "What was tried"). Labels without dev positives get the global tuned threshold, as in `tune_per_label`."""
+    and jumps with each of them; the median moves less, and carries over to unseen text a little better
+    (docs/tried.md). Labels without dev positives get the global tuned threshold, as in `tune_per_label`."""
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
         raise UserError(f"resamples must be a whole number of at least 1, got {resamples!r}")
     y = as_indicator_matrix(y_dev, "y_dev")

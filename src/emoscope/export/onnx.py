@@ -145,7 +145,7 @@ def _quiet():
 def _export_graph(predictor: Predictor, example: list[np.ndarray], path: Path) -> None:
     """torch's dynamo exporter (its default since 2.9), batch and sequence axes dynamic. Attention goes out in its
     eager form (an additive mask, then Softmax), which onnxruntime ran 1.02-1.06x (int8) and 1.02x (fp32) faster
-    than the graph of SDPA with its NaN guards, within 1.2e-6 of torch (README, "Speed"); the export's own predictor
+    than the graph of SDPA with its NaN guards, within 1.2e-6 of torch (docs/speed.md); the export's own predictor
     keeps it."""
     set_attention(predictor.model, "eager")
     batch = collate(example, predictor.pad_id)
@@ -169,7 +169,7 @@ def _quantize_int8(
     """Dynamic int8 quantisation (weights int8 per output channel, activations quantised on the fly), with
     thresholds chosen on the run's dev texts by the run's own strategy, as the run's were: int8 shifts the
     probabilities, and the fp32 thresholds cost it 0.008-0.016 dev macro-F1 where its own cost 0.001-0.002
-    (README, "ONNX"). Returns both models' macro-F1 on dev (2-fold, which decides) and on test."""
+    (docs/export.md). Returns both models' macro-F1 on dev (2-fold, which decides) and on test."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     config, labels = predictor.config, predictor.labels

@@ -31,7 +31,7 @@ from emoscope.models.inference import batch_probs, worker_count
 INSTALL_HINT = "pip install 'emoscope[onnx]' (onnx, onnxruntime, onnxscript)"
 # Graph rewrites onnxruntime's CPU sessions skip. Its fused SkipLayerNormalization took 21% of the int8 model's
 # time where the Add and LayerNormalization it replaces take 7%: without it int8 scores 1.2x and fp32 1.1x the
-# texts per second (onnxruntime 1.32, AMD EPYC with AVX-512; README, "ONNX").
+# texts per second (onnxruntime 1.32, AMD EPYC with AVX-512; docs/export.md).
 CPU_DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 
 

@@ -66,7 +66,7 @@ class Predictor:
     `backend="onnx-int8"` runs its int8 model (`--quantize int8`) with the thresholds chosen on dev for it.
 
     `workers`: CPU batches scored at once, one thread each (None: one per torch thread; 1: one batch at a time
-    over all of them). On small matrices two one-thread streams outrun one two-thread stream (README, "Speed").
+    over all of them). On small matrices two one-thread streams outrun one two-thread stream (docs/speed.md).
     """
 
     def __new__(cls, run_dir: str | Path, *args, backend: str = "torch", **kwargs):

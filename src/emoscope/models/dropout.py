@@ -1,7 +1,7 @@
 """Dropout for training on CPU with masks drawn four elements at a time.
 
 PyTorch's CPU dropout draws one Mersenne-Twister number per element, one thread only: on 2 cores the ~20
-dropouts of a MiniLM training step took 10% of a fp32 step (README, "Speed and memory"). Here each 64-bit draw
+dropouts of a MiniLM training step took 10% of a fp32 step (docs/speed.md). Here each 64-bit draw
 of the same generator (so seeding, checkpoints and resuming work as before) gives four 15-bit lanes, 3x faster
 per mask. The drop probability is rounded to a multiple of 2^-15 (0.1 becomes 0.100006); the kept values are
 scaled by 1 / (1 - p) as usual. Other devices keep PyTorch's own dropout, which is fast there.

@@ -141,7 +141,7 @@ def each_batch(
 ) -> None:
     """`work(worker, rows, batch)` for every batch, in inference mode; with `workers` > 1 (`worker_count`) that
     many batches at once, each worker on one thread of its own (`worker` numbers them from 0): on these small
-    matrices two one-thread streams outrun one stream over two threads (README, "Speed")."""
+    matrices two one-thread streams outrun one stream over two threads (docs/speed.md)."""
     threads = torch.get_num_threads()
     lock, failed = threading.Lock(), threading.Event()
 

@@ -48,10 +48,13 @@ def unavailable_reason() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        problems.append("the playwright Python package is not installed")
+        problems.append("the playwright Python package is not installed (pip install -e '.[test]')")
     if chromium_path() is None:
         where = os.environ.get("EMOSCOPE_CHROMIUM") or DEFAULT_CHROMIUM
-        problems.append(f"no Chromium executable at {where} (set EMOSCOPE_CHROMIUM to another one)")
+        problems.append(
+            f"no Chromium executable at {where}: install Debian's with `sudo apt-get install chromium` "
+            "(`make test` does so when run as root), or set EMOSCOPE_CHROMIUM to another one"
+        )
     return "; ".join(problems) or None
 
 
