@@ -44,6 +44,7 @@ from emoscope.train.setup import (
     TrainData,
     build_model,
     encode_data,
+    frozen_bottom,
     loss_of,
     optimisation,
     parallel,
@@ -109,20 +110,7 @@ def _train(
     ddp_model, step_model = parallel(config, d, model)
     opt = optimisation(config, model, device, precision, train_data.lengths)
     scored = opt.ema.module if opt.ema else model
-    # Reads no random numbers (eval mode), so a resumed run rebuilds the same cache and repeats bit for bit.
-    frozen = (
-        FrozenBottom(
-            model,
-            config.train_last_layers,
-            train_data.train_ids,
-            train_data.pad_id,
-            device,
-            precision,
-            config.eval_batch_size,
-        )
-        if config.cache_frozen_layers
-        else None
-    )
+    frozen = frozen_bottom(config, model, train_data, device, precision)
     progress, metrics_path = start_or_resume(config, d, run_dir, model, opt)
     if observer and d.main:
         observer.setup(run_dir, model, tokenizer, data)
@@ -149,15 +137,7 @@ def _train(
             plan = [b for b in plan if len(b) >= d.world]
             groups = [plan[i : i + config.grad_accum] for i in range(0, len(plan), config.grad_accum)]
             ddp_model.train()
-            bar = tqdm(
-                total=sum(len(b) for b in plan),
-                initial=sum(len(b) for b in plan[: progress.batch]),
-                unit="ex",
-                desc=f"epoch {epoch + 1}/{config.epochs}",
-                disable=not (d.main and config.progress),
-                dynamic_ncols=True,
-                mininterval=1.0,
-            )
+            bar = epoch_bar(config, d, plan, progress, epoch)
             window_start, window_examples = time.time(), 0
             for group in groups[progress.batch // config.grad_accum :]:
                 group_size = sum(len(b) for b in group)
@@ -186,6 +166,19 @@ def _train(
         steps.close()
 
     return Trained(run_dir, data, device, precision, progress.wall_seconds + time.time() - started, d.main)
+
+
+def epoch_bar(config: TrainConfig, d: Dist, plan: list[np.ndarray], progress: Progress, epoch: int) -> tqdm:
+    """The epoch's progress bar, in examples, on rank 0 (`--progress`); a resumed epoch starts where it stopped."""
+    return tqdm(
+        total=sum(len(b) for b in plan),
+        initial=sum(len(b) for b in plan[: progress.batch]),
+        unit="ex",
+        desc=f"epoch {epoch + 1}/{config.epochs}",
+        disable=not (d.main and config.progress),
+        dynamic_ncols=True,
+        mininterval=1.0,
+    )
 
 
 def optimizer_step(config: TrainConfig, model: nn.Module, opt: Optimisation) -> None:

@@ -39,6 +39,7 @@ from emoscope.evaluate.metrics import as_indicator_matrix
 from emoscope.models import build_classifier, encoder_layers
 from emoscope.models.backbone import load_tokenizer, max_positions, resolve_backbone, with_emoji_names
 from emoscope.models.dropout import use_cpu_dropout
+from emoscope.models.frozen import FrozenBottom
 from emoscope.models.inference import resolve_precision
 from emoscope.models.weights import average_weights
 from emoscope.train.checkpoint import load_latest_checkpoint
@@ -410,6 +411,18 @@ def optimisation(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config, steps_per_epoch * config.epochs))
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     return Optimisation(optimizer, scheduler, scaler, ema)
+
+
+def frozen_bottom(
+    config: TrainConfig, model: nn.Module, train: TrainData, device: torch.device, precision: str
+) -> FrozenBottom | None:
+    """`--cache_frozen_layers`: the model a step calls, over the frozen layers' outputs computed once. Reads no
+    random numbers (eval mode), so a resumed run rebuilds the same cache and repeats bit for bit."""
+    if not config.cache_frozen_layers:
+        return None
+    return FrozenBottom(
+        model, config.train_last_layers, train.train_ids, train.pad_id, device, precision, config.eval_batch_size
+    )
 
 
 def parallel(config: TrainConfig, d: Dist, model: nn.Module) -> tuple[nn.Module, nn.Module]:
