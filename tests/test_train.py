@@ -310,7 +310,7 @@ def test_bad_options_are_one_clear_line(overrides, message):
 
 
 def test_unknown_preset_lists_the_known_ones():
-    with pytest.raises(UserError, match="unknown preset 'nope'; choose one of cpu-default, seed-a, seed-b"):
+    with pytest.raises(UserError, match="unknown preset 'nope'; choose one of cpu-default, mpnet-base, seed-a, seed-b"):
         resolve_config("nope", {})
 
 
