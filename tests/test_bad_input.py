@@ -170,7 +170,10 @@ def test_label_files_that_disagree(tiny_models, tiny_run, data, tmp_path, capsys
 
 
 OPTION_CASES = [
-    (["--preset", "nope"], "unknown preset 'nope'; choose one of cpu-default, mpnet-base, seed-a, seed-b or a .yaml path"),
+    (
+        ["--preset", "nope"],
+        "unknown preset 'nope'; choose one of cpu-default, mpnet-base, seed-a, seed-b or a .yaml path",
+    ),
     (["--preset", "{tmp}/mine.yaml"], "preset file {tmp}/mine.yaml does not exist"),
     (["--backbone", "{tmp}/nope"], "backbone folder {tmp}/nope does not exist"),
     (
