@@ -115,40 +115,19 @@ def make_tiny_model(root: Path, family: str) -> Path:
         return folder
     tokenizer = bpe_tokenizer(SAMPLE_TEXTS) if family == "roberta" else _wordpiece_tokenizer()
     vocab = len(tokenizer)
+    size = {"vocab_size": vocab, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2}
     if family == "bert":
-        config = BertConfig(
-            vocab_size=vocab,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=128,
-        )
+        config = BertConfig(**size, intermediate_size=64, max_position_embeddings=128)
     elif family == "roberta":
         config = RobertaConfig(
-            vocab_size=vocab,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=130,
-            pad_token_id=1,
-            bos_token_id=0,
-            eos_token_id=2,
+            **size, intermediate_size=64, max_position_embeddings=130, pad_token_id=1, bos_token_id=0, eos_token_id=2
         )
     elif family == "distilbert":
         config = DistilBertConfig(
             vocab_size=vocab, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128
         )
     elif family == "mpnet":
-        config = MPNetConfig(
-            vocab_size=vocab,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=130,
-        )
+        config = MPNetConfig(**size, intermediate_size=64, max_position_embeddings=130)
     else:
         raise ValueError(family)
     import torch
