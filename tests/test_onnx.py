@@ -168,6 +168,16 @@ def test_the_onnx_backend_equals_the_torch_backend(run, tmp_path):
         np.testing.assert_allclose(list(a["probs"].values()), list(b["probs"].values()), rtol=0, atol=1e-5)
 
 
+def test_an_ensemble_on_the_onnx_backend_runs_its_members_on_onnx(run, tmp_path):
+    assert main(["ensemble", str(run), str(run), "--out", str(tmp_path / "ensemble")]) == 0
+    ensemble = Predictor(tmp_path / "ensemble", backend="onnx")
+    assert [type(m).__name__ for m in ensemble.members] == ["OnnxPredictor", "OnnxPredictor"]
+    texts = texts_of(run)[:8]
+    np.testing.assert_allclose(
+        ensemble.predict_proba(texts), Predictor(run, backend="onnx").predict_proba(texts), rtol=0, atol=1e-6
+    )
+
+
 def test_int8_is_decided_on_dev_and_never_costs_the_fp32_model(run, tmp_path, capsys, monkeypatch):
     """Refused on dev, int8 is not written but the fp32 model is; the test numbers are reported after the choice,
     never consulted: an int8 that does better on test than on dev is still refused."""

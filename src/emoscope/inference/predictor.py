@@ -69,7 +69,15 @@ class Predictor:
     over all of them). On small matrices two one-thread streams outrun one two-thread stream (docs/speed.md).
     """
 
-    def __new__(cls, run_dir: str | Path, *args, backend: str = "torch", **kwargs):
+    def __new__(
+        cls,
+        run_dir: str | Path,
+        device: str | torch.device | None = None,
+        precision: str | None = None,
+        trust_pickle: bool = False,
+        backend: str = "torch",
+        workers: int | None = None,
+    ):
         """The one loader: `Predictor(...)` becomes the subclass that `serves` this folder and backend (each
         backend a sibling module of this one, which imports none of them: `emoscope.inference` loads them all),
         else the torch model of a run."""
