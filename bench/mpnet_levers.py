@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PEAK_DTYPES, data_dir, forward_flops, matmul_peak_gflops, report  # noqa: E402
+from common import PEAK_DTYPES, checked_mfu, data_dir, forward_flops, matmul_peak_gflops, report  # noqa: E402
 
 TRAIN_TEXTS = 43_410
 VARIANTS = {  # name: (precision, trained layers or None for all, cached bottom, group by length)
@@ -128,7 +128,7 @@ def main() -> None:
     rows, result = [], {"args": vars(args), "peak_gflops": peaks, "variants": {}}
     for name, (precision, *_rest) in VARIANTS.items():
         rate = float(np.median(rates[name]))
-        mfu = rate * flops_per_text * factors[name] / (peaks[precision] * 1e9)
+        mfu = checked_mfu(rate * flops_per_text * factors[name], peaks[precision], name)
         cache_min = builds[name] / len(ids) * TRAIN_TEXTS / 60
         epoch_min = TRAIN_TEXTS / rate / 60
         rows.append(
