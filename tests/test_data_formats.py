@@ -294,7 +294,10 @@ def test_empty_and_missing_files(tmp_path):
 
 def test_csv_header_problems_name_the_columns_found(tmp_path):
     path = write_bytes(tmp_path, "d.csv", "body,labels\nhi,1\n")
-    assert error_of(path) == f"{path}:1: no 'text' column in the header; found columns: 'body', 'labels'"
+    assert error_of(path) == (
+        f"{path}:1: no 'text' column in the header; found columns: 'body', 'labels'; name the text column with "
+        "--text_column NAME"
+    )
     path = write_bytes(tmp_path, "d.csv", "\ntext,tags\nhi,1\n")
     assert error_of(path) == (
         f"{path}:2: no labels: expected a labels column ('labels', 'label' or "
@@ -388,7 +391,10 @@ def test_a_carved_dev_set_never_shares_a_comment_with_train():
 def test_bad_json_rows(tmp_path):
     cases = [
         ('{"text": "hi", "labels": [1]', "invalid JSON: Expecting ',' delimiter (column 29)"),
-        ('{"body": "hi", "labels": [1]}', "missing field 'text' (fields found: body, labels)"),
+        (
+            '{"body": "hi", "labels": [1]}',
+            "missing field 'text' (fields found: body, labels); name the text column with --text_column NAME",
+        ),
         ('{"text": "hi"}', "missing field 'labels' (fields found: text)"),
         ('["hi", [1]]', "expected a JSON object with 'text' and 'labels', found list"),
         ('{"text": 5, "labels": [1]}', "text must be a string, found int"),
@@ -427,7 +433,9 @@ def test_bad_parquet_rows_are_numbered_by_row(tmp_path):
     pq.write_table(pa.table({"text": not_utf8, "labels": [[1], [2]]}), path)
     assert error_of(path) == f"{path}:2: invalid UTF-8 in column 'text'"
     pq.write_table(pa.table({"sentence": ["a"], "labels": [[1]]}), path)
-    assert error_of(path) == f"{path}: no 'text' column; found columns: sentence, labels"
+    assert error_of(path) == (
+        f"{path}: no 'text' column; found columns: sentence, labels; name the text column with --text_column NAME"
+    )
 
 
 # --- content that does not match its extension -----------------------------------------------------------
@@ -450,7 +458,8 @@ def test_content_that_does_not_match_the_extension(tmp_path):
     tsv_as_csv = write_bytes(tmp_path, "fake2.csv", "text\tlabels\nhi\t1\n")
     assert error_of(tsv_as_csv) == (
         f"{tsv_as_csv}:1: no 'text' column in the header; found columns: "
-        "'text\\tlabels' (the header has tabs: a TSV file? rename it to .tsv)"
+        "'text\\tlabels' (the header has tabs: a TSV file? rename it to .tsv); name the text column with "
+        "--text_column NAME"
     )
     text_as_parquet = write_bytes(tmp_path, "fake.parquet", "text,labels\nhi,1\n")
     assert error_of(text_as_parquet) == (
@@ -503,6 +512,32 @@ def test_a_file_of_only_bad_rows_is_an_error_even_when_skipping(tmp_path):
     assert error_of(path, skip_bad_rows=True) == (
         f"{path}: no valid rows: all 2 rows are bad (first: {path}:1: label id 99 out of range 0..27)"
     )
+
+
+def test_labelled_files_name_their_text_column(tmp_path):
+    expected = [Example("so glad", (17,), "a"), Example("why me", (9, 25), "b")]
+    csv_file = write_bytes(tmp_path, "c.csv", 'id,Body,labels\na,so glad,17\nb,why me,"9,25"\n')
+    jsonl = write_bytes(
+        tmp_path,
+        "j.jsonl",
+        '{"id": "a", "body": "so glad", "labels": [17]}\n{"id": "b", "body": "why me", "labels": [9, 25]}\n',
+    )
+    parquet = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": ["a", "b"], "body": ["so glad", "why me"], "labels": [[17], [9, 25]]}), parquet)
+    for path in (csv_file, jsonl, parquet):
+        assert read_examples(path, text_column="body") == expected
+    assert error_of(csv_file).startswith(f"{csv_file}:1: no 'text' column in the header")
+    assert error_of(jsonl) == (
+        f"{jsonl}:1: missing field 'text' (fields found: id, body, labels); name the text column with "
+        "--text_column NAME"
+    )
+    with pytest.raises(DataError, match=r"^.*p.parquet: no 'comment' column; found columns: id, body, labels; name"):
+        read_examples(parquet, text_column="comment")
+    tsv = write_bytes(tmp_path, "t.tsv", "so glad\t17\n")
+    with pytest.raises(UserError, match=r"t.tsv: a labelled .tsv has GoEmotions' layout without a header"):
+        read_examples(tsv, text_column="body")
+    with pytest.raises(UserError, match="text_column must name a column, found ' '"):
+        read_examples(csv_file, text_column=" ")
 
 
 # --- the reader of texts to score: the same parsers, strict about its text column -------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import shutil
@@ -17,6 +18,7 @@ from conftest import slice_goemotions, train_args
 from emoscope.cli import main
 from emoscope.core.config import TrainConfig, resolve_config
 from emoscope.core.errors import UserError
+from emoscope.core.runfolder import read_config
 from emoscope.data.labels import load_taxonomy
 from emoscope.models import build_classifier
 from emoscope.models.weights import read_weights
@@ -420,3 +422,28 @@ def test_a_grouped_taxonomy_trains_evaluates_and_predicts(
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and str(theirs) in err and repr(foreign) in err, err
     assert not (run / "evaluations" / "theirs").exists()
+
+
+def test_own_files_with_another_text_column_train_and_evaluate(tiny_models, data96, tmp_path, capsys):
+    """`--text_column` names where the text is in train, dev and test files and in `evaluate --file`."""
+    rows = [line.split("\t") for line in (data96 / "train.tsv").read_text().splitlines()]
+    own = tmp_path / "own.csv"
+    with own.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "comment", "labels"])
+        writer.writerows([i, text, labels] for text, labels, i in rows)
+    run = tmp_path / "run"
+    common = ["--train_file", str(own), "--test_file", str(own), "--lexical_baseline", "false"]
+    assert main(train_args(tiny_models["bert"], data96, run, *common, "--text_column", "comment")) == 0
+    assert read_config(run).text_column == "comment"
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--file", str(own), "--text_column", "comment"]) == 0
+    assert main(["evaluate", str(run), "--file", str(own), "--out", str(tmp_path / "e")]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "no 'text' column in the header; found columns: 'id', 'comment', 'labels'; name the text column with "
+            "--text_column NAME"
+        )
+    )

@@ -12,6 +12,7 @@ from emoscope.core.errors import UserError
 from emoscope.core.vocab import BACKENDS, LONG_TEXT_MODES, PRECISIONS, WINDOW_COMBINES
 
 TRUST_PICKLE = ("--trust-pickle", "--trust_pickle")
+TEXT_COLUMN = ("--text-column", "--text_column")
 TRUST_PICKLE_HELP = "load pickled weights (.bin, .pth) too: unpickling can run code, so only from a trusted source"
 
 
@@ -91,7 +92,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
         taxonomy = load_taxonomy(config.taxonomy, config.data_dir)
         predictor.check_labels(taxonomy.labels)
-        examples = load_examples(args.file, taxonomy, skip_bad_rows=args.skip_bad_rows)
+        examples = load_examples(args.file, taxonomy, skip_bad_rows=args.skip_bad_rows, text_column=args.text_column)
     else:
         data = load_data(config)
         predictor.check_labels(data.taxonomy.labels)
@@ -182,6 +183,12 @@ def add_evaluate(sub) -> None:
     p.add_argument("--data-dir", "--data_dir", dest="data_dir")
     p.add_argument("--skip-bad-rows", "--skip_bad_rows", dest="skip_bad_rows", action="store_true")
     p.add_argument(
+        *TEXT_COLUMN,
+        dest="text_column",
+        default="text",
+        help="the column (CSV, Parquet) or field (JSONL) of --file that holds the text (default: 'text')",
+    )
+    p.add_argument(
         "--out",
         help="the folder to write (default: RUN_DIR/evaluations/<split or file stem>); the "
         "run's own eval/ is never touched unless named here",
@@ -206,8 +213,7 @@ def add_predict(sub) -> None:
     p.add_argument("--file", help=".txt (one text a line), .csv, .tsv, .jsonl or .parquet of texts")
     p.add_argument("--out", help=".jsonl, .csv or .parquet output for --file (never replaced without --overwrite)")
     p.add_argument(
-        "--text-column",
-        "--text_column",
+        *TEXT_COLUMN,
         dest="text_column",
         help="the column (JSONL: field) holding the text (default: 'text'; with --no_header: column_1)",
     )

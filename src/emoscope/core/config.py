@@ -94,6 +94,9 @@ class TrainConfig:
     )
     dev_file: str | None = _data(None, "a labelled dev file (thresholds and early stopping are chosen on it)")
     test_file: str | None = _data(None, "a labelled test file, scored once at the end")
+    text_column: str = _data(
+        "text", "the column (CSV, Parquet) or field (JSONL) of train_file, dev_file and test_file that holds the text"
+    )
     dev_fraction: float = _data(
         0.1,
         "share of train_file carved out as dev, with split_seed, when no dev_file is given",

@@ -87,8 +87,10 @@ def _show(value: Any, limit: int = 40) -> str:
 class _Rows:
     """Validates rows into examples; a bad row raises, or is recorded when skipping."""
 
-    def __init__(self, path: Path, labels: Sequence[str], skip: bool, min_raters: int = MIN_RATERS):
-        self.path, self.skip, self.min_raters = path, skip, min_raters
+    def __init__(
+        self, path: Path, labels: Sequence[str], skip: bool, min_raters: int = MIN_RATERS, text_field: str = TEXT_FIELD
+    ):
+        self.path, self.skip, self.min_raters, self.text_field = path, skip, min_raters, text_field
         self.examples: list[Example] = []
         self.skipped: list[str] = []
         self.dropped: Counter[str] = Counter()
@@ -161,17 +163,19 @@ class _Rows:
         self.examples.append(Example(text, ids, example_id or f"{self.path.name}:{line}"))
 
     def add_record(self, line: int, record: Any) -> None:
-        """A JSON object in the simplified layout: `text`, `labels` (or `label`/`emotions`), optional `id`."""
+        """A JSON object in the simplified layout: the text field (`text` unless named), `labels` (or `label` /
+        `emotions`), optional `id`."""
+        text = self.text_field
         if not isinstance(record, dict):
-            self.bad(line, f"expected a JSON object with {TEXT_FIELD!r} and 'labels', found {type(record).__name__}")
+            self.bad(line, f"expected a JSON object with {text!r} and 'labels', found {type(record).__name__}")
             return
         label_key = next((k for k in LABEL_FIELDS if k in record), None)
-        if TEXT_FIELD not in record or label_key is None:
-            missing = TEXT_FIELD if TEXT_FIELD not in record else "labels"
+        if text not in record or label_key is None:
+            missing = text if text not in record else "labels"
             fields = ", ".join(map(str, record)) or "none"
-            self.bad(line, f"missing field {missing!r} (fields found: {fields})")
+            self.bad(line, f"missing field {missing!r} (fields found: {fields}){_name_it(missing)}")
             return
-        self.add(line, record[TEXT_FIELD], record[label_key], record.get(ID_FIELD))
+        self.add(line, record[text], record[label_key], record.get(ID_FIELD))
 
     def rating(self, line: int, text: str, comment_id: str, labels: list[int] | None) -> None:
         """One rater's row of a comment; `labels` None when the rater marked it example_very_unclear."""
@@ -279,15 +283,21 @@ def _read_tsv(path: Path, rows: _Rows) -> None:
         rows.add(line_no, *fields)
 
 
-def _csv_columns(path: Path, line: int, header: list[str], labels: Sequence[str]) -> dict[str, Any]:
+def _name_it(missing: str) -> str:
+    """The fix, when the missing column is the text's."""
+    return "; name the text column with --text_column NAME" if missing != "labels" else ""
+
+
+def _csv_columns(path: Path, line: int, header: list[str], labels: Sequence[str], text: str) -> dict[str, Any]:
     """Where the text, labels (a labels column or one 0/1 column per emotion), id and unclear flag are."""
     names = [h.strip().lower() for h in header]
     found = ", ".join(_show(h) for h in header)
     hint = " (the header has tabs: a TSV file? rename it to .tsv)" if any("\t" in h for h in header) else ""
-    if TEXT_FIELD not in names:
-        raise DataError(path, line, f"no {TEXT_FIELD!r} column in the header; found columns: {found}{hint}")
+    if text.strip().lower() not in names:
+        problem = f"no {text!r} column in the header; found columns: {found}{hint}{_name_it(text)}"
+        raise DataError(path, line, problem)
     where = {
-        "text": names.index(TEXT_FIELD),
+        "text": names.index(text.strip().lower()),
         "id": names.index(ID_FIELD) if ID_FIELD in names else None,
         "unclear": names.index(UNCLEAR_FIELD) if UNCLEAR_FIELD in names else None,
         "rater": names.index(RATER_FIELD) if RATER_FIELD in names else None,
@@ -315,7 +325,7 @@ def _read_csv(path: Path, rows: _Rows, labels: Sequence[str]) -> None:
     table = Table(path, ",")
     if table.header_line is None:
         return
-    where = _csv_columns(path, table.header_line, table.columns, labels)
+    where = _csv_columns(path, table.header_line, table.columns, labels, rows.text_field)
     for record in table.rows():
         if record.problem is not None:
             rows.bad(record.line, record.problem)
@@ -362,12 +372,13 @@ def _read_jsonl(path: Path, rows: _Rows) -> None:
 
 
 def _read_parquet(path: Path, rows: _Rows) -> None:
-    names = parquet_columns(path)
+    names, text = parquet_columns(path), rows.text_field
     label_key = next((k for k in LABEL_FIELDS if k in names), None)
-    if TEXT_FIELD not in names or label_key is None:
-        missing = TEXT_FIELD if TEXT_FIELD not in names else "labels"
-        raise DataError(path, None, f"no {missing!r} column; found columns: {', '.join(names) or 'none'}")
-    wanted = [TEXT_FIELD, label_key] + ([ID_FIELD] if ID_FIELD in names else [])
+    if text not in names or label_key is None:
+        missing = text if text not in names else "labels"
+        found = ", ".join(names) or "none"
+        raise DataError(path, None, f"no {missing!r} column; found columns: {found}{_name_it(missing)}")
+    wanted = [text, label_key] + ([ID_FIELD] if ID_FIELD in names else [])
     for record in parquet_records(path, wanted):
         if record.problem is not None:
             rows.bad(record.line, record.problem)
@@ -382,17 +393,26 @@ def read_examples(
     skip_bad_rows: bool = False,
     labels: Sequence[str] = ORIGINAL_LABELS,
     min_raters: int = MIN_RATERS,
+    text_column: str = TEXT_FIELD,
 ) -> ReadResult:
     """Examples of a file in any supported layout, with ids into `labels` (the original 28 by default).
-    `min_raters`: in the raw one-row-per-rater layout, how many raters must choose a label to keep it."""
+    `min_raters`: in the raw one-row-per-rater layout, how many raters must choose a label to keep it.
+    `text_column`: the CSV/Parquet column or JSONL field that holds the text."""
     if isinstance(min_raters, bool) or not isinstance(min_raters, int) or min_raters < 1:
         raise UserError(f"min_raters must be a positive integer, found {min_raters!r}")
+    if not isinstance(text_column, str) or not text_column.strip():
+        raise UserError(f"text_column must name a column, found {text_column!r}")
     path = Path(path)
     fmt = detect_format(path, fmt)
+    if fmt == "tsv" and text_column != TEXT_FIELD:
+        raise UserError(
+            f"{path}: a labelled .tsv has GoEmotions' layout without a header (text, label ids, id), so it has no "
+            f"column {text_column!r}; use a CSV, JSONL or Parquet file to name the text column"
+        )
     head = check_readable(path, fmt)
     if not head.strip() and path.stat().st_size <= len(head):
         raise DataError(path, None, "empty file")
-    rows = _Rows(path, labels, skip_bad_rows, min_raters)
+    rows = _Rows(path, labels, skip_bad_rows, min_raters, text_column)
     {"parquet": _read_parquet, "tsv": _read_tsv, "jsonl": _read_jsonl}.get(fmt, lambda p, r: _read_csv(p, r, labels))(
         path, rows
     )

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emoscope.core.errors import UserError
-from emoscope.data.formats import MIN_RATERS, Example, ReadResult, apply_taxonomy, read_examples
+from emoscope.data.formats import MIN_RATERS, TEXT_FIELD, Example, ReadResult, apply_taxonomy, read_examples
 from emoscope.data.labels import EKMAN_FILE, EMOTIONS_FILE, SENTIMENT_FILE, Taxonomy, load_taxonomy
 
 BASE_URL = "https://raw.githubusercontent.com/google-research/google-research/master/goemotions/data/"
@@ -270,8 +270,12 @@ def load_examples(
     fmt: str | None = None,
     skip_bad_rows: bool = False,
     min_raters: int = MIN_RATERS,
+    text_column: str = TEXT_FIELD,
 ) -> ReadResult:
-    """A user's labelled file in any supported layout, with labels in `taxonomy`."""
+    """A user's labelled file in any supported layout, with labels in `taxonomy`; the text in `text_column`."""
     tax = _taxonomy(taxonomy, None)
-    result = read_examples(path, fmt, skip_bad_rows=skip_bad_rows, labels=tax.original_labels, min_raters=min_raters)
+    labels = tax.original_labels
+    result = read_examples(
+        path, fmt, skip_bad_rows=skip_bad_rows, labels=labels, min_raters=min_raters, text_column=text_column
+    )
     return ReadResult(apply_taxonomy(result, tax), result.skipped, result.dropped)

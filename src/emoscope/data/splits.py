@@ -47,7 +47,13 @@ def load_data(config: TrainConfig) -> SplitData:
         taxonomy = load_taxonomy(config.taxonomy, config.data_dir)
 
         def read(path):
-            examples = load_examples(path, taxonomy, skip_bad_rows=config.skip_bad_rows, min_raters=config.min_raters)
+            examples = load_examples(
+                path,
+                taxonomy,
+                skip_bad_rows=config.skip_bad_rows,
+                min_raters=config.min_raters,
+                text_column=config.text_column,
+            )
             if examples.summary():
                 print(f"data: {path}: {examples.summary()}", flush=True)
             return list(examples)
