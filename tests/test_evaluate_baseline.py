@@ -59,6 +59,11 @@ def test_writes_a_run_like_folder(small_run):
     assert json.loads((out / "labels.json").read_text())["labels"] == names
     test_metrics = json.loads((out / "eval/test_metrics.json").read_text())
     assert test_metrics["macro_f1"] == pytest.approx(result.summary["macro_f1"])
+    for split in ("dev", "test"):  # the floor's numbers carry their intervals, like a model's
+        scores = json.loads((out / f"eval/{split}_metrics.json").read_text())
+        for metric in ("macro_f1", "micro_f1"):
+            low, high = scores[f"{metric}_ci95_low"], scores[f"{metric}_ci95_high"]
+            assert low < scores[metric] < high and high - low < 0.2, (split, metric)
     assert test_metrics["n_examples"] == len(test[0])
     with (out / "eval/test_per_emotion.csv").open() as f:
         assert [row["label"] for row in csv.DictReader(f)] == names

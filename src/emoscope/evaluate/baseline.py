@@ -41,18 +41,11 @@ from emoscope.core.runfolder import (
     THRESHOLDS,
     read_labels,
     save_thresholds,
-    split_predictions,
     write_labels,
 )
 from emoscope.core.vocab import TUNED_THRESHOLD_STRATEGY
-from emoscope.evaluate.metrics import (
-    EvalResult,
-    as_indicator_matrix,
-    as_label_names,
-    compute_metrics,
-    save_eval,
-    save_predictions,
-)
+from emoscope.evaluate.metrics import EvalResult, as_indicator_matrix, as_label_names
+from emoscope.evaluate.split import score_labelled
 from emoscope.evaluate.thresholds import choose_thresholds
 
 
@@ -211,12 +204,10 @@ def run_baseline(
     out_dir = Path(out_dir)
     eval_dir = out_dir / EVAL
     save_thresholds(out_dir / THRESHOLDS, choice, names)
-    save_eval(compute_metrics(splits["dev"][1], p_dev, choice.values, names), eval_dir, "dev")
-    result = compute_metrics(splits["test"][1], p_test, choice.values, names)
-    save_eval(result, eval_dir, "test")
-    for split, probs, ids in (("dev", p_dev, dev_ids), ("test", p_test, test_ids)):
-        texts, y = splits[split]
-        save_predictions(eval_dir / split_predictions(split), texts, y, probs, choice.values, names, ids=ids)
+    scored = {
+        split: score_labelled(eval_dir, split, *splits[split], probs, choice.values, names, ids)
+        for split, probs, ids in (("dev", p_dev, dev_ids), ("test", p_test, test_ids))
+    }
     write_labels(out_dir, taxonomy, names, sentiment_of, ekman_of)
     info = {
         "model": "tfidf-logreg",
@@ -230,7 +221,7 @@ def run_baseline(
     }
     (out_dir / BASELINE_INFO).write_text(json.dumps(info, indent=2) + "\n")
     save_model(model, out_dir)
-    return result
+    return scored["test"]
 
 
 def run_baseline_on(
