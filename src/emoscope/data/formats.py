@@ -283,9 +283,12 @@ def _read_tsv(path: Path, rows: _Rows) -> None:
         rows.add(line_no, *fields)
 
 
+NAME_THE_TEXT_COLUMN = "name the text column with --text_column NAME"
+
+
 def _name_it(missing: str) -> str:
     """The fix, when the missing column is the text's."""
-    return "; name the text column with --text_column NAME" if missing != "labels" else ""
+    return f"; {NAME_THE_TEXT_COLUMN}" if missing != "labels" else ""
 
 
 def _csv_columns(path: Path, line: int, header: list[str], labels: Sequence[str], text: str) -> dict[str, Any]:
@@ -487,7 +490,7 @@ class TextReader:
 
     def _no_column(self, found: Sequence[str], kind: str) -> str:
         """The missing text column's problem: the columns there are, and the flags that read another."""
-        how = "name the text column with --text_column NAME"
+        how = NAME_THE_TEXT_COLUMN
         if self.table is not None and self.header:
             how += ", or pass --no_header if the first row is already a text"
         shown = ", ".join(_show(name) for name in found) or "none"
