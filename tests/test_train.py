@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import signal
@@ -82,6 +83,25 @@ def test_cli_trains_evaluates_and_predicts_end_to_end(tiny_models, small_data, t
     assert [r["text"] for r in rows] == ["thank you!", "this is terrible"] and len(rows[0]["probs"]) == 28
 
     assert main(["evaluate", str(run), "--split", "dev"]) == 0
+
+
+def test_run_json_times_span_the_data_loading(tiny_models, small_data, tmp_path, monkeypatch):
+    """`started` is read from the clock `wall_seconds` counts from, so a slow data load (here 3 s) is inside both."""
+    import emoscope.train.loop as loop
+
+    def slow_load(config):
+        time.sleep(3)
+        return load(config)
+
+    load = loop.load_data
+    monkeypatch.setattr(loop, "load_data", slow_load)
+    run = tmp_path / "run"
+    args = tiny_args(tiny_models["bert"], small_data, run, "--epochs", "1", "--lexical_baseline", "false")
+    assert main(args) == 0
+    info = json.loads((run / "run.json").read_text())
+    started, finished = (datetime.datetime.fromisoformat(info[k]) for k in ("started", "finished"))
+    assert info["wall_seconds"] >= 3
+    assert (finished - started).total_seconds() >= info["wall_seconds"] - 1  # both stamps are to the second
 
 
 def test_a_seed_repeats_exactly_and_another_seed_differs(tiny_models, small_data, tmp_path):

@@ -106,7 +106,7 @@ def _train(
     model.to(device)
     train_data = encode_data(config, data, tokenizer, d, run_dir, soft_targets)
     if d.main:
-        write_run_files(run_dir, config, data, tokenizer, model, d, precision, start_files)
+        write_run_files(run_dir, config, data, tokenizer, model, d, precision, start_files, started)
     ddp_model, step_model = parallel(config, d, model)
     opt = optimisation(config, model, device, precision, train_data.lengths)
     scored = opt.ema.module if opt.ema else model

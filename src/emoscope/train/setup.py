@@ -263,8 +263,11 @@ def write_run_files(
     d: Dist,
     precision: str,
     start_files: list[Path],
+    started: float,
 ) -> None:
-    """Before the first step: what a reader needs besides the weights, so a run stopped early still loads."""
+    """Before the first step: what a reader needs besides the weights, so a run stopped early still loads.
+    `started` is the clock `wall_seconds` counts from (before the data is read), so `finished - started` and
+    `wall_seconds` agree for a run that was not resumed."""
     tax = data.taxonomy
     runfolder.write_config(run_dir, config)
     runfolder.write_labels(run_dir, tax.name, tax.labels, tax.sentiment_of, tax.ekman_of)
@@ -279,7 +282,7 @@ def write_run_files(
             "hardware": hardware_description(),
             "world_size": d.world,
             "precision": precision,
-            "started": datetime.datetime.now().isoformat(timespec="seconds"),
+            "started": datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
             **(
                 {"init_from": [{"weights": str(p), "sha256": runfolder.sha256_file(p)} for p in start_files]}
                 if start_files
