@@ -85,7 +85,7 @@ def layer_ablation(run_dir: str | Path, resamples: int = 1000, seed: int = 0, ba
             (labels[j], base[:, j], after[:, j]) for j in range(len(labels))
         ]:
             drop = b - a
-            rows.append([kind, f"layer_{k}", name, a[0], drop[0], *interval(drop[1:])])
+            rows.append([kind, f"layer_{k}", name, a[0], drop[0], *interval(drop[1:], drop[0])])
     out = run_dir / ANALYSIS
     out.mkdir(exist_ok=True)
     path = fig.write_csv(

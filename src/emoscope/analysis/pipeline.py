@@ -281,12 +281,13 @@ def _layer_metrics(
                 row["cka_vs_epoch0"] = math.nan
                 boot["cka_vs_epoch0"] = np.full(len(weights), math.nan)
             for metric, values in boot.items():
-                row[f"{metric}_ci95_low"], row[f"{metric}_ci95_high"] = interval(values)
+                row[f"{metric}_ci95_low"], row[f"{metric}_ci95_high"] = interval(values, row[metric])
             rows.append(row)
             samples[(epoch, point)] = boot
     notes.append(
-        f"Intervals: 95% percentile bootstrap over the probe texts ({uncertainty.resamples} resamples, seed "
-        f"{uncertainty.seed}, the same resamples at every point and epoch; the dendrogram ARIs on the first "
+        "Intervals: 95% normal bootstrap intervals (the estimate +- 1.96 standard deviations of its resamples) "
+        f"over the probe texts ({uncertainty.resamples} resamples, seed {uncertainty.seed}, the same resamples "
+        "at every point and epoch; the dendrogram ARIs on the first "
         f"{min(ARI_RESAMPLES, uncertainty.resamples)}). The probe macro-F1 resamples the cross-validated "
         f"held-out predictions without refitting. RSA p-values: {uncertainty.permutations} permutations of "
         "the reference's emotion labels."

@@ -11,28 +11,30 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import rankdata
+from scipy.stats import norm, rankdata
 
 from emoscope.analysis.structure import coannotation_rdm, rsa
 
 CONFIDENCE = 0.95
 
 
-def interval(samples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Percentile interval of the defined resamples; (NaN, NaN) when fewer than half are defined."""
+def interval(samples: np.ndarray, point: float, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Normal bootstrap interval: `point` +- z x the standard deviation of the defined resamples; (NaN, NaN)
+    when fewer than half are defined. Percentiles would carry the resamples' own bias: a statistic of
+    centroids (RSA, CKA) is attenuated again on every resample, and its percentile interval sat wholly on one
+    side of the estimate."""
     finite = np.asarray(samples, dtype=np.float64)
     finite = finite[np.isfinite(finite)]
-    if len(finite) < max(2, len(samples) / 2):
+    if len(finite) < max(2, len(samples) / 2) or not math.isfinite(point):
         return math.nan, math.nan
-    alpha = (1.0 - confidence) / 2
-    low, high = np.quantile(finite, [alpha, 1.0 - alpha])
-    return float(low), float(high)
+    half_width = float(norm.ppf(0.5 + confidence / 2)) * float(finite.std(ddof=1))
+    return point - half_width, point + half_width
 
 
 def difference(a: np.ndarray, b: np.ndarray, point: float) -> dict:
     """The paired comparison of two numbers bootstrapped on the same resamples: `point` (a - b on all
     texts), its interval and whether the interval excludes zero (None when undefined)."""
-    low, high = interval(np.asarray(a) - np.asarray(b))
+    low, high = interval(np.asarray(a) - np.asarray(b), point)
     excludes = None if math.isnan(low) else bool(low > 0 or high < 0)
     return {"difference": point, "ci95": [low, high], "excludes_zero": excludes}
 
