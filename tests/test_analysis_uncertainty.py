@@ -124,7 +124,7 @@ def test_structure_free_intervals_cover_the_chance_value():
 
 def test_silhouette_intervals_cover_the_value_of_the_whole_population():
     """Resamples draw a text's copies as neighbours at distance 0 and fewer distinct texts per group: their
-    silhouettes sit off the estimate, so percentiles covered a structure-free population's value 3 times in 30."""
+    silhouettes sit off the estimate, and their percentiles seldom held a structure-free population's value."""
     rng = np.random.default_rng(1)
     directions = make_directions(32, rng)
     population = random_labels(4000, rng)
