@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=60)
     parser.add_argument("--size", type=int, default=500)
     args = parser.parse_args()
+    grouping = {"posneg": SENTIMENT}
     print("strength | value | percentile interval holds it | normal interval holds it")
     for strength in (0.0, 0.25, 0.5, 1.0):
         rng = np.random.default_rng(0)
@@ -52,7 +53,6 @@ def main() -> None:
             rows = rng.choice(POPULATION, args.size, replace=False)
             point, D = posneg_silhouette(X[rows], emotion[rows])
             weights = resample_counts(args.size, 200, seed=draw).astype(np.float32)
-            grouping = {"posneg": SENTIMENT}
             samples = weighted_silhouettes(D.astype(np.float32), emotion[rows], grouping, weights)["posneg"]
             low, high = np.quantile(samples, [0.025, 0.975])
             held["percentile"] += low <= value <= high
