@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.stats import ortho_group
+from scipy.spatial.distance import pdist, squareform
+from scipy.stats import ortho_group, spearmanr
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -24,7 +25,9 @@ from emoscope.analysis.structure import (
     linear_cka,
     point_metrics,
     probe_macro_f1,
+    rdm_reliability,
     rsa,
+    split_halves,
 )
 from emoscope.evaluate.metrics import as_indicator_matrix
 
@@ -128,6 +131,32 @@ def test_every_metric_ranks_planted_structure_from_shallow_to_deep(planted_point
     assert linear_cka(points[3], points[4]) > 0.5 > 0.1 > linear_cka(points[0], points[4])
     to_deepest = [linear_cka(X, points[4]) for X in points[:4]]
     assert to_deepest == sorted(to_deepest)
+
+
+def test_rdm_reliability_grows_with_signal_and_with_probe_texts():
+    """Pure noise gives an RDM its own halves do not reproduce; planted structure gives one they do, more
+    so with a stronger signal and with more texts per emotion."""
+    rng = np.random.default_rng(1)
+    directions = make_directions(64, rng)
+
+    def reliability(n, strength):
+        labels = random_labels(n, rng)
+        X = planted(labels, strength, 0.4 * strength, 64, rng, directions)
+        return rdm_reliability(X - X.mean(0), labels, GROUPS.emotions, len(LABELS))
+
+    noise = [reliability(600, 0.0) for _ in range(5)]
+    assert abs(np.mean(noise)) < 0.1, noise
+    weak = [reliability(n, 1.0) for n in (300, 600, 2400)]
+    assert weak == sorted(weak) and weak[-1] > weak[0] + 0.4, weak
+    assert reliability(600, 1.0) + 0.3 < reliability(600, 4.0) < 1
+    # one halving by hand: Spearman of the halves' cosine RDMs, stepped up by Spearman-Brown
+    labels = random_labels(600, rng)
+    X = planted(labels, 2.0, 0.8, 64, rng, directions)
+    halves = split_halves(len(X), 0)
+    C = [centroids(X[h], [labels[i] for i in h], len(LABELS))[GROUPS.emotions] for h in halves]
+    upper = np.triu_indices(len(GROUPS.emotions), 1)
+    r = spearmanr(*(squareform(pdist(c, "cosine"))[upper] for c in C)).statistic
+    assert rdm_reliability(X, labels, GROUPS.emotions, len(LABELS), splits=1) == pytest.approx(2 * r / (1 + r))
 
 
 def test_ridge_probe_orders_points_like_logistic_regression(planted_points):

@@ -58,7 +58,7 @@ COLUMNS = (
     "epoch,point,depth,silhouette_emotion,silhouette_sentiment,silhouette_ekman,probe_macro_f1,rsa_sentiment,"
     "rsa_ekman,rsa_cooccurrence,ari_sentiment_k3,ari_ekman_k6,cka_vs_epoch0,"
     + ",".join(f"{m}_ci95_{side}" for m in METRIC_NAMES for side in ("low", "high"))
-    + ",rsa_sentiment_p,rsa_ekman_p,rsa_cooccurrence_p"
+    + ",rsa_sentiment_p,rsa_ekman_p,rsa_cooccurrence_p,rdm_reliability"
 )
 WORDS = [
     "happy",

@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from emoscope.analysis import figures as fig
 from emoscope.analysis import predictions as pr
-from emoscope.analysis.probe import read_cooccurrence, read_probe, split_halves
+from emoscope.analysis.probe import read_cooccurrence, read_probe
 from emoscope.analysis.projection import tsne_series
 from emoscope.analysis.structure import (
     ARI_RESAMPLES,
@@ -29,6 +29,7 @@ from emoscope.analysis.structure import (
     linear_cka,
     point_metrics,
     single_label,
+    split_halves,
 )
 from emoscope.analysis.summary import write_summary
 from emoscope.analysis.tracker import load_capture
@@ -67,6 +68,7 @@ LAYER_COLUMNS = (
     *METRICS,
     *(f"{m}_ci95_{side}" for m in METRICS for side in ("low", "high")),
     *(f"{m}_p" for m in RSA_METRICS),
+    "rdm_reliability",
 )
 POSNEG_THRESHOLD = 0.10
 
@@ -561,6 +563,7 @@ def _summary(
                 "posneg_first_ci95": _ci(start, POSNEG),
                 **{f"{m}_last": end[m] for m in SUMMARY_METRICS},
                 **{f"{m}_last_ci95": _ci(end, m) for m in SUMMARY_METRICS},
+                "rdm_reliability_last": end["rdm_reliability"],
                 "posneg_change": None
                 if first_epoch == last
                 else difference(

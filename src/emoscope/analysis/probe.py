@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emoscope.analysis.structure import cooccurrence_counts
+from emoscope.analysis.structure import cooccurrence_counts, split_halves
 from emoscope.core.errors import DataError
 from emoscope.core.runfolder import cooccurrence_half_path, cooccurrence_path
 
@@ -98,12 +98,6 @@ def write_cooccurrence(run_dir: str | Path, train_labels: Sequence[Sequence[int]
         counts = cooccurrence_counts([train_labels[i] for i in rows], n_labels).astype(int)
         np.savetxt(target, counts, fmt="%d", delimiter=",", header=f"n_examples={len(rows)}")
     return path
-
-
-def split_halves(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Two disjoint random halves of range(n) (seeded), for split-half reliability."""
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[: n // 2]), np.sort(order[n // 2 :])
 
 
 def read_cooccurrence(path: str | Path) -> tuple[np.ndarray, int]:

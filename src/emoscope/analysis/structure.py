@@ -161,6 +161,33 @@ def rsa(model_rdm: np.ndarray, reference_rdm: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
 
+def split_halves(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint random halves of range(n) (seeded), for split-half reliability."""
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[: n // 2]), np.sort(order[n // 2 :])
+
+
+def rdm_reliability(
+    X: np.ndarray, labels: Sequence[Sequence[int]], emotions: Sequence[int], n_labels: int, splits: int = 10
+) -> float:
+    """How far the probe texts pin down the centroid RDM: the Spearman correlation of the RDMs of two
+    random halves of the rows, averaged over `splits` halvings and stepped up to the full set by
+    Spearman-Brown (2r / (1 + r)). A few texts per emotion make a noisy RDM, and noise pulls every RSA
+    towards 0: about sqrt(reliability) is the most any reference could reach on these texts. NaN where
+    fewer than three emotions are drawn in both halves."""
+    correlations = []
+    for seed in range(splits):
+        C = [
+            centroids(X[half], [labels[i] for i in half], n_labels)[list(emotions)]
+            for half in split_halves(len(X), seed)
+        ]
+        both = [k for k in range(len(emotions)) if all(np.isfinite(c[k]).all() and np.linalg.norm(c[k]) > 0 for c in C)]
+        if len(both) >= 3:
+            correlations.append(rsa(*(cosine_rdm(c[both]) for c in C)))
+    r = float(np.nanmean(correlations)) if np.isfinite(correlations).any() else math.nan
+    return 2 * r / (1 + r) if r > -1 else math.nan
+
+
 def centroid_linkage(C: np.ndarray) -> np.ndarray:
     """Average-linkage dendrogram of centroids under cosine distance (scipy linkage rows)."""
     return linkage(C, method="average", metric="cosine")
@@ -248,6 +275,7 @@ def point_metrics(
         references["rsa_cooccurrence"] = coannotation[np.ix_(emotions, emotions)]
     for name in ("rsa_sentiment", "rsa_ekman", "rsa_cooccurrence"):
         out[name] = rsa(model, references[name]) if name in references else math.nan
+    out["rdm_reliability"] = rdm_reliability(X, labels, emotions, len(groups.labels))
     if len(emotions) > 6:
         tree = centroid_linkage(C[emotions])
         out["ari_sentiment_k3"] = dendrogram_ari(tree, sentiment[emotions], 3)

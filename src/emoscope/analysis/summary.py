@@ -75,7 +75,9 @@ def summary_markdown(s: dict) -> str:
         f"{ceiling_text(s.get('rsa_noise_ceiling'))}.",
         "",
         "Numbers in brackets are 95% bootstrap intervals over the probe texts; a comparison of two points or "
-        "epochs uses the paired interval of their difference (the same resamples for both).",
+        "epochs uses the paired interval of their difference (the same resamples for both). An RDM's "
+        "reliability is how far these probe texts pin down the emotion centroids' dissimilarities (split-half, "
+        "Spearman-Brown corrected): an RSA on them cannot much exceed its square root.",
         "",
         "## Where positive and negative emotion separate",
         "",
@@ -107,8 +109,8 @@ def summary_markdown(s: dict) -> str:
     lines += [
         "",
         "| point | posneg silhouette, first capture | posneg silhouette, last | change, first to last | "
-        "sentiment silhouette, last | probe macro-F1, last | RSA sentiment, last |",
-        "|---|---|---|---|---|---|---|",
+        "sentiment silhouette, last | probe macro-F1, last | RSA sentiment, last | its RDM's reliability, last |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for p in s["points"]:
         change = p.get("posneg_change")
@@ -121,6 +123,7 @@ def summary_markdown(s: dict) -> str:
             with_ci(p["silhouette_sentiment_last"], p.get("silhouette_sentiment_last_ci95")),
             with_ci(p["probe_macro_f1_last"], p.get("probe_macro_f1_last_ci95")),
             with_ci(p["rsa_sentiment_last"], p.get("rsa_sentiment_last_ci95")),
+            _num(p.get("rdm_reliability_last")),
         )
         lines.append(f"| {p['point']} | " + " | ".join(cells) + " |")
 
